@@ -1,0 +1,108 @@
+//! Reading a step's memory cgroup into one version-independent [`MemorySnapshot`].
+//!
+//! Every kernel figure is an `Option`: kernels and cgroup versions differ in what they offer,
+//! and a missing figure must make the diagnosis say less, never fail it.
+
+pub mod discover;
+pub mod parse;
+mod v1;
+mod v2;
+
+use std::collections::BTreeMap;
+
+pub use discover::{StepCgroup, discover};
+pub use parse::CgroupError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupVersion {
+    V1,
+    V2,
+}
+
+impl CgroupVersion {
+    pub fn name(self) -> &'static str {
+        match self {
+            CgroupVersion::V1 => "cgroup v1",
+            CgroupVersion::V2 => "cgroup v2",
+        }
+    }
+}
+
+/// What memory.stat says, in bytes, under names common to v1 and v2.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryStat {
+    /// Process memory the kernel cannot drop (heap, stacks): v1 `total_rss`, v2 `anon`.
+    pub anon: Option<u64>,
+    /// Page cache, including tmpfs/shm: v1 `total_cache`, v2 `file`.
+    pub file: Option<u64>,
+    /// Files in tmpfs and /dev/shm, which stay in memory until deleted.
+    pub shmem: Option<u64>,
+    /// Page cache the kernel can drop when short: active + inactive file pages.
+    pub reclaimable_file: Option<u64>,
+}
+
+impl MemoryStat {
+    fn from_fields(fields: &BTreeMap<String, u64>, prefix: &str, anon: &str, file: &str) -> Self {
+        let get = |name: &str| fields.get(&format!("{prefix}{name}")).copied();
+        let reclaimable_file = match (get("active_file"), get("inactive_file")) {
+            (Some(a), Some(i)) => Some(a + i),
+            _ => None,
+        };
+        MemoryStat {
+            anon: get(anon),
+            file: get(file),
+            shmem: get("shmem"),
+            reclaimable_file,
+        }
+    }
+}
+
+/// The figures of one cgroup directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CgroupFigures {
+    /// This directory's own limit (`memory.max` / `memory.limit_in_bytes`); `None` = unlimited.
+    pub limit: Option<u64>,
+    /// Highest usage seen (`memory.peak` / `memory.max_usage_in_bytes`).
+    pub peak: Option<u64>,
+    /// Usage now (`memory.current` / `memory.usage_in_bytes`).
+    pub current: Option<u64>,
+    /// How often usage ran into the limit (v2 `max` events, v1 `failcnt`).
+    pub limit_hits: Option<u64>,
+    /// Processes the kernel's OOM killer killed here and below.
+    pub oom_kills: Option<u64>,
+    pub stat: MemoryStat,
+}
+
+/// One task's own figures (task_<n> directories).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskFigures {
+    pub task: u32,
+    pub peak: Option<u64>,
+    pub oom_kills: Option<u64>,
+}
+
+/// Everything read from a step's cgroup at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemorySnapshot {
+    pub version: CgroupVersion,
+    /// The step's processes (on v2 the `user/` part, without slurmstepd).
+    pub step: CgroupFigures,
+    /// The whole job on this node, all steps together.
+    pub job: Option<CgroupFigures>,
+    /// The tightest limit between the step and the job: what the kernel enforces on the step.
+    pub limit: Option<u64>,
+    pub tasks: Vec<TaskFigures>,
+}
+
+/// Reads the step's figures (and its job's) as they are now.
+pub fn read_snapshot(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
+    match step.version {
+        CgroupVersion::V1 => v1::read(step),
+        CgroupVersion::V2 => v2::read(step),
+    }
+}
+
+/// The smallest of the limits that are set.
+fn tightest(limits: impl IntoIterator<Item = Option<u64>>) -> Option<u64> {
+    limits.into_iter().flatten().min()
+}

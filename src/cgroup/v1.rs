@@ -1,0 +1,77 @@
+//! cgroup v1 (the `memory` controller's own hierarchy).
+//!
+//! v1 counters are not hierarchical where it matters: `oom_kill` in memory.oom_control counts
+//! only kills of processes in that very directory (Slurm's tasks sit in `task_<n>`), so kills
+//! are summed over the whole subtree.
+
+use std::path::Path;
+
+use super::parse::{CgroupError, numbered_children, parse_limit, read_keyed, read_limit, read_u64};
+use super::{CgroupFigures, MemorySnapshot, MemoryStat, StepCgroup, TaskFigures, tightest};
+
+pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
+    let (step_figures, hierarchical_limit) = figures(&step.step_dir)?;
+    let job = match &step.job_dir {
+        Some(dir) => Some(figures(dir)?.0),
+        None => None,
+    };
+    let tasks = numbered_children(&step.step_dir, "task_")
+        .into_iter()
+        .map(|(task, dir)| {
+            Ok(TaskFigures {
+                task,
+                peak: read_u64(&dir, "memory.max_usage_in_bytes")?,
+                oom_kills: oom_kills_here(&dir)?,
+            })
+        })
+        .collect::<Result<_, CgroupError>>()?;
+    let limit = tightest([
+        hierarchical_limit,
+        step_figures.limit,
+        job.as_ref().and_then(|j| j.limit),
+    ]);
+    Ok(MemorySnapshot {
+        version: super::CgroupVersion::V1,
+        step: step_figures,
+        job,
+        limit,
+        tasks,
+    })
+}
+
+/// One directory's figures, and the limit memory.stat says applies to it from above.
+fn figures(dir: &Path) -> Result<(CgroupFigures, Option<u64>), CgroupError> {
+    let stat_fields = read_keyed(dir, "memory.stat")?.unwrap_or_default();
+    let hierarchical_limit = stat_fields
+        .get("hierarchical_memory_limit")
+        .and_then(|v| parse_limit(&v.to_string()).ok().flatten());
+    let figures = CgroupFigures {
+        limit: read_limit(dir, "memory.limit_in_bytes")?,
+        peak: read_u64(dir, "memory.max_usage_in_bytes")?,
+        current: read_u64(dir, "memory.usage_in_bytes")?,
+        limit_hits: read_u64(dir, "memory.failcnt")?,
+        oom_kills: oom_kills_in_tree(dir)?,
+        stat: MemoryStat::from_fields(&stat_fields, "total_", "rss", "cache"),
+    };
+    Ok((figures, hierarchical_limit))
+}
+
+fn oom_kills_here(dir: &Path) -> Result<Option<u64>, CgroupError> {
+    // Kernels before 4.13 have no oom_kill line: then the count is unknown, not zero.
+    Ok(read_keyed(dir, "memory.oom_control")?.and_then(|f| f.get("oom_kill").copied()))
+}
+
+fn oom_kills_in_tree(dir: &Path) -> Result<Option<u64>, CgroupError> {
+    let mut total = oom_kills_here(dir)?;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(total);
+    };
+    for entry in entries.filter_map(Result::ok) {
+        if entry.file_type().is_ok_and(|t| t.is_dir())
+            && let Some(kills) = oom_kills_in_tree(&entry.path())?
+        {
+            total = Some(total.unwrap_or(0) + kills);
+        }
+    }
+    Ok(total)
+}

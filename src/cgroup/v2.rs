@@ -1,0 +1,77 @@
+//! cgroup v2 (the unified hierarchy).
+//!
+//! Slurm puts slurmstepd in `step_<s>/slurm` and the tasks in `step_<s>/user/task_<n>`, with the
+//! limit on `job_<j>` and on `step_<s>/user`. The step's own memory is therefore read from `user/`
+//! when it exists. `memory.events` is hierarchical, so the step directory's `oom_kill` already
+//! counts every kill below it; the `max`/`oom` counts appear on whichever directory had the
+//! limit that was hit (usually `job_<j>`).
+
+use std::path::Path;
+
+use super::parse::{CgroupError, numbered_children, read_keyed, read_limit, read_u64};
+use super::{CgroupFigures, MemorySnapshot, MemoryStat, StepCgroup, TaskFigures, tightest};
+
+pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
+    let user_dir = step.step_dir.join("user");
+    let workload_dir = if user_dir.is_dir() {
+        &user_dir
+    } else {
+        &step.step_dir
+    };
+
+    let mut step_figures = figures(workload_dir)?;
+    // Kills of the step's processes, wherever below the step they were.
+    step_figures.oom_kills = figures(&step.step_dir)?
+        .oom_kills
+        .or(step_figures.oom_kills);
+
+    let job = match &step.job_dir {
+        Some(dir) => Some(figures(dir)?),
+        None => None,
+    };
+
+    // Every directory from the workload up to the job may carry a limit.
+    let mut limits = Vec::new();
+    for dir in workload_dir.ancestors() {
+        limits.push(read_limit(dir, "memory.max")?);
+        if Some(dir) == step.job_dir.as_deref() || step.job_dir.is_none() && dir == step.step_dir {
+            break;
+        }
+    }
+
+    let tasks = numbered_children(workload_dir, "task_")
+        .into_iter()
+        .map(|(task, dir)| {
+            Ok(TaskFigures {
+                task,
+                peak: read_u64(&dir, "memory.peak")?,
+                oom_kills: events(&dir, "oom_kill")?,
+            })
+        })
+        .collect::<Result<_, CgroupError>>()?;
+
+    Ok(MemorySnapshot {
+        version: super::CgroupVersion::V2,
+        step: step_figures,
+        job,
+        limit: tightest(limits),
+        tasks,
+    })
+}
+
+fn figures(dir: &Path) -> Result<CgroupFigures, CgroupError> {
+    let stat_fields = read_keyed(dir, "memory.stat")?.unwrap_or_default();
+    Ok(CgroupFigures {
+        limit: read_limit(dir, "memory.max")?,
+        // memory.peak exists from Linux 5.19 on.
+        peak: read_u64(dir, "memory.peak")?,
+        current: read_u64(dir, "memory.current")?,
+        limit_hits: events(dir, "max")?,
+        oom_kills: events(dir, "oom_kill")?,
+        stat: MemoryStat::from_fields(&stat_fields, "", "anon", "file"),
+    })
+}
+
+fn events(dir: &Path, key: &str) -> Result<Option<u64>, CgroupError> {
+    Ok(read_keyed(dir, "memory.events")?.and_then(|f| f.get(key).copied()))
+}

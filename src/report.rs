@@ -1,0 +1,45 @@
+//! The whole analysis of one step, from its cgroup to the lines the user reads.
+
+use crate::cgroup::{CgroupError, MemorySnapshot, StepCgroup, read_snapshot};
+use crate::classify::{Diagnosis, classify};
+use crate::config::Config;
+use crate::options::Mode;
+use crate::recommend::{Recommendation, recommend};
+use crate::render::{render, wanted};
+use crate::step::StepContext;
+
+/// Everything known about one step at its end.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    pub snapshot: MemorySnapshot,
+    pub diagnosis: Diagnosis,
+    pub recommendation: Option<Recommendation>,
+}
+
+impl StepReport {
+    pub fn from_snapshot(snapshot: MemorySnapshot, context: &StepContext, config: &Config) -> Self {
+        let diagnosis = classify(&snapshot, context, config);
+        let recommendation = recommend(&diagnosis, config);
+        StepReport {
+            snapshot,
+            diagnosis,
+            recommendation,
+        }
+    }
+
+    /// The lines for the job's stderr, or `None` when this mode has nothing to say.
+    pub fn lines(&self, context: &StepContext, mode: Mode) -> Option<Vec<String>> {
+        wanted(mode, self.diagnosis.cause)
+            .then(|| render(&self.diagnosis, self.recommendation.as_ref(), context))
+    }
+}
+
+/// Reads the step's cgroup now and analyses it.
+pub fn analyse(
+    step: &StepCgroup,
+    context: &StepContext,
+    config: &Config,
+) -> Result<StepReport, CgroupError> {
+    let snapshot = read_snapshot(step)?;
+    Ok(StepReport::from_snapshot(snapshot, context, config))
+}

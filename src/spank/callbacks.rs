@@ -1,0 +1,231 @@
+//! The plugin's exported symbols: what Slurm looks up with dlsym().
+//!
+//! Each `slurm_spank_*` function does one thing and dispatches on the SPANK context:
+//! - `init` (every context): read the plugstack.conf arguments, register `--oom-explain`.
+//! - the option callback (sbatch/srun/salloc): refuse a bad MODE at submission.
+//! - `user_init` (slurmstepd): if the step opted in, find its memory cgroup and start watching.
+//! - `task_exit` (slurmstepd): after the last local task, read the cgroup — the last moment it
+//!   is still there on cgroup v1 — analyse it and write the report to the step's stderr.
+//!
+//! Without the option nothing happens in slurmstepd beyond one getopt call: no thread, no file.
+
+use std::ffi::{CStr, c_char, c_int, c_uint};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use once_cell::sync::OnceCell;
+
+use super::boundary::guard;
+use super::handle::{self, Context, Spank};
+use super::{log, sys};
+use crate::cgroup::{StepCgroup, discover};
+use crate::config::Config;
+use crate::options::Mode;
+use crate::render::PREFIX;
+use crate::report::analyse;
+use crate::step::{StepContext, StepId, StepKind};
+
+#[unsafe(no_mangle)]
+pub static plugin_name: [u8; 12] = *b"oom-explain\0";
+#[unsafe(no_mangle)]
+pub static plugin_type: [u8; 6] = *b"spank\0";
+/// Slurm loads a plugin only if this matches its own major.minor: it comes from the headers the
+/// plugin was built against (build.rs).
+#[unsafe(no_mangle)]
+pub static plugin_version: c_uint = sys::SLURM_VERSION_NUMBER;
+#[unsafe(no_mangle)]
+pub static spank_plugin_version: c_uint = 1;
+
+/// The plugstack.conf arguments, parsed once per process.
+static CONFIG: OnceCell<Result<Config, String>> = OnceCell::new();
+
+/// What slurmstepd remembers between user_init and the last task_exit of an opted-in step.
+struct Watch {
+    mode: Mode,
+    config: Config,
+    cgroup: StepCgroup,
+    id: StepId,
+    started: Instant,
+    expected_tasks: u32,
+    exit_statuses: Vec<i32>,
+}
+
+static WATCH: Mutex<Option<Watch>> = Mutex::new(None);
+
+/// # Safety
+/// Called only by Slurm, with the handle and plugstack.conf arguments of the running callback.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn slurm_spank_init(sp: sys::spank_t, argc: c_int, argv: *mut *mut c_char) -> c_int {
+    guard("init", 0, || {
+        let context = handle::context();
+        // SAFETY: Slurm passes argc valid strings in argv.
+        let args = unsafe { handle::args(argc, argv) };
+        let config = CONFIG.get_or_init(|| Config::from_args(&args).map_err(|e| e.to_string()));
+        if let Err(e) = config {
+            // Admins read slurmd's log; users of sbatch/srun should not see an admin's typo.
+            let message = format!("{e}; the plugin is off until this is fixed");
+            match context {
+                Context::Remote | Context::Slurmd => log::error(&message),
+                _ => log::info(&message),
+            }
+        }
+        // SAFETY: the handle Slurm passed to this callback.
+        let spank = unsafe { Spank::new(sp) };
+        // Registered even when the configuration is bad, so `#SBATCH --oom-explain` lines never
+        // break a job script.
+        if let Err(e) = spank.register_option(Some(option_callback)) {
+            if matches!(
+                context,
+                Context::Local | Context::Remote | Context::Allocator
+            ) {
+                return Err(e);
+            }
+        }
+        Ok(0)
+    })
+}
+
+/// Called by sbatch/srun/salloc when the user gives the option (`remote` = 0), and again in
+/// slurmstepd (`remote` = 1). A non-zero return makes sbatch refuse the job with our message.
+extern "C" fn option_callback(_val: c_int, optarg: *const c_char, remote: c_int) -> c_int {
+    guard("--oom-explain", 0, || {
+        let value = (!optarg.is_null())
+            // SAFETY: a non-null optarg is a NUL-terminated string owned by Slurm.
+            .then(|| {
+                unsafe { CStr::from_ptr(optarg) }
+                    .to_string_lossy()
+                    .into_owned()
+            });
+        match Mode::from_option(value.as_deref()) {
+            Ok(_) => Ok(0),
+            // In slurmstepd the value is checked again in user_init, where the user can be told.
+            Err(_) if remote != 0 => Ok(0),
+            Err(e) => {
+                log::error(&e.to_string());
+                Ok(-1)
+            }
+        }
+    })
+}
+
+/// # Safety
+/// Called only by Slurm, with the handle and plugstack.conf arguments of the running callback.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn slurm_spank_user_init(
+    sp: sys::spank_t,
+    _argc: c_int,
+    _argv: *mut *mut c_char,
+) -> c_int {
+    guard("user_init", 0, || {
+        if handle::context() != Context::Remote {
+            return Ok(0);
+        }
+        // SAFETY: the handle Slurm passed to this callback.
+        let spank = unsafe { Spank::new(sp) };
+        let Some(value) = spank.option_value() else {
+            return Ok(0); // not opted in: do nothing at all
+        };
+        let mode = match Mode::from_option(value.as_deref()) {
+            Ok(mode) => mode,
+            Err(e) => {
+                log::to_job(&format!("{PREFIX} {e}. No memory report for this step."));
+                return Ok(0);
+            }
+        };
+        let config = match CONFIG.get() {
+            Some(Ok(config)) => config.clone(),
+            _ => {
+                log::to_job(&format!(
+                    "{PREFIX} not available for this job: the plugin's configuration is invalid \
+                     (the administrators' slurmd log says why)."
+                ));
+                return Ok(0);
+            }
+        };
+        let id = StepId {
+            job: spank.job_id()?,
+            step: StepKind::from_raw(spank.step_id()?),
+        };
+        if id.step == StepKind::Extern {
+            return Ok(0); // no user tasks of its own, and no stderr a user reads
+        }
+        let cgroup = match discover(Path::new("/"), "self") {
+            Ok(cgroup) => cgroup,
+            Err(e) => {
+                log::to_job(&format!(
+                    "{PREFIX} cannot watch the memory of step {id}; no report for it."
+                ));
+                return Err(format!("step {id}: {e}"));
+            }
+        };
+        let watch = Watch {
+            mode,
+            config,
+            cgroup,
+            id,
+            started: Instant::now(),
+            expected_tasks: spank.local_task_count()?.max(1),
+            exit_statuses: Vec::new(),
+        };
+        if let Ok(mut slot) = WATCH.lock() {
+            *slot = Some(watch);
+        }
+        Ok(0)
+    })
+}
+
+/// # Safety
+/// Called only by Slurm, with the handle and plugstack.conf arguments of the running callback.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn slurm_spank_task_exit(
+    sp: sys::spank_t,
+    _argc: c_int,
+    _argv: *mut *mut c_char,
+) -> c_int {
+    guard("task_exit", 0, || {
+        if handle::context() != Context::Remote {
+            return Ok(0);
+        }
+        // SAFETY: the handle Slurm passed to this callback.
+        let spank = unsafe { Spank::new(sp) };
+        let watch = {
+            // A poisoned lock means an earlier callback panicked: abandon the step quietly.
+            let Ok(mut slot) = WATCH.lock() else {
+                return Ok(0);
+            };
+            let Some(watch) = slot.as_mut() else {
+                return Ok(0);
+            };
+            watch
+                .exit_statuses
+                .push(spank.task_exit_status().unwrap_or(0));
+            if (watch.exit_statuses.len() as u32) < watch.expected_tasks {
+                return Ok(0);
+            }
+            slot.take().expect("checked above")
+        };
+        let context = StepContext {
+            id: watch.id,
+            elapsed: Some(watch.started.elapsed()),
+            exit_statuses: watch.exit_statuses,
+        };
+        let report = analyse(&watch.cgroup, &context, &watch.config)
+            .map_err(|e| format!("step {}: {e}", watch.id))?;
+        if let Some(lines) = report.lines(&context, watch.mode) {
+            for line in lines {
+                log::to_job(&line);
+            }
+        }
+        log::info(&format!(
+            "step {} ({}): cause {}, peak {:?}, limit {:?}, oom kills {}",
+            watch.id,
+            report.snapshot.version.name(),
+            report.diagnosis.cause.id(),
+            report.diagnosis.peak,
+            report.diagnosis.limit,
+            report.diagnosis.oom_kills,
+        ));
+        Ok(0)
+    })
+}

@@ -1,0 +1,166 @@
+//! Safe calls on the SPANK handle Slurm passes to every callback.
+
+use std::ffi::{CStr, c_char, c_int};
+
+use super::sys;
+use crate::options;
+
+/// Where the plugin is running (spank_context()).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// srun on the submit host.
+    Local,
+    /// slurmstepd on the compute node: where steps run and reports are made.
+    Remote,
+    /// sbatch or salloc.
+    Allocator,
+    /// slurmd itself.
+    Slurmd,
+    /// The job prolog/epilog slurmstepd.
+    JobScript,
+    Unknown,
+}
+
+pub fn context() -> Context {
+    // SAFETY: takes no arguments, only reads Slurm's global state.
+    match unsafe { sys::spank_context() } {
+        sys::spank_context::S_CTX_LOCAL => Context::Local,
+        sys::spank_context::S_CTX_REMOTE => Context::Remote,
+        sys::spank_context::S_CTX_ALLOCATOR => Context::Allocator,
+        sys::spank_context::S_CTX_SLURMD => Context::Slurmd,
+        sys::spank_context::S_CTX_JOB_SCRIPT => Context::JobScript,
+        _ => Context::Unknown,
+    }
+}
+
+/// The plugstack.conf arguments Slurm passes to every callback.
+///
+/// # Safety
+/// `argv` must hold `argc` valid C strings, as Slurm guarantees for SPANK callbacks.
+pub unsafe fn args(argc: c_int, argv: *mut *mut c_char) -> Vec<String> {
+    if argv.is_null() || argc <= 0 {
+        return Vec::new();
+    }
+    (0..argc as usize)
+        .filter_map(|i| {
+            // SAFETY: i < argc, per the caller's contract.
+            let arg = unsafe { *argv.add(i) };
+            // SAFETY: non-null entries are NUL-terminated strings owned by Slurm.
+            (!arg.is_null()).then(|| {
+                unsafe { CStr::from_ptr(arg) }
+                    .to_string_lossy()
+                    .into_owned()
+            })
+        })
+        .collect()
+}
+
+/// The option as Slurm sees it. Name, arginfo and usage point at static strings, which is what
+/// spank_option_register() keeps (it does not copy them).
+pub fn option(callback: sys::spank_opt_cb_f) -> sys::spank_option {
+    const NAME: &CStr = c"oom-explain";
+    const ARGINFO: &CStr = c"MODE";
+    const USAGE: &CStr = c"Explain out-of-memory kills of this job in its stderr and suggest a \
+--mem request. MODE: auto (default), oom (kills only), always (also a summary when all is well).";
+    debug_assert_eq!(NAME.to_str(), Ok(options::OPTION_NAME));
+    sys::spank_option {
+        name: NAME.as_ptr().cast_mut(),
+        arginfo: ARGINFO.as_ptr().cast_mut(),
+        usage: USAGE.as_ptr().cast_mut(),
+        // 2 = optional argument (getopt's optional_argument): --oom-explain or --oom-explain=MODE.
+        has_arg: 2,
+        val: 0,
+        cb: callback,
+    }
+}
+
+/// A SPANK handle, valid for the duration of one callback.
+pub struct Spank(sys::spank_t);
+
+impl Spank {
+    /// # Safety
+    /// `handle` must be the handle Slurm passed to the running callback.
+    pub unsafe fn new(handle: sys::spank_t) -> Self {
+        Spank(handle)
+    }
+
+    pub fn register_option(&self, callback: sys::spank_opt_cb_f) -> Result<(), String> {
+        let mut opt = option(callback);
+        // SAFETY: a live handle and an option whose strings are 'static.
+        let rc = unsafe { sys::spank_option_register(self.0, &mut opt) };
+        check(rc, "spank_option_register")
+    }
+
+    /// `None` when the user did not give the option; `Some(None)` for a bare `--oom-explain`.
+    pub fn option_value(&self) -> Option<Option<String>> {
+        let mut opt = option(None);
+        let mut value: *mut c_char = std::ptr::null_mut();
+        // SAFETY: a live handle; Slurm matches the option by name and sets `value` to a string
+        // it owns (or leaves it null).
+        let rc = unsafe { sys::spank_option_getopt(self.0, &mut opt, &mut value) };
+        if rc != sys::ESPANK_SUCCESS {
+            return None;
+        }
+        // SAFETY: a non-null value is a NUL-terminated string owned by Slurm.
+        Some((!value.is_null()).then(|| {
+            unsafe { CStr::from_ptr(value) }
+                .to_string_lossy()
+                .into_owned()
+        }))
+    }
+
+    pub fn job_id(&self) -> Result<u32, String> {
+        self.item_u32(sys::spank_item::S_JOB_ID, "S_JOB_ID")
+    }
+
+    pub fn step_id(&self) -> Result<u32, String> {
+        self.item_u32(sys::spank_item::S_JOB_STEPID, "S_JOB_STEPID")
+    }
+
+    pub fn local_task_count(&self) -> Result<u32, String> {
+        self.item_u32(
+            sys::spank_item::S_JOB_LOCAL_TASK_COUNT,
+            "S_JOB_LOCAL_TASK_COUNT",
+        )
+    }
+
+    /// The raw wait status of the task whose task_exit is running.
+    pub fn task_exit_status(&self) -> Result<i32, String> {
+        let mut status: c_int = 0;
+        // SAFETY: S_TASK_EXIT_STATUS takes one `int *`.
+        let rc = unsafe {
+            sys::spank_get_item(
+                self.0,
+                sys::spank_item::S_TASK_EXIT_STATUS,
+                &mut status as *mut c_int,
+            )
+        };
+        check(rc, "S_TASK_EXIT_STATUS")?;
+        Ok(status)
+    }
+
+    fn item_u32(&self, item: sys::spank_item::Type, name: &str) -> Result<u32, String> {
+        let mut value: u32 = 0;
+        // SAFETY: these items take one `uint32_t *` (spank.h).
+        let rc = unsafe { sys::spank_get_item(self.0, item, &mut value as *mut u32) };
+        check(rc, name)?;
+        Ok(value)
+    }
+}
+
+fn check(rc: sys::spank_err_t, what: &str) -> Result<(), String> {
+    if rc == sys::ESPANK_SUCCESS {
+        return Ok(());
+    }
+    // SAFETY: spank_strerror returns a static string for any code.
+    let text = unsafe { sys::spank_strerror(rc) };
+    let text = if text.is_null() {
+        format!("error {rc}")
+    } else {
+        // SAFETY: non-null, static, NUL-terminated.
+        unsafe { CStr::from_ptr(text) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    Err(format!("{what}: {text}"))
+}

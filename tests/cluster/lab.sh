@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# A real single-node Slurm on loopback, for oom-explain's tests and demo.
+#
+#   lab.sh install            apt packages (munge, Slurm 22.05, libclang for bindgen, python3)
+#   lab.sh up [PLUGIN.so]     (re)start munge, slurmctld and slurmd with the plugin installed
+#   lab.sh down               stop every daemon this script started, by pid
+#   lab.sh sbatch ARGS…       submit as the unprivileged job user; prints the job id
+#   lab.sh run-as CMD…        run a command as the job user with SLURM_CONF set
+#   lab.sh wait JOBID [SECS]  wait until the job has ended; prints its final state
+#   lab.sh env                print the settings (LAB, SLURM_CONF, JOB_USER, JOBS)
+#
+# Everything lives below $OOM_EXPLAIN_LAB (default /tmp/oom-explain-lab). Must run as root.
+# Facts behind the settings: docs/testing.md ("The test cluster").
+set -euo pipefail
+
+LAB=${OOM_EXPLAIN_LAB:-/tmp/oom-explain-lab}
+JOB_USER=${OOM_EXPLAIN_JOB_USER:-oomtest}
+NODE=localhost
+CTLD_PORT=${OOM_EXPLAIN_CTLD_PORT:-26817}
+SLURMD_PORT=${OOM_EXPLAIN_SLURMD_PORT:-26818}
+export SLURM_CONF=$LAB/etc/slurm.conf
+JOBS=$LAB/jobs
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+
+say() { echo "lab: $*" >&2; }
+die() { echo "lab: error: $*" >&2; exit 1; }
+need_root() { [ "$(id -u)" = 0 ] || die "must run as root (it starts slurmd and creates a job user)"; }
+
+cmd_install() {
+    need_root
+    local pkgs=(munge slurmctld slurmd slurm-client libslurm-dev libclang-dev clang python3 procps)
+    local missing=()
+    for p in "${pkgs[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+# Stops the daemon whose pid is in $1, if it is running; waits for it to go.
+stop_pidfile() {
+    local file=$1 pid
+    [ -f "$file" ] || return 0
+    pid=$(cat "$file" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$file"
+}
+
+cmd_down() {
+    need_root
+    stop_pidfile "$LAB/run/slurmd.pid"
+    stop_pidfile "$LAB/run/slurmctld.pid"
+    stop_pidfile "$LAB/run/munged.pid"
+    say "stopped"
+}
+
+write_config() {
+    local cpus_line mem
+    # The node as slurmd sees it; RealMemory must not exceed what it reports.
+    cpus_line=$(slurmd -C | head -1 | sed -e 's/^NodeName=[^ ]* //' -e 's/ RealMemory=[0-9]*//')
+    mem=$(slurmd -C | head -1 | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
+    mem=$((mem * 9 / 10))
+    cat >"$LAB/etc/slurm.conf" <<EOF
+# Written by tests/cluster/lab.sh: a one-node Slurm on loopback for oom-explain's tests.
+ClusterName=oomlab
+SlurmctldHost=$NODE(127.0.0.1)
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
+AuthType=auth/munge
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=$LAB/state
+SlurmdSpoolDir=$LAB/spool
+SlurmctldPidFile=$LAB/run/slurmctld.pid
+SlurmdPidFile=$LAB/run/slurmd.pid
+SlurmctldLogFile=$LAB/log/slurmctld.log
+SlurmdLogFile=$LAB/log/slurmd.log
+SlurmdDebug=info
+ProctrackType=proctrack/cgroup
+TaskPlugin=task/cgroup,task/affinity
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+JobAcctGatherType=jobacct_gather/cgroup
+JobAcctGatherFrequency=task=5
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$LAB/log/jobcomp.txt
+MpiDefault=none
+MinJobAge=3600
+ReturnToService=2
+KillWait=5
+PlugStackConfig=$LAB/etc/plugstack.conf
+NodeName=$NODE NodeAddr=127.0.0.1 $cpus_line RealMemory=$mem State=UNKNOWN
+PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+EOF
+    cat >"$LAB/etc/cgroup.conf" <<EOF
+CgroupPlugin=autodetect
+ConstrainRAMSpace=yes
+EOF
+    cat >"$LAB/etc/plugstack.conf" <<EOF
+optional $LAB/lib/oom_explain.so ${OOM_EXPLAIN_PLUGIN_ARGS:-}
+EOF
+}
+
+start_munge() {
+    # Reuse a munged that already answers; otherwise start ours.
+    if munge -n </dev/null >/dev/null 2>&1; then return 0; fi
+    install -d -o munge -g munge -m 0755 /run/munge
+    install -d -o munge -g munge -m 0700 /var/lib/munge /var/log/munge /etc/munge
+    [ -s /etc/munge/munge.key ] || runuser -u munge -- mungekey --create --keyfile=/etc/munge/munge.key
+    runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid </dev/null >/dev/null 2>&1
+    for _ in $(seq 50); do munge -n </dev/null >/dev/null 2>&1 && break; sleep 0.1; done
+    munge -n </dev/null >/dev/null 2>&1 || die "munged did not start"
+    cp /run/munge/munged.pid "$LAB/run/munged.pid"
+}
+
+cmd_up() {
+    need_root
+    local plugin=${1:-$REPO/target/release/liboom_explain.so}
+    [ -f "$plugin" ] || die "no plugin at $plugin (cargo build --release first)"
+    cmd_install
+    cmd_down 2>/dev/null || true
+    # A fresh state folder restarts job ids at 1: wipe the job outputs with it.
+    rm -rf "$LAB/state" "$LAB/spool" "$LAB/jobs" "$LAB/log"
+    install -d -m 0755 "$LAB" "$LAB/etc" "$LAB/lib" "$LAB/run" "$LAB/log"
+    install -d -m 0700 "$LAB/state" "$LAB/spool"
+    id "$JOB_USER" >/dev/null 2>&1 || useradd --no-create-home --shell /bin/sh "$JOB_USER"
+    install -d -m 0755 -o "$JOB_USER" "$JOBS"
+    # sbatch and srun load the plugin too, as the job user: it must be world-readable.
+    # Replace it with mv, never in place: running slurmstepds have it mapped.
+    install -m 0755 "$plugin" "$LAB/lib/oom_explain.so.new"
+    mv -f "$LAB/lib/oom_explain.so.new" "$LAB/lib/oom_explain.so"
+    write_config
+    start_munge
+    slurmctld -i </dev/null >/dev/null 2>&1
+    slurmd -N "$NODE" </dev/null >/dev/null 2>&1
+    local state=""
+    for _ in $(seq 300); do
+        state=$(sinfo -h -N -o %t 2>/dev/null | head -1 || true)
+        [ "$state" = idle ] && break
+        sleep 0.1
+    done
+    [ "$state" = idle ] || { tail -n 20 "$LAB/log/slurmctld.log" "$LAB/log/slurmd.log" >&2 || true; die "node not idle (state '$state')"; }
+    say "up: SLURM_CONF=$SLURM_CONF, jobs as $JOB_USER in $JOBS"
+}
+
+cmd_run_as() {
+    runuser -u "$JOB_USER" -- env SLURM_CONF="$SLURM_CONF" PATH=/usr/local/bin:/usr/bin:/bin "$@"
+}
+
+cmd_sbatch() {
+    cmd_run_as sbatch --parsable -D "$JOBS" "$@"
+}
+
+cmd_wait() {
+    local job=$1 limit=${2:-120} state=""
+    for _ in $(seq $((limit * 5))); do
+        state=$(scontrol show job -o "$job" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p')
+        case "$state" in
+            PENDING|RUNNING|CONFIGURING|COMPLETING|SUSPENDED|"") sleep 0.2 ;;
+            *)
+                # COMPLETING is over, but slurmstepd may still be writing the last lines.
+                for _ in $(seq 50); do pgrep -f "slurmstepd: \[$job\." >/dev/null || break; sleep 0.1; done
+                echo "$state"; return 0 ;;
+        esac
+    done
+    die "job $job still $state after ${limit}s"
+}
+
+cmd_env() {
+    echo "LAB=$LAB"; echo "SLURM_CONF=$SLURM_CONF"; echo "JOB_USER=$JOB_USER"; echo "JOBS=$JOBS"
+}
+
+case "${1:-}" in
+    install) cmd_install ;;
+    up) shift; cmd_up "$@" ;;
+    down) cmd_down ;;
+    sbatch) shift; cmd_sbatch "$@" ;;
+    run-as) shift; cmd_run_as "$@" ;;
+    wait) shift; cmd_wait "$@" ;;
+    env) cmd_env ;;
+    *) sed -n '2,12p' "$0" >&2; exit 2 ;;
+esac
