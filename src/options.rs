@@ -19,9 +19,13 @@ pub const OPTION_NAME: &str = "oom-explain";
 
 impl Mode {
     /// The option's value as Slurm hands it over: `None` for a bare `--oom-explain`.
+    ///
+    /// sbatch forwards a bare option to the job's srun steps through an environment variable
+    /// whose value it prints from a NULL pointer, so srun sees the text "(null)": that too is
+    /// the bare option, and refusing it would make srun fail inside the job.
     pub fn from_option(value: Option<&str>) -> Result<Mode, InvalidMode> {
         match value.map(str::trim) {
-            None | Some("") => Ok(Mode::Auto),
+            None | Some("") | Some("(null)") => Ok(Mode::Auto),
             Some(text) => text.parse(),
         }
     }
@@ -71,6 +75,7 @@ mod tests {
     fn modes() {
         assert_eq!(Mode::from_option(None), Ok(Mode::Auto));
         assert_eq!(Mode::from_option(Some("")), Ok(Mode::Auto));
+        assert_eq!(Mode::from_option(Some("(null)")), Ok(Mode::Auto));
         assert_eq!(Mode::from_option(Some("oom")), Ok(Mode::Oom));
         assert_eq!(Mode::from_option(Some("ALWAYS")), Ok(Mode::Always));
         let err = Mode::from_option(Some("bogus")).unwrap_err().to_string();

@@ -39,52 +39,45 @@ pub fn render(
     match diagnosis.cause {
         Cause::UnderAllocation => {
             let limit = diagnosis.limit.or(diagnosis.job_limit).unwrap_or(0);
+            out.push(format!("{PREFIX} {step} ran out of memory."));
             out.push(format!(
-                "{PREFIX} {step} ran out of memory and was killed{after}."
-            ));
-            out.push(format!(
-                "  What happened: it reached its memory limit of {}, so the Linux kernel",
+                "  What happened: it used all {} it was given, so the Linux kernel",
                 human(limit)
             ));
             out.push(format!(
-                "    killed {} (exit code 137; sacct shows OUT_OF_MEMORY).",
+                "    killed {} (signal 9, exit code 137){after}.",
                 processes(diagnosis.oom_kills)
             ));
-            out.push(
-                "  Why: the job asked for less memory than this step needs. Use cannot".into(),
-            );
+            out.push("  Why: the job asked for less memory than this step needs. Use".into());
             out.push(format!(
-                "    pass the limit, so the real need is unknown: more than {}.",
+                "    cannot pass the limit, so the real need is unknown: more than {}.",
                 human(limit)
             ));
         }
         Cause::Unknown => {
-            out.push(format!(
-                "{PREFIX} {step} was killed by the kernel's out-of-memory killer{after}."
-            ));
+            out.push(format!("{PREFIX} {step} was killed by the OOM killer."));
             let peak = match (diagnosis.peak, diagnosis.limit) {
                 (Some(p), Some(l)) => format!("peak {}", of_limit(p, l)),
                 (Some(p), None) => format!("peak {}, no limit", human(p)),
                 _ => "its peak is unknown".into(),
             };
             out.push(format!(
-                "  What happened: {} killed, yet the step stayed below",
+                "  What happened: the kernel killed {}{after},",
                 processes(diagnosis.oom_kills)
             ));
             out.push(format!(
-                "    its own limit ({peak}). The evidence fits no known pattern."
+                "    yet the step stayed below its own limit ({peak})."
             ));
+            out.push("  Why: the evidence fits no known pattern.".into());
             out.push("  What to do: more memory may not help. Resubmit once; if it happens".into());
             out.push("    again, send this report to your cluster's support.".into());
         }
         Cause::NearMiss => {
             let (peak, limit) = (diagnosis.peak.unwrap_or(0), diagnosis.limit.unwrap_or(0));
             let counted = diagnosis.peak_unreclaimable.unwrap_or(peak);
+            out.push(format!("{PREFIX} {step} nearly ran out of memory."));
             out.push(format!(
-                "{PREFIX} {step} finished, but came close to its memory limit."
-            ));
-            out.push(format!(
-                "  Peak use: {}. A little more data and it would be killed.",
+                "  Peak use: {}. A little more data, and it is killed.",
                 of_limit(counted, limit)
             ));
             if peak > counted + peak / 20 {
@@ -100,9 +93,11 @@ pub fn render(
                 diagnosis.job_limit.unwrap_or(0),
             );
             out.push(format!(
-                "{PREFIX} job {} used at most {} it requested.",
+                "{PREFIX} job {} used at most {} ({} %) of the {} requested.",
                 context.id.job,
-                of_limit(peak, limit).replacen(" of ", " of the ", 1)
+                human(peak),
+                percent(peak, limit).unwrap_or(0),
+                human(limit)
             ));
             out.push(
                 "  Asking for less gets jobs started sooner and leaves room for others.".into(),
@@ -114,7 +109,10 @@ pub fn render(
                 (Some(p), None) => format!("peak {}, no memory limit", human(p)),
                 _ => "no memory figures".into(),
             };
-            out.push(format!("{PREFIX} {step}: {summary}; no memory problem."));
+            out.push(format!(
+                "{PREFIX} step {}: {summary}: OK.",
+                context.id
+            ));
         }
     }
 
@@ -145,7 +143,8 @@ pub fn render(
         if matches!(rec.basis, Basis::AboveTheLimit { .. }) {
             out.push("    If it is killed again, this report will say how far it got.".into());
             out.push(
-                "  (sacct's MaxRSS may read lower: it is sampled and misses the last rise.)".into(),
+                "  (sacct shows OUT_OF_MEMORY; its MaxRSS may read lower, as it is sampled.)"
+                    .into(),
             );
         }
     }
@@ -155,7 +154,7 @@ pub fn render(
 
 fn step_name(context: &StepContext) -> String {
     match context.id.step {
-        StepKind::Batch => format!("the batch script (step {})", context.id),
+        StepKind::Batch => format!("the batch script ({})", context.id),
         StepKind::Numbered(_) => format!("srun step {}", context.id),
         _ => format!("step {}", context.id),
     }
@@ -173,5 +172,81 @@ fn times(factor: u64) -> String {
     match factor {
         2 => "twice".into(),
         n => format!("{n} times"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::recommend::recommend;
+    use crate::step::StepId;
+    use std::time::Duration;
+
+    const GIB: u64 = 1 << 30;
+
+    fn diagnosis(cause: Cause) -> Diagnosis {
+        let killed = matches!(cause, Cause::UnderAllocation | Cause::Unknown);
+        Diagnosis {
+            cause,
+            oom_kills: if killed { 12 } else { 0 },
+            limit: Some(512 * GIB),
+            peak: Some(if cause == Cause::Unknown {
+                300 * GIB
+            } else {
+                500 * GIB
+            }),
+            peak_unreclaimable: Some(470 * GIB),
+            job_peak: Some(100 * GIB),
+            job_limit: Some(512 * GIB),
+        }
+    }
+
+    #[test]
+    fn every_line_fits_a_terminal_even_with_long_ids() {
+        let causes = [
+            Cause::UnderAllocation,
+            Cause::Unknown,
+            Cause::NearMiss,
+            Cause::OverRequest,
+            Cause::None,
+        ];
+        for step in [
+            StepKind::Batch,
+            StepKind::Numbered(99_999),
+            StepKind::Interactive,
+        ] {
+            let context = StepContext {
+                id: StepId {
+                    job: 67_043_328, // Slurm's default MaxJobId: job ids have at most 8 digits
+                    step,
+                },
+                elapsed: Some(Duration::from_secs(7 * 24 * 3600 - 1)),
+                exit_statuses: vec![9],
+            };
+            for cause in causes {
+                let d = diagnosis(cause);
+                let rec = recommend(&d, &Config::default());
+                let lines = render(&d, rec.as_ref(), &context);
+                assert!(lines[0].starts_with(PREFIX));
+                assert_eq!(lines.last().unwrap(), &format!("  cause: {}", cause.id()));
+                assert!(lines.len() <= 12, "{lines:#?}");
+                for line in &lines {
+                    assert!(
+                        line.chars().count() <= 80,
+                        "{} chars: {line}",
+                        line.chars().count()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn modes_choose_causes() {
+        assert!(wanted(Mode::Oom, Cause::UnderAllocation));
+        assert!(!wanted(Mode::Oom, Cause::NearMiss));
+        assert!(!wanted(Mode::Auto, Cause::None));
+        assert!(wanted(Mode::Always, Cause::None));
     }
 }

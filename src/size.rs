@@ -50,12 +50,16 @@ pub fn slurm_request(bytes: u64) -> (u64, String) {
 /// A duration as "45 s", "7 min", "2 h 05 min".
 pub fn duration(d: std::time::Duration) -> String {
     let secs = d.as_secs();
-    if secs < 120 {
+    if secs == 0 {
+        "less than a second".into()
+    } else if secs < 120 {
         format!("{secs} s")
     } else if secs < 3600 {
         format!("{} min", secs / 60)
-    } else {
+    } else if secs < 48 * 3600 {
         format!("{} h {:02} min", secs / 3600, (secs % 3600) / 60)
+    } else {
+        format!("{} d {} h", secs / 86400, (secs % 86400) / 3600)
     }
 }
 
@@ -99,8 +103,16 @@ mod tests {
 
     #[test]
     fn durations() {
+        assert_eq!(
+            duration(std::time::Duration::from_millis(300)),
+            "less than a second"
+        );
         assert_eq!(duration(std::time::Duration::from_secs(7)), "7 s");
         assert_eq!(duration(std::time::Duration::from_secs(600)), "10 min");
         assert_eq!(duration(std::time::Duration::from_secs(7500)), "2 h 05 min");
+        assert_eq!(
+            duration(std::time::Duration::from_secs(7 * 86400 - 1)),
+            "6 d 23 h"
+        );
     }
 }

@@ -56,7 +56,11 @@ static WATCH: Mutex<Option<Watch>> = Mutex::new(None);
 /// # Safety
 /// Called only by Slurm, with the handle and plugstack.conf arguments of the running callback.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn slurm_spank_init(sp: sys::spank_t, argc: c_int, argv: *mut *mut c_char) -> c_int {
+pub unsafe extern "C" fn slurm_spank_init(
+    sp: sys::spank_t,
+    argc: c_int,
+    argv: *mut *mut c_char,
+) -> c_int {
     guard("init", 0, || {
         let context = handle::context();
         // SAFETY: Slurm passes argc valid strings in argv.

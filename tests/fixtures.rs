@@ -1,0 +1,207 @@
+//! The pure core on real captured cgroup trees: discover → read → classify → recommend → render.
+//!
+//! Each case's rendered report is compared with tests/expected/<set>/<case>.txt (the whole text a
+//! user would read). `UPDATE_EXPECTED=1 cargo test --test fixtures` rewrites them for review.
+
+use std::path::{Path, PathBuf};
+
+use oom_explain::cgroup::{CgroupVersion, StepCgroup, discover, read_snapshot};
+use oom_explain::classify::Cause;
+use oom_explain::config::Config;
+use oom_explain::options::Mode;
+use oom_explain::report::StepReport;
+use oom_explain::step::{StepContext, StepId, StepKind};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The step's identity, read off the discovered directories as Slurm named them.
+fn context_for(cgroup: &StepCgroup) -> StepContext {
+    let name = |d: &Path| d.file_name().unwrap().to_str().unwrap().to_owned();
+    let job = cgroup.job_dir.as_deref().map(name).unwrap();
+    let step = name(&cgroup.step_dir);
+    StepContext {
+        id: StepId {
+            job: job.trim_start_matches("job_").parse().unwrap(),
+            step: match step.trim_start_matches("step_") {
+                "batch" => StepKind::Batch,
+                n => StepKind::Numbered(n.parse().unwrap()),
+            },
+        },
+        elapsed: None,
+        exit_statuses: Vec::new(),
+    }
+}
+
+fn check_case(set: &str, case: &str, version: CgroupVersion, cause: Cause) -> StepReport {
+    let root = fixtures().join(set).join(case);
+    let cgroup = discover(&root, "self").unwrap_or_else(|e| panic!("{set}/{case}: {e}"));
+    assert_eq!(cgroup.version, version, "{set}/{case}");
+    let context = context_for(&cgroup);
+    let snapshot = read_snapshot(&cgroup).unwrap_or_else(|e| panic!("{set}/{case}: {e}"));
+    let report = StepReport::from_snapshot(snapshot, &context, &Config::default());
+    assert_eq!(report.diagnosis.cause, cause, "{set}/{case}: {report:#?}");
+
+    let text = report.lines(&context, Mode::Always).unwrap().join("\n") + "\n";
+    let expected_file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/expected")
+        .join(set)
+        .join(format!("{case}.txt"));
+    if std::env::var_os("UPDATE_EXPECTED").is_some() {
+        std::fs::create_dir_all(expected_file.parent().unwrap()).unwrap();
+        std::fs::write(&expected_file, &text).unwrap();
+    }
+    let expected = std::fs::read_to_string(&expected_file)
+        .unwrap_or_else(|e| panic!("{}: {e}", expected_file.display()));
+    assert_eq!(text, expected, "{set}/{case}: the report changed");
+    report
+}
+
+const V1: &str = "v1-slurm-22.05";
+const V2: &str = "v2-slurm-22.05-linux-6.1";
+
+#[test]
+fn v1_batch_script_killed_at_its_limit() {
+    let r = check_case(V1, "batch-oom", CgroupVersion::V1, Cause::UnderAllocation);
+    // The kill counter sits only in the victim's task directory on v1.
+    assert_eq!(r.diagnosis.oom_kills, 1);
+    assert_eq!(r.snapshot.tasks[0].oom_kills, Some(1));
+    assert_eq!(r.diagnosis.limit, Some(50 << 20));
+    let rec = r.recommendation.unwrap();
+    assert!(
+        rec.bytes > 50 << 20,
+        "killed at the limit: the request must go above it"
+    );
+    assert_eq!(rec.sbatch_line(), "#SBATCH --mem=100M");
+}
+
+#[test]
+fn v1_srun_step_killed_at_the_shared_job_limit() {
+    // The step's own peak stayed just under the limit and its failcnt at 0: the job level,
+    // which all steps share, shows the hits.
+    let r = check_case(V1, "srun-oom", CgroupVersion::V1, Cause::UnderAllocation);
+    assert_eq!(r.snapshot.step.limit_hits, Some(0));
+    assert!(r.snapshot.job.as_ref().unwrap().limit_hits.unwrap() > 0);
+    assert_eq!(r.diagnosis.oom_kills, 1);
+}
+
+#[test]
+fn v1_near_miss() {
+    let r = check_case(V1, "near-miss", CgroupVersion::V1, Cause::NearMiss);
+    let rec = r.recommendation.unwrap();
+    assert!(rec.bytes > r.diagnosis.limit.unwrap());
+}
+
+#[test]
+fn v1_over_request() {
+    let r = check_case(V1, "over-request", CgroupVersion::V1, Cause::OverRequest);
+    assert!(r.recommendation.unwrap().bytes < 2 << 30);
+}
+
+#[test]
+fn v2_batch_script_killed_at_the_job_limit() {
+    let r = check_case(
+        V2,
+        "job1-step_batch-at-task_exit",
+        CgroupVersion::V2,
+        Cause::UnderAllocation,
+    );
+    assert!(r.diagnosis.oom_kills >= 1);
+    assert_eq!(r.diagnosis.limit, Some(50 << 20));
+}
+
+#[test]
+fn v2_srun_step_killed() {
+    let r = check_case(
+        V2,
+        "job2-step_0-at-task_exit",
+        CgroupVersion::V2,
+        Cause::UnderAllocation,
+    );
+    assert!(r.diagnosis.oom_kills >= 1);
+}
+
+#[test]
+fn v2_batch_step_of_a_job_whose_srun_step_was_killed_is_not_blamed() {
+    let r = check_case(
+        V2,
+        "job2-step_batch-at-task_exit",
+        CgroupVersion::V2,
+        Cause::None,
+    );
+    assert_eq!(r.diagnosis.oom_kills, 0);
+}
+
+#[test]
+fn v2_steps_that_went_well() {
+    check_case(
+        V2,
+        "job3-step_0-at-task_exit",
+        CgroupVersion::V2,
+        Cause::None,
+    );
+    check_case(
+        V2,
+        "job3-step_batch-at-task_exit",
+        CgroupVersion::V2,
+        Cause::None,
+    );
+}
+
+#[test]
+fn modes_choose_what_is_reported() {
+    let report = |case| {
+        let cgroup = discover(&fixtures().join(V1).join(case), "self").unwrap();
+        let context = context_for(&cgroup);
+        let r = StepReport::from_snapshot(
+            read_snapshot(&cgroup).unwrap(),
+            &context,
+            &Config::default(),
+        );
+        move |mode| r.lines(&context, mode).is_some()
+    };
+    let killed = report("batch-oom");
+    let near = report("near-miss");
+    assert!(killed(Mode::Oom) && killed(Mode::Auto) && killed(Mode::Always));
+    assert!(!near(Mode::Oom) && near(Mode::Auto) && near(Mode::Always));
+}
+
+#[test]
+fn plain_v2_directories_read_into_snapshots() {
+    // Not Slurm trees, but real kernel files: job_A was OOM-killed at memory.max=50M.
+    let dir = fixtures().join("v2-plain-linux-6.1/job_A");
+    let cgroup = StepCgroup {
+        version: CgroupVersion::V2,
+        step_dir: dir.join("step_0"),
+        job_dir: Some(dir.clone()),
+    };
+    let snap = read_snapshot(&cgroup).unwrap();
+    assert_eq!(snap.limit, Some(50 << 20));
+    assert!(snap.step.oom_kills.unwrap() >= 1);
+    assert!(snap.step.peak.unwrap() <= 50 << 20);
+    // job_E held 10M in tmpfs: memory.stat's shmem shows it.
+    let dir = fixtures().join("v2-plain-linux-6.1/job_E");
+    let cgroup = StepCgroup {
+        version: CgroupVersion::V2,
+        step_dir: dir.join("step_0"),
+        job_dir: Some(dir.clone()),
+    };
+    let snap = read_snapshot(&cgroup).unwrap();
+    assert!(snap.step.stat.shmem.unwrap() >= 10 << 20);
+    assert_eq!(snap.step.oom_kills, Some(0));
+}
+
+#[test]
+fn a_process_outside_slurm_is_not_a_step() {
+    let root = std::env::temp_dir().join(format!("oom-explain-noslurm-{}", std::process::id()));
+    std::fs::create_dir_all(root.join("proc/self")).unwrap();
+    std::fs::write(
+        root.join("proc/self/cgroup"),
+        "4:memory:/user.slice\n0::/\n",
+    )
+    .unwrap();
+    let err = discover(&root, "self").unwrap_err().to_string();
+    assert!(err.contains("not a Slurm step"), "{err}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
