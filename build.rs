@@ -39,6 +39,7 @@ fn main() {
         .allowlist_function("slurm_spank_log")
         .allowlist_function("slurm_error")
         .allowlist_function("slurm_info")
+        .allowlist_function("slurm_verbose")
         .allowlist_type("spank_.*")
         .allowlist_var("SLURM_VERSION_NUMBER")
         .allowlist_var("ESPANK_.*")

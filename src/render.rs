@@ -109,10 +109,7 @@ pub fn render(
                 (Some(p), None) => format!("peak {}, no memory limit", human(p)),
                 _ => "no memory figures".into(),
             };
-            out.push(format!(
-                "{PREFIX} step {}: {summary}: OK.",
-                context.id
-            ));
+            out.push(format!("{PREFIX} step {}: {summary}: OK.", context.id));
         }
     }
 
@@ -141,7 +138,7 @@ pub fn render(
         out.push(format!("  What to do: {how}"));
         out.push(format!("      {}", rec.sbatch_line()));
         if matches!(rec.basis, Basis::AboveTheLimit { .. }) {
-            out.push("    If it is killed again, this report will say how far it got.".into());
+            out.push("    If it is killed again, double the request again.".into());
             out.push(
                 "  (sacct shows OUT_OF_MEMORY; its MaxRSS may read lower, as it is sampled.)"
                     .into(),

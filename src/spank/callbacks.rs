@@ -71,7 +71,7 @@ pub unsafe extern "C" fn slurm_spank_init(
             let message = format!("{e}; the plugin is off until this is fixed");
             match context {
                 Context::Remote | Context::Slurmd => log::error(&message),
-                _ => log::info(&message),
+                _ => log::verbose(&message),
             }
         }
         // SAFETY: the handle Slurm passed to this callback.

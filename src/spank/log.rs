@@ -29,6 +29,13 @@ pub fn info(message: &str) {
     unsafe { sys::slurm_info(c"%s".as_ptr(), text.as_ptr()) }
 }
 
+/// Detail for whoever asked for it: slurmd's log at verbose level, sbatch/srun with -v.
+pub fn verbose(message: &str) {
+    let text = c_text(&format!("{PREFIX}{message}"));
+    // SAFETY: as above.
+    unsafe { sys::slurm_verbose(c"%s".as_ptr(), text.as_ptr()) }
+}
+
 /// One line for the user: in slurmstepd it lands unprefixed in the step's stderr (the batch
 /// `.err`, or srun's stderr), and in slurmd's log.
 pub fn to_job(line: &str) {

@@ -1,0 +1,210 @@
+//! Real-cluster tests: real jobs on the local Slurm (tests/cluster/lab.sh), submitted as an
+//! unprivileged user; the assertions read the job's own slurm-%j.err as the user would.
+//!
+//! Built only with `--features cluster-tests` (tests/run-all.sh starts the cluster first).
+
+mod support;
+
+use support::{Lab, causes, recommended_mib};
+
+#[test]
+fn an_oom_killed_batch_job_is_explained_in_its_err_file() {
+    let lab = Lab::get();
+    let alloc = lab.workload("alloc.py");
+    let job = lab.submit(
+        "batch-oom",
+        &["--mem=100M", "--oom-explain"],
+        &format!("/usr/bin/python3 {alloc} 400"),
+    );
+    assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
+    let err = lab.stderr_of(&job);
+    assert!(
+        err.contains(&format!(
+            "oom-explain: the batch script ({}.batch) ran out of memory.",
+            job.id
+        )),
+        "{err}"
+    );
+    assert_eq!(causes(&err), ["under-allocation"], "{err}");
+    assert!(err.contains("killed 1 process"), "{err}");
+    assert!(err.contains("100 MiB"), "the limit is named: {err}");
+    let mib = recommended_mib(&err).expect("a #SBATCH --mem= line");
+    assert!(
+        mib > 100,
+        "killed at the limit, the request must go above it: {err}"
+    );
+    // Slurm's own line is still there: the plugin adds to it, never replaces it.
+    assert!(err.contains("Detected 1 oom-kill event"), "{err}");
+    // Admins get a one-line summary in slurmd's log.
+    assert!(
+        lab.slurmd_log().contains(&format!(
+            "oom-explain: step {}.batch (cgroup v1): cause under-allocation",
+            job.id
+        )),
+        "slurmd.log has no summary line for job {}",
+        job.id
+    );
+}
+
+#[test]
+fn without_the_option_the_plugin_adds_nothing() {
+    let lab = Lab::get();
+    let alloc = lab.workload("alloc.py");
+    let job = lab.submit(
+        "no-option",
+        &["--mem=100M"],
+        &format!("/usr/bin/python3 {alloc} 400"),
+    );
+    assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
+    let err = lab.stderr_of(&job);
+    assert!(err.contains("Detected 1 oom-kill event"), "{err}");
+    assert!(!err.contains("oom-explain"), "{err}");
+    assert!(
+        !lab.slurmd_log()
+            .contains(&format!("oom-explain: step {}.", job.id))
+    );
+}
+
+#[test]
+fn an_oom_killed_srun_step_is_explained_in_the_jobs_err_file() {
+    let lab = Lab::get();
+    let alloc = lab.workload("alloc.py");
+    // The option as a directive, inherited by the srun step inside the job.
+    let job = lab.submit(
+        "srun-oom",
+        &["--mem=100M"],
+        &format!("#SBATCH --oom-explain\nsrun /usr/bin/python3 {alloc} 400\necho srun-exit=$?"),
+    );
+    // The script goes on after srun fails, so the job itself completes.
+    assert_eq!(lab.wait(&job), "COMPLETED");
+    let err = lab.stderr_of(&job);
+    assert!(
+        err.contains(&format!(
+            "oom-explain: srun step {}.0 ran out of memory.",
+            job.id
+        )),
+        "{err}"
+    );
+    // One report: the batch step, which was not killed, adds none.
+    assert_eq!(causes(&err), ["under-allocation"], "{err}");
+    assert!(recommended_mib(&err).unwrap() > 100, "{err}");
+    assert!(lab.stdout_of(&job).contains("srun-exit=1"));
+}
+
+#[test]
+fn a_job_that_finishes_just_under_its_limit_gets_a_near_miss_note() {
+    let lab = Lab::get();
+    let alloc = lab.workload("alloc.py");
+    let job = lab.submit(
+        "near-miss",
+        &["--mem=300M", "--oom-explain"],
+        &format!("/usr/bin/python3 {alloc} 280 1"),
+    );
+    assert_eq!(lab.wait(&job), "COMPLETED");
+    let err = lab.stderr_of(&job);
+    assert_eq!(causes(&err), ["near-miss"], "{err}");
+    assert!(
+        err.contains(&format!(
+            "oom-explain: the batch script ({}.batch) nearly ran out of memory.",
+            job.id
+        )),
+        "{err}"
+    );
+    assert!(recommended_mib(&err).unwrap() > 300, "{err}");
+}
+
+#[test]
+fn oom_mode_reports_kills_only() {
+    let lab = Lab::get();
+    let alloc = lab.workload("alloc.py");
+    let job = lab.submit(
+        "near-miss-oom-mode",
+        &["--mem=300M", "--oom-explain=oom"],
+        &format!("/usr/bin/python3 {alloc} 280 1"),
+    );
+    assert_eq!(lab.wait(&job), "COMPLETED");
+    let err = lab.stderr_of(&job);
+    assert!(!err.contains("oom-explain"), "{err}");
+}
+
+#[test]
+fn always_mode_summarises_a_healthy_job_in_one_line() {
+    let lab = Lab::get();
+    let alloc = lab.workload("alloc.py");
+    let job = lab.submit(
+        "healthy-always",
+        &["--mem=400M", "--oom-explain=always"],
+        &format!("/usr/bin/python3 {alloc} 100 1"),
+    );
+    assert_eq!(lab.wait(&job), "COMPLETED");
+    let err = lab.stderr_of(&job);
+    assert_eq!(causes(&err), ["none"], "{err}");
+    let summary: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("oom-explain:"))
+        .collect();
+    assert_eq!(summary.len(), 1, "{err}");
+    assert!(
+        summary[0].contains("of 400 MiB") && summary[0].ends_with(": OK."),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bogus_mode_is_refused_at_submission_with_a_message() {
+    let lab = Lab::get();
+    let out = lab.sbatch(&["--oom-explain=bogus", "--wrap", "true"]);
+    assert!(!out.status.success(), "sbatch accepted --oom-explain=bogus");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("oom-explain: --oom-explain=\"bogus\" is not a valid mode"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--oom-explain=always"),
+        "the message says what is valid: {stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "no job id: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn sbatch_and_srun_list_the_option_in_their_help() {
+    let lab = Lab::get();
+    for tool in ["sbatch", "srun"] {
+        let out = lab.run_as(&[tool, "--help"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("--oom-explain"), "{tool} --help: {text}");
+    }
+}
+
+#[test]
+fn the_plugin_exports_only_its_own_symbols() {
+    let lab = Lab::get();
+    let so = lab.lab.join("lib/oom_explain.so");
+    let out = std::process::Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(&so)
+        .output()
+        .expect("nm (binutils)");
+    let mut symbols: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        .collect();
+    symbols.sort();
+    assert_eq!(
+        symbols,
+        [
+            "plugin_name",
+            "plugin_type",
+            "plugin_version",
+            "slurm_spank_init",
+            "slurm_spank_task_exit",
+            "slurm_spank_user_init",
+            "spank_plugin_version",
+        ]
+    );
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Every test of oom-explain, from a fresh machine: installs what it needs (apt), checks style,
+# runs the unit and fixture tests, builds the plugin, starts a real Slurm on loopback, runs the
+# real-cluster tests, and stops every daemon it started. Run as root (it starts slurmd).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+LAB=tests/cluster/lab.sh
+started=$(date +%s)
+step() { echo; echo "=== $* ($(( $(date +%s) - started )) s)"; }
+
+step "install: Slurm 22.05, munge, libclang (for bindgen), python3"
+$LAB install
+
+step "style: cargo fmt --check, cargo clippy -D warnings"
+cargo fmt --all -- --check
+cargo clippy --all-targets --features cluster-tests -- -D warnings
+
+step "unit and fixture tests (the pure core on real captured cgroup trees)"
+cargo test --locked
+
+step "build the plugin (release)"
+cargo build --locked --release
+
+trap '$LAB down' EXIT
+step "real cluster: start Slurm with the plugin, run the scenarios"
+$LAB up
+cargo test --locked --features cluster-tests --test cluster
+
+step "real cluster with a bad plugstack.conf argument: the plugin steps aside"
+OOM_EXPLAIN_PLUGIN_ARGS="headroom=25 hedroom=5" $LAB up
+cargo test --locked --features cluster-tests --test cluster_bad_config
+
+step "all tests passed"

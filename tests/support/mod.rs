@@ -1,0 +1,155 @@
+//! Drives the real test cluster (tests/cluster/lab.sh) from integration tests: submits real jobs
+//! as the unprivileged job user and reads the real slurm-%j.err files.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub struct Lab {
+    script: PathBuf,
+    pub jobs: PathBuf,
+    pub slurm_conf: PathBuf,
+    pub lab: PathBuf,
+}
+
+pub struct Submitted {
+    pub id: u32,
+    pub name: String,
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+impl Lab {
+    /// The running lab. Fails (never skips) with a clear message when it is not up.
+    pub fn get() -> &'static Lab {
+        static LAB: OnceLock<Lab> = OnceLock::new();
+        LAB.get_or_init(|| {
+            let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let script = repo.join("tests/cluster/lab.sh");
+            let env = run(Command::new(&script).arg("env"));
+            let env = String::from_utf8_lossy(&env.stdout).into_owned();
+            let get = |key: &str| {
+                env.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{key}=")))
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| panic!("lab.sh env gave no {key}"))
+            };
+            let lab = Lab {
+                script,
+                jobs: get("JOBS"),
+                slurm_conf: get("SLURM_CONF"),
+                lab: get("LAB"),
+            };
+            let ping = run(Command::new("scontrol")
+                .arg("ping")
+                .env("SLURM_CONF", &lab.slurm_conf));
+            assert!(
+                String::from_utf8_lossy(&ping.stdout).contains("UP"),
+                "the test cluster is not up: run `tests/run-all.sh` (or `cargo build --release && \
+                 tests/cluster/lab.sh up` as root) first.\n{}",
+                String::from_utf8_lossy(&ping.stderr)
+            );
+            // The workloads must be readable by the job user wherever the repo is checked out.
+            let workloads = lab.jobs.join("workloads");
+            std::fs::create_dir_all(&workloads).unwrap();
+            for entry in std::fs::read_dir(repo.join("tests/cluster/workloads")).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), workloads.join(entry.file_name())).unwrap();
+            }
+            lab
+        })
+    }
+
+    /// Path of a workload as the job sees it.
+    pub fn workload(&self, name: &str) -> String {
+        self.jobs.join("workloads").join(name).display().to_string()
+    }
+
+    /// Writes `body` as a job script named `name` and submits it with `args`.
+    pub fn submit(&self, name: &str, args: &[&str], body: &str) -> Submitted {
+        let script = self.jobs.join(format!("{name}.sh"));
+        std::fs::write(&script, format!("#!/bin/sh\n{body}\n")).unwrap();
+        let out_arg = format!("--output={name}-%j.out");
+        let err_arg = format!("--error={name}-%j.err");
+        let mut all: Vec<&str> = vec![&out_arg, &err_arg, "--job-name", name];
+        all.extend_from_slice(args);
+        let script = script.display().to_string();
+        all.push(&script);
+        let out = self.sbatch(&all);
+        assert!(
+            out.status.success(),
+            "sbatch {all:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let id = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        Submitted {
+            id,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Runs sbatch as the job user and returns what it did.
+    pub fn sbatch(&self, args: &[&str]) -> Output {
+        run(Command::new(&self.script).arg("sbatch").args(args))
+    }
+
+    /// Runs any client command as the job user.
+    pub fn run_as(&self, args: &[&str]) -> Output {
+        run(Command::new(&self.script).arg("run-as").args(args))
+    }
+
+    /// Waits for the job to end; returns Slurm's final JobState.
+    pub fn wait(&self, job: &Submitted) -> String {
+        let out = run(Command::new(&self.script).args(["wait", &job.id.to_string(), "180"]));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    pub fn stderr_of(&self, job: &Submitted) -> String {
+        self.file(&format!("{}-{}.err", job.name, job.id))
+    }
+
+    pub fn stdout_of(&self, job: &Submitted) -> String {
+        self.file(&format!("{}-{}.out", job.name, job.id))
+    }
+
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.jobs.join(name)).unwrap_or_default()
+    }
+
+    /// slurmd's log, where admins see the plugin's messages.
+    pub fn slurmd_log(&self) -> String {
+        std::fs::read_to_string(self.lab.join("log/slurmd.log")).unwrap_or_default()
+    }
+}
+
+/// The `cause: <id>` lines of a report.
+pub fn causes(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("cause: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The value of the `#SBATCH --mem=` line, in MiB.
+pub fn recommended_mib(text: &str) -> Option<u64> {
+    let value = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("#SBATCH --mem="))?;
+    let (number, unit) = value.split_at(value.len() - 1);
+    let number: u64 = number.parse().ok()?;
+    match unit {
+        "M" => Some(number),
+        "G" => Some(number * 1024),
+        _ => None,
+    }
+}
