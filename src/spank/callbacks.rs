@@ -214,22 +214,30 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             elapsed: Some(watch.started.elapsed()),
             exit_statuses: watch.exit_statuses,
         };
+        let clock = Instant::now();
         let report = analyse(&watch.cgroup, &context, &watch.config)
             .map_err(|e| format!("step {}: {e}", watch.id))?;
-        if let Some(lines) = report.lines(&context, watch.mode) {
+        let lines = report.lines(&context, watch.mode);
+        let analysed_in = clock.elapsed();
+        if let Some(lines) = lines {
             for line in lines {
                 log::to_job(&line);
             }
         }
         log::info(&format!(
-            "step {} ({}): cause {}, peak {:?}, limit {:?}, oom kills {}",
+            "step {} ({}): cause {}, peak {}, limit {}, oom kills {}, analysed in {} us",
             watch.id,
             report.snapshot.version.name(),
             report.diagnosis.cause.id(),
-            report.diagnosis.peak,
-            report.diagnosis.limit,
+            bytes_or_unknown(report.diagnosis.peak),
+            bytes_or_unknown(report.diagnosis.limit),
             report.diagnosis.oom_kills,
+            analysed_in.as_micros(),
         ));
         Ok(0)
     })
+}
+
+fn bytes_or_unknown(bytes: Option<u64>) -> String {
+    bytes.map_or_else(|| "unknown".into(), |b| b.to_string())
 }
