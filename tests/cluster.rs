@@ -10,12 +10,7 @@ use support::{Lab, causes, recommended_mib};
 #[test]
 fn an_oom_killed_batch_job_is_explained_in_its_err_file() {
     let lab = Lab::get();
-    let alloc = lab.workload("alloc.py");
-    let job = lab.submit(
-        "batch-oom",
-        &["--mem=100M", "--oom-explain"],
-        &format!("/usr/bin/python3 {alloc} 400"),
-    );
+    let job = lab.submit_alloc("batch-oom", &["--mem=100M", "--oom-explain"], "400");
     assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
     let err = lab.stderr_of(&job);
     assert!(
@@ -49,12 +44,7 @@ fn an_oom_killed_batch_job_is_explained_in_its_err_file() {
 #[test]
 fn without_the_option_the_plugin_adds_nothing() {
     let lab = Lab::get();
-    let alloc = lab.workload("alloc.py");
-    let job = lab.submit(
-        "no-option",
-        &["--mem=100M"],
-        &format!("/usr/bin/python3 {alloc} 400"),
-    );
+    let job = lab.submit_alloc("no-option", &["--mem=100M"], "400");
     assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
     let err = lab.stderr_of(&job);
     assert!(err.contains("Detected 1 oom-kill event"), "{err}");
@@ -94,12 +84,7 @@ fn an_oom_killed_srun_step_is_explained_in_the_jobs_err_file() {
 #[test]
 fn a_job_that_finishes_just_under_its_limit_gets_a_near_miss_note() {
     let lab = Lab::get();
-    let alloc = lab.workload("alloc.py");
-    let job = lab.submit(
-        "near-miss",
-        &["--mem=300M", "--oom-explain"],
-        &format!("/usr/bin/python3 {alloc} 280 1"),
-    );
+    let job = lab.submit_alloc("near-miss", &["--mem=300M", "--oom-explain"], "280 1");
     assert_eq!(lab.wait(&job), "COMPLETED");
     let err = lab.stderr_of(&job);
     assert_eq!(causes(&err), ["near-miss"], "{err}");
@@ -116,11 +101,10 @@ fn a_job_that_finishes_just_under_its_limit_gets_a_near_miss_note() {
 #[test]
 fn oom_mode_reports_kills_only() {
     let lab = Lab::get();
-    let alloc = lab.workload("alloc.py");
-    let job = lab.submit(
+    let job = lab.submit_alloc(
         "near-miss-oom-mode",
         &["--mem=300M", "--oom-explain=oom"],
-        &format!("/usr/bin/python3 {alloc} 280 1"),
+        "280 1",
     );
     assert_eq!(lab.wait(&job), "COMPLETED");
     let err = lab.stderr_of(&job);
@@ -130,11 +114,10 @@ fn oom_mode_reports_kills_only() {
 #[test]
 fn always_mode_summarises_a_healthy_job_in_one_line() {
     let lab = Lab::get();
-    let alloc = lab.workload("alloc.py");
-    let job = lab.submit(
+    let job = lab.submit_alloc(
         "healthy-always",
         &["--mem=400M", "--oom-explain=always"],
-        &format!("/usr/bin/python3 {alloc} 100 1"),
+        "100 1",
     );
     assert_eq!(lab.wait(&job), "COMPLETED");
     let err = lab.stderr_of(&job);

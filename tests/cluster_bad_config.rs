@@ -15,13 +15,8 @@ fn a_bad_plugstack_argument_is_logged_and_the_plugin_steps_aside() {
         plugstack.contains("hedroom=5"),
         "this test needs the lab started with a bad argument (see tests/run-all.sh): {plugstack}"
     );
-    let alloc = lab.workload("alloc.py");
     // Submission still works and says nothing to the user about the admin's typo.
-    let job = lab.submit(
-        "bad-config",
-        &["--mem=100M", "--oom-explain"],
-        &format!("/usr/bin/python3 {alloc} 400"),
-    );
+    let job = lab.submit_alloc("bad-config", &["--mem=100M", "--oom-explain"], "400");
     // The job runs and ends exactly as it would without the plugin.
     assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
     let err = lab.stderr_of(&job);

@@ -170,24 +170,21 @@ fn modes_choose_what_is_reported() {
 #[test]
 fn plain_v2_directories_read_into_snapshots() {
     // Not Slurm trees, but real kernel files: job_A was OOM-killed at memory.max=50M.
-    let dir = fixtures().join("v2-plain-linux-6.1/job_A");
-    let cgroup = StepCgroup {
-        version: CgroupVersion::V2,
-        step_dir: dir.join("step_0"),
-        job_dir: Some(dir.clone()),
+    let plain = |job: &str| {
+        let dir = fixtures().join("v2-plain-linux-6.1").join(job);
+        read_snapshot(&StepCgroup {
+            version: CgroupVersion::V2,
+            step_dir: dir.join("step_0"),
+            job_dir: Some(dir),
+        })
+        .unwrap()
     };
-    let snap = read_snapshot(&cgroup).unwrap();
+    let snap = plain("job_A");
     assert_eq!(snap.limit, Some(50 << 20));
     assert!(snap.step.oom_kills.unwrap() >= 1);
     assert!(snap.step.peak.unwrap() <= 50 << 20);
     // job_E held 10M in tmpfs: memory.stat's shmem shows it.
-    let dir = fixtures().join("v2-plain-linux-6.1/job_E");
-    let cgroup = StepCgroup {
-        version: CgroupVersion::V2,
-        step_dir: dir.join("step_0"),
-        job_dir: Some(dir.clone()),
-    };
-    let snap = read_snapshot(&cgroup).unwrap();
+    let snap = plain("job_E");
     assert!(snap.step.stat.shmem.unwrap() >= 10 << 20);
     assert_eq!(snap.step.oom_kills, Some(0));
 }

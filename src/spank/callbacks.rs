@@ -122,11 +122,10 @@ pub unsafe extern "C" fn slurm_spank_user_init(
     _argv: *mut *mut c_char,
 ) -> c_int {
     guard("user_init", 0, || {
-        if handle::context() != Context::Remote {
-            return Ok(0);
-        }
         // SAFETY: the handle Slurm passed to this callback.
-        let spank = unsafe { Spank::new(sp) };
+        let Some(spank) = (unsafe { in_slurmstepd(sp) }) else {
+            return Ok(0);
+        };
         let Some(value) = spank.option_value() else {
             return Ok(0); // not opted in: do nothing at all
         };
@@ -188,11 +187,10 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
     _argv: *mut *mut c_char,
 ) -> c_int {
     guard("task_exit", 0, || {
-        if handle::context() != Context::Remote {
-            return Ok(0);
-        }
         // SAFETY: the handle Slurm passed to this callback.
-        let spank = unsafe { Spank::new(sp) };
+        let Some(spank) = (unsafe { in_slurmstepd(sp) }) else {
+            return Ok(0);
+        };
         let watch = {
             // A poisoned lock means an earlier callback panicked: abandon the step quietly.
             let Ok(mut slot) = WATCH.lock() else {
@@ -236,6 +234,15 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
         ));
         Ok(0)
     })
+}
+
+/// The handle, when running in slurmstepd (the remote context); `None` elsewhere.
+///
+/// # Safety
+/// `sp` must be the handle Slurm passed to the running callback.
+unsafe fn in_slurmstepd(sp: sys::spank_t) -> Option<Spank> {
+    // SAFETY: per this function's contract.
+    (handle::context() == Context::Remote).then(|| unsafe { Spank::new(sp) })
 }
 
 fn bytes_or_unknown(bytes: Option<u64>) -> String {

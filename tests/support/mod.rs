@@ -70,6 +70,16 @@ impl Lab {
         self.jobs.join("workloads").join(name).display().to_string()
     }
 
+    /// Submits a job that runs the allocation workload: `alloc.py ALLOC_ARGS` (MiB [hold s]).
+    pub fn submit_alloc(&self, name: &str, args: &[&str], alloc_args: &str) -> Submitted {
+        let alloc = self.workload("alloc.py");
+        self.submit(
+            name,
+            args,
+            &format!("/usr/bin/python3 {alloc} {alloc_args}"),
+        )
+    }
+
     /// Writes `body` as a job script named `name` and submits it with `args`.
     pub fn submit(&self, name: &str, args: &[&str], body: &str) -> Submitted {
         let script = self.jobs.join(format!("{name}.sh"));
