@@ -10,7 +10,8 @@ use crate::step::{StepContext, StepKind};
 pub enum Cause {
     /// Killed at its limit: it needs more than it asked for.
     UnderAllocation,
-    /// Finished, but within a few percent of its limit.
+    /// Finished, but within a few percent of its limit, or slowed down by the kernel to stay
+    /// under its soft limit (v2 `memory.high`).
     NearMiss,
     /// Finished using far less than it asked for.
     OverRequest,
@@ -40,6 +41,9 @@ pub struct Diagnosis {
     pub oom_kills: u64,
     /// The limit the kernel enforced on the step.
     pub limit: Option<u64>,
+    /// Times the kernel throttled the step above its soft limit (v2), and that soft limit.
+    pub throttled: u64,
+    pub soft_limit: Option<u64>,
     /// The step's highest use.
     pub peak: Option<u64>,
     /// The peak less the page cache the kernel could have dropped (the part that really counts
@@ -88,6 +92,7 @@ pub fn classify(snapshot: &MemorySnapshot, context: &StepContext, config: &Confi
         None => 0,
     };
 
+    let throttled = step.throttled.unwrap_or(0);
     let job_peak = job.and_then(|j| j.peak);
     let job_limit = job.and_then(|j| j.limit).or(limit);
 
@@ -97,8 +102,9 @@ pub fn classify(snapshot: &MemorySnapshot, context: &StepContext, config: &Confi
         } else {
             Cause::Unknown
         }
-    } else if let (Some(p), Some(l)) = (peak_unreclaimable, limit)
-        && percent(p, l).is_some_and(|pc| pc >= config.near_miss_percent as u64)
+    } else if throttled > 0
+        || matches!((peak_unreclaimable, limit), (Some(p), Some(l))
+            if percent(p, l).is_some_and(|pc| pc >= config.near_miss_percent as u64))
     {
         Cause::NearMiss
     } else if over_request(context, job_peak, job_limit, config) {
@@ -111,6 +117,8 @@ pub fn classify(snapshot: &MemorySnapshot, context: &StepContext, config: &Confi
         cause,
         oom_kills,
         limit,
+        throttled,
+        soft_limit: snapshot.soft_limit,
         peak,
         peak_unreclaimable,
         job_peak,

@@ -48,8 +48,8 @@ pub fn recommend(diagnosis: &Diagnosis, config: &Config) -> Option<Recommendatio
         }
         Cause::NearMiss => {
             let peak = diagnosis.peak_unreclaimable.or(diagnosis.peak)?;
-            // Never suggest the request that was just too tight.
-            let limit = diagnosis.limit?;
+            // Never suggest the request that was just too tight (or the level it was held at).
+            let limit = diagnosis.limit.or(diagnosis.soft_limit)?;
             (
                 with_headroom(peak).max(limit + 1),
                 Basis::PeakPlusHeadroom {

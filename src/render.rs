@@ -80,6 +80,15 @@ pub fn render(
                 "  Peak use: {}. A little more data, and it is killed.",
                 of_limit(counted, limit)
             ));
+            if diagnosis.throttled > 0 {
+                let soft = diagnosis
+                    .soft_limit
+                    .map_or_else(|| "its soft limit".into(), human);
+                out.push(format!(
+                    "  The kernel slowed it down {} times to keep it under {soft} (memory.high).",
+                    diagnosis.throttled
+                ));
+            }
             if peak > counted + peak / 20 {
                 out.push(format!(
                     "    (Not counting {} of file cache the kernel could have freed.)",
@@ -188,6 +197,8 @@ mod tests {
             cause,
             oom_kills: if killed { 12 } else { 0 },
             limit: Some(512 * GIB),
+            throttled: if cause == Cause::NearMiss { 123_456 } else { 0 },
+            soft_limit: Some(500 * GIB),
             peak: Some(if cause == Cause::Unknown {
                 300 * GIB
             } else {

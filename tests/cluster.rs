@@ -33,8 +33,8 @@ fn an_oom_killed_batch_job_is_explained_in_its_err_file() {
     // Admins get a one-line summary in slurmd's log.
     assert!(
         lab.slurmd_log().contains(&format!(
-            "oom-explain: step {}.batch (cgroup v1): cause under-allocation",
-            job.id
+            "oom-explain: step {}.batch ({}): cause under-allocation",
+            job.id, lab.cgroup
         )),
         "slurmd.log has no summary line for job {}",
         job.id

@@ -202,3 +202,37 @@ fn a_process_outside_slurm_is_not_a_step() {
     assert!(err.contains("not a Slurm step"), "{err}");
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn v2_throttling_above_memory_high_is_a_near_miss() {
+    // job_D: memory.high=30M and no memory.max; 100M was allocated with swap allowed, so the
+    // kernel held the step at 30M by throttling it (727 `high` events) instead of killing it.
+    let dir = fixtures().join("v2-plain-linux-6.1/job_D");
+    let cgroup = StepCgroup {
+        version: CgroupVersion::V2,
+        step_dir: dir.join("step_0"),
+        job_dir: Some(dir),
+    };
+    let context = StepContext {
+        id: StepId {
+            job: 4,
+            step: StepKind::Numbered(0),
+        },
+        elapsed: None,
+        exit_statuses: Vec::new(),
+    };
+    let report = StepReport::from_snapshot(
+        read_snapshot(&cgroup).unwrap(),
+        &context,
+        &Config::default(),
+    );
+    assert_eq!(report.diagnosis.cause, Cause::NearMiss, "{report:#?}");
+    assert_eq!(report.diagnosis.throttled, 727);
+    assert_eq!(report.diagnosis.soft_limit, Some(30 << 20));
+    assert!(report.recommendation.as_ref().unwrap().bytes > 30 << 20);
+    let text = report.lines(&context, Mode::Auto).unwrap().join("\n");
+    assert!(
+        text.contains("slowed it down 727 times to keep it under 30 MiB (memory.high)"),
+        "{text}"
+    );
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of oom-explain, from a fresh machine: installs what it needs (apt), checks style,
 # runs the unit and fixture tests, builds the plugin, starts a real Slurm on loopback, runs the
-# real-cluster tests, and stops every daemon it started. Run as root (it starts slurmd).
+# real-cluster tests (cgroup v1 on this host), stops every daemon it started, then runs the same
+# real-cluster tests on cgroup v2 inside a VM. Run as root (it starts slurmd and qemu).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LAB=tests/cluster/lab.sh
@@ -29,5 +30,10 @@ cargo test --locked --features cluster-tests --test cluster
 step "real cluster with a bad plugstack.conf argument: the plugin steps aside"
 OOM_EXPLAIN_PLUGIN_ARGS="headroom=25 hedroom=5" $LAB up
 cargo test --locked --features cluster-tests --test cluster_bad_config
+
+$LAB down
+trap - EXIT
+step "cgroup v2 lane: the same real-cluster tests in a VM (Debian 6.1 kernel, CgroupPlugin=cgroup/v2)"
+bash tests/vm/v2-lane.sh
 
 step "all tests passed"

@@ -70,6 +70,8 @@ pub struct CgroupFigures {
     pub limit_hits: Option<u64>,
     /// Processes the kernel's OOM killer killed here and below.
     pub oom_kills: Option<u64>,
+    /// How often the kernel throttled use above `memory.high` (v2 `high` events; v1 has none).
+    pub throttled: Option<u64>,
     pub stat: MemoryStat,
 }
 
@@ -91,6 +93,9 @@ pub struct MemorySnapshot {
     pub job: Option<CgroupFigures>,
     /// The tightest limit between the step and the job: what the kernel enforces on the step.
     pub limit: Option<u64>,
+    /// The tightest `memory.high` between the step and the job (v2 only): above it the kernel
+    /// slows the step down to reclaim memory. Slurm 22.05 sets it equal to the limit.
+    pub soft_limit: Option<u64>,
     pub tasks: Vec<TaskFigures>,
 }
 

@@ -35,6 +35,7 @@ pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
         step: step_figures,
         job,
         limit,
+        soft_limit: None,
         tasks,
     })
 }
@@ -51,6 +52,7 @@ fn figures(dir: &Path) -> Result<(CgroupFigures, Option<u64>), CgroupError> {
         current: read_u64(dir, "memory.usage_in_bytes")?,
         limit_hits: read_u64(dir, "memory.failcnt")?,
         oom_kills: oom_kills_in_tree(dir)?,
+        throttled: None,
         stat: MemoryStat::from_fields(&stat_fields, "total_", "rss", "cache"),
     };
     Ok((figures, hierarchical_limit))

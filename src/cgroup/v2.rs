@@ -20,10 +20,10 @@ pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
     };
 
     let mut step_figures = figures(workload_dir)?;
-    // Kills of the step's processes, wherever below the step they were.
-    step_figures.oom_kills = figures(&step.step_dir)?
-        .oom_kills
-        .or(step_figures.oom_kills);
+    // Kills and throttling of the step's processes, wherever below the step they were.
+    let whole_step = figures(&step.step_dir)?;
+    step_figures.oom_kills = whole_step.oom_kills.or(step_figures.oom_kills);
+    step_figures.throttled = whole_step.throttled.or(step_figures.throttled);
 
     let job = match &step.job_dir {
         Some(dir) => Some(figures(dir)?),
@@ -31,9 +31,10 @@ pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
     };
 
     // Every directory from the workload up to the job may carry a limit.
-    let mut limits = Vec::new();
+    let (mut limits, mut soft_limits) = (Vec::new(), Vec::new());
     for dir in workload_dir.ancestors() {
         limits.push(read_limit(dir, "memory.max")?);
+        soft_limits.push(read_limit(dir, "memory.high")?);
         if Some(dir) == step.job_dir.as_deref() || step.job_dir.is_none() && dir == step.step_dir {
             break;
         }
@@ -55,6 +56,7 @@ pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
         step: step_figures,
         job,
         limit: tightest(limits),
+        soft_limit: tightest(soft_limits),
         tasks,
     })
 }
@@ -68,6 +70,7 @@ fn figures(dir: &Path) -> Result<CgroupFigures, CgroupError> {
         current: read_u64(dir, "memory.current")?,
         limit_hits: events(dir, "max")?,
         oom_kills: events(dir, "oom_kill")?,
+        throttled: events(dir, "high")?,
         stat: MemoryStat::from_fields(&stat_fields, "", "anon", "file"),
     })
 }

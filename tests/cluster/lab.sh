@@ -2,12 +2,13 @@
 # A real single-node Slurm on loopback, for oom-explain's tests and demo.
 #
 #   lab.sh install            apt packages (munge, Slurm 22.05, libclang for bindgen, python3)
+#                             (`up` installs only what jobs need, and only if missing)
 #   lab.sh up [PLUGIN.so]     (re)start munge, slurmctld and slurmd with the plugin installed
 #   lab.sh down               stop every daemon this script started, by pid
 #   lab.sh sbatch ARGS…       submit as the unprivileged job user; prints the job id
 #   lab.sh run-as CMD…        run a command as the job user with SLURM_CONF set
 #   lab.sh wait JOBID [SECS]  wait until the job has ended; prints its final state
-#   lab.sh env                print the settings (LAB, SLURM_CONF, JOB_USER, JOBS)
+#   lab.sh env                print the settings (LAB, SLURM_CONF, JOB_USER, JOBS, CGROUP)
 #
 # Everything lives below $OOM_EXPLAIN_LAB (default /tmp/oom-explain-lab). Must run as root.
 # Facts behind the settings: docs/testing.md ("The test cluster").
@@ -27,9 +28,17 @@ say() { echo "lab: $*" >&2; }
 die() { echo "lab: error: $*" >&2; exit 1; }
 need_root() { [ "$(id -u)" = 0 ] || die "must run as root (it starts slurmd and creates a job user)"; }
 
+# What jobs and daemons need; what building the plugin needs besides.
+RUNTIME_PKGS=(munge slurmctld slurmd slurm-client python3 procps binutils)
+BUILD_PKGS=(libslurm-dev libclang-dev clang)
+
 cmd_install() {
     need_root
-    local pkgs=(munge slurmctld slurmd slurm-client libslurm-dev libclang-dev clang python3 procps)
+    install_pkgs "${RUNTIME_PKGS[@]}" "${BUILD_PKGS[@]}"
+}
+
+install_pkgs() {
+    local pkgs=("$@")
     local missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -101,10 +110,24 @@ PlugStackConfig=$LAB/etc/plugstack.conf
 NodeName=$NODE NodeAddr=127.0.0.1 $cpus_line RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
-    cat >"$LAB/etc/cgroup.conf" <<EOF
+    if [ "$(cgroup_version)" = v2 ]; then
+        # Pure cgroup v2 without systemd (the VM lane): Slurm makes its own scope under
+        # system.slice, which must exist with the controllers enabled on the way down.
+        mkdir -p /sys/fs/cgroup/system.slice
+        for dir in /sys/fs/cgroup /sys/fs/cgroup/system.slice; do
+            for c in cpuset cpu io memory pids; do echo "+$c" >"$dir/cgroup.subtree_control" || true; done
+        done
+        cat >"$LAB/etc/cgroup.conf" <<EOF
+CgroupPlugin=cgroup/v2
+IgnoreSystemd=yes
+ConstrainRAMSpace=yes
+EOF
+    else
+        cat >"$LAB/etc/cgroup.conf" <<EOF
 CgroupPlugin=autodetect
 ConstrainRAMSpace=yes
 EOF
+    fi
     cat >"$LAB/etc/plugstack.conf" <<EOF
 optional $LAB/lib/oom_explain.so ${OOM_EXPLAIN_PLUGIN_ARGS:-}
 EOF
@@ -126,7 +149,7 @@ cmd_up() {
     need_root
     local plugin=${1:-$REPO/target/release/liboom_explain.so}
     [ -f "$plugin" ] || die "no plugin at $plugin (cargo build --release first)"
-    cmd_install
+    install_pkgs "${RUNTIME_PKGS[@]}"
     cmd_down 2>/dev/null || true
     # A fresh state folder restarts job ids at 1: wipe the job outputs with it.
     rm -rf "$LAB/state" "$LAB/spool" "$LAB/jobs" "$LAB/log"
@@ -175,8 +198,14 @@ cmd_wait() {
     die "job $job still $state after ${limit}s"
 }
 
+# Which cgroup version holds the memory controller here: v1 (legacy or hybrid) or v2.
+cgroup_version() {
+    if grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then echo v2; else echo v1; fi
+}
+
 cmd_env() {
     echo "LAB=$LAB"; echo "SLURM_CONF=$SLURM_CONF"; echo "JOB_USER=$JOB_USER"; echo "JOBS=$JOBS"
+    echo "CGROUP=$(cgroup_version)"
 }
 
 case "${1:-}" in

@@ -12,6 +12,8 @@ pub struct Lab {
     pub jobs: PathBuf,
     pub slurm_conf: PathBuf,
     pub lab: PathBuf,
+    /// "cgroup v1" or "cgroup v2": what this lab's Slurm runs on (reports name it).
+    pub cgroup: String,
 }
 
 pub struct Submitted {
@@ -44,6 +46,7 @@ impl Lab {
                 jobs: get("JOBS"),
                 slurm_conf: get("SLURM_CONF"),
                 lab: get("LAB"),
+                cgroup: format!("cgroup {}", get("CGROUP").display()),
             };
             let ping = run(Command::new("scontrol")
                 .arg("ping")

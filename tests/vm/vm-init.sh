@@ -1,0 +1,54 @@
+#!/bin/bash
+# PID 1 of the cgroup v2 test VM (tests/vm/v2-lane.sh packs it as /oom-vm/init): sets up the
+# bare minimum a Slurm needs, runs the real-cluster test binaries, writes the results to the
+# 9p share, powers off. Nothing here may print much: the serial console is slow under emulation.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+poweroff_now() { sync; echo o >/proc/sysrq-trigger; sleep 10; }
+
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mkdir -p /dev/pts /dev/shm /run /tmp
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t tmpfs tmpfs /run
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup
+ln -sf /proc/self/fd /dev/fd
+
+if grep -q oom_vm_probe=1 /proc/cmdline; then
+    echo "OOMVM: probe ok" >/dev/console
+    poweroff_now
+fi
+
+# Without a network card Slurm cannot resolve its own address: give loopback a second one.
+ip link set lo up
+ip addr add 10.254.254.1/32 dev lo
+hostname vmtest
+printf '127.0.0.1 localhost\n10.254.254.1 vmtest\n' >/etc/hosts
+
+# No udev: load the virtio PCI transport and 9p by hand, then mount the results share.
+for m in virtio_pci 9pnet_virtio 9p; do modprobe "$m"; done
+mkdir -p /out
+mount -t 9p -o trans=virtio,version=9p2000.L out /out || { echo "OOMVM: no 9p share" >/dev/console; poweroff_now; }
+echo "booted $(uname -r)" >/out/booted
+echo "OOMVM: booted, running the tests" >/dev/console
+
+REPO=$(cat /oom-vm/repo)
+cd "$REPO" || poweroff_now
+LAB_SH=$REPO/tests/cluster/lab.sh
+{ uname -r; slurmd -V; } | tr '\n' ' ' >/out/versions.txt
+"$LAB_SH" env >/out/lab-env.txt
+
+run_suite() { # name, test binary, extra plugstack arguments
+    OOM_EXPLAIN_PLUGIN_ARGS=$3 "$LAB_SH" up >/out/"$1"-lab-up.log 2>&1
+    "$2" --color never >/out/"$1".txt 2>&1
+    echo $? >/out/"$1".rc
+    cp /tmp/oom-explain-lab/log/slurmd.log /out/"$1"-slurmd.log 2>/dev/null
+}
+run_suite cluster "$(cat /oom-vm/cluster-bin)" ""
+cp /out/cluster-slurmd.log /out/slurmd.log 2>/dev/null
+run_suite bad-config "$(cat /oom-vm/bad-config-bin)" "headroom=25 hedroom=5"
+"$LAB_SH" down >/dev/null 2>&1
+echo "OOMVM: done" >/dev/console
+poweroff_now
