@@ -6,6 +6,7 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use oom_explain::cgroup::discover;
+use oom_explain::classify::Evidence;
 use oom_explain::config::Config;
 use oom_explain::options::Mode;
 use oom_explain::report::analyse;
@@ -25,9 +26,8 @@ fn end_of_step(c: &mut Criterion) {
     for (name, dir, step) in cases {
         let root = fixtures.join(dir);
         let context = StepContext {
-            id: StepId { job: 2, step },
-            elapsed: None,
             exit_statuses: vec![9],
+            ..StepContext::new(StepId { job: 2, step })
         };
         c.bench_function(&format!("user_init: discover ({name})"), |b| {
             b.iter(|| discover(&root, "self").unwrap())
@@ -37,7 +37,7 @@ fn end_of_step(c: &mut Criterion) {
             &format!("task_exit: read + classify + render ({name})"),
             |b| {
                 b.iter(|| {
-                    let report = analyse(&cgroup, &context, &config).unwrap();
+                    let report = analyse(&cgroup, &Evidence::default(), &context, &config).unwrap();
                     report.lines(&context, Mode::Auto).unwrap()
                 })
             },

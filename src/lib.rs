@@ -7,6 +7,7 @@
 pub mod cgroup;
 pub mod classify;
 pub mod config;
+pub mod evidence;
 pub mod options;
 pub mod recommend;
 pub mod render;

@@ -7,8 +7,8 @@ use crate::size;
 /// How the recommended size was found; the renderer explains it in words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Basis {
-    /// Killed at the limit: use was capped there, so the true need is only known to be higher.
-    /// The request is a multiple of the limit.
+    /// Killed at a limit: use was capped there, so the true need is only known to be higher.
+    /// The request is a multiple of that limit.
     AboveTheLimit { limit: u64, factor: u64 },
     /// A measured peak plus headroom.
     PeakPlusHeadroom { peak: u64, headroom_percent: u32 },
@@ -21,6 +21,9 @@ pub struct Recommendation {
     /// The value as typed after `--mem=` (e.g. `12G`).
     pub value: String,
     pub basis: Basis,
+    /// More memory is not the real fix (a leak, copies per worker, tmpfs files…): the report
+    /// leads with the real fix and offers this only as a stop-gap.
+    pub stop_gap: bool,
 }
 
 impl Recommendation {
@@ -35,17 +38,33 @@ const KILLED_FACTOR: u64 = 2;
 
 pub fn recommend(diagnosis: &Diagnosis, config: &Config) -> Option<Recommendation> {
     let with_headroom = |bytes: u64| bytes + bytes * config.headroom_percent as u64 / 100;
+    let above = |limit: u64| {
+        (
+            limit * KILLED_FACTOR,
+            Basis::AboveTheLimit {
+                limit,
+                factor: KILLED_FACTOR,
+            },
+        )
+    };
+    let stop_gap = matches!(
+        diagnosis.cause,
+        Cause::LoadSpike
+            | Cause::WorkerMultiplication
+            | Cause::SteadyGrowth
+            | Cause::Tmpfs
+            | Cause::RankImbalance
+    );
     let (need, basis) = match diagnosis.cause {
-        Cause::UnderAllocation => {
-            let limit = diagnosis.limit.or(diagnosis.job_limit)?;
-            (
-                limit * KILLED_FACTOR,
-                Basis::AboveTheLimit {
-                    limit,
-                    factor: KILLED_FACTOR,
-                },
-            )
-        }
+        Cause::UnderAllocation
+        | Cause::LoadSpike
+        | Cause::WorkerMultiplication
+        | Cause::SteadyGrowth
+        | Cause::Tmpfs
+        | Cause::RankImbalance => above(diagnosis.limit.or(diagnosis.job_limit)?),
+        // The job's limit is what all steps share: that is the request to change.
+        Cause::OtherStep => above(diagnosis.job_limit.or(diagnosis.limit)?),
+        Cause::OverMemoryKill => above(diagnosis.slurm_allocation.or(diagnosis.peak)?),
         Cause::NearMiss => {
             let peak = diagnosis.peak_unreclaimable.or(diagnosis.peak)?;
             // Never suggest the request that was just too tight (or the level it was held at).
@@ -68,12 +87,14 @@ pub fn recommend(diagnosis: &Diagnosis, config: &Config) -> Option<Recommendatio
                 },
             )
         }
-        Cause::Unknown | Cause::None => return None,
+        // Not the user's request: more memory would not have helped.
+        Cause::NodeOom | Cause::Unknown | Cause::None => return None,
     };
     let (bytes, value) = size::slurm_request(need);
     Some(Recommendation {
         bytes,
         value,
         basis,
+        stop_gap,
     })
 }

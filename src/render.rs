@@ -1,5 +1,6 @@
 //! The diagnosis in words, for a student reading slurm-%j.err (docs/diagnosis-style.md):
 //! what happened, why (with the evidence), what to do (the exact line), then `cause: <id>`.
+//! Every line fits 80 columns; the advice follows the project's seeds (docs/causes.md).
 
 use crate::classify::{Cause, Diagnosis, percent};
 use crate::options::Mode;
@@ -13,7 +14,7 @@ pub const PREFIX: &str = "oom-explain:";
 /// Whether this mode wants a report for this cause.
 pub fn wanted(mode: Mode, cause: Cause) -> bool {
     match mode {
-        Mode::Oom => matches!(cause, Cause::UnderAllocation | Cause::Unknown),
+        Mode::Oom => cause.is_kill(),
         Mode::Auto => cause != Cause::None,
         Mode::Always => true,
     }
@@ -25,105 +26,284 @@ pub fn render(
     recommendation: Option<&Recommendation>,
     context: &StepContext,
 ) -> Vec<String> {
+    let d = diagnosis;
     let mut out = Vec::new();
     let step = step_name(context);
     let after = context
         .elapsed
-        .map(|d| format!(" after {}", duration(d)))
+        .map(|t| format!(" after {}", duration(t)))
         .unwrap_or_default();
+    let limit = d.limit.or(d.job_limit).unwrap_or(0);
     let of_limit = |peak: u64, limit: u64| match percent(peak, limit) {
         Some(pc) => format!("{} of {} ({pc} %)", human(peak), human(limit)),
         None => human(peak),
     };
+    let killed = |n: u64| match &d.victim {
+        Some((name, _)) if !name.is_empty() && n == 1 => format!("1 process ({name})"),
+        _ => processes(n),
+    };
+    let mut push = |line: String| out.push(line);
 
-    match diagnosis.cause {
+    match d.cause {
         Cause::UnderAllocation => {
-            let limit = diagnosis.limit.or(diagnosis.job_limit).unwrap_or(0);
-            out.push(format!("{PREFIX} {step} ran out of memory."));
-            out.push(format!(
-                "  What happened: it used all {} it was given, so the Linux kernel",
+            push(format!("{PREFIX} {step} ran out of memory."));
+            push(format!(
+                "  What happened: it used all {} it was given{after}.",
                 human(limit)
             ));
-            out.push(format!(
-                "    killed {} (signal 9, exit code 137){after}.",
-                processes(diagnosis.oom_kills)
+            push(format!(
+                "    The Linux kernel then killed {} (exit code 137).",
+                killed(d.oom_kills)
             ));
-            out.push("  Why: the job asked for less memory than this step needs. Use".into());
-            out.push(format!(
+            push("  Why: the job asked for less memory than this step needs. Use".into());
+            push(format!(
                 "    cannot pass the limit, so the real need is unknown: more than {}.",
                 human(limit)
             ));
         }
+        Cause::LoadSpike => {
+            let s = d.spike.expect("a load spike has its facts");
+            push(format!("{PREFIX} {step} ran out of memory."));
+            push(format!(
+                "  What happened: after {} at about {}, its memory shot up",
+                duration(s.after),
+                human(s.before)
+            ));
+            push(format!(
+                "    to the {} limit within {}.",
+                human(limit),
+                duration(s.rise)
+            ));
+            push(format!("    The kernel killed {}.", killed(d.oom_kills)));
+            push("  Why: a sudden rise like this is typical of loading a large input whole".into());
+            push(
+                "    (e.g. pandas.read_csv): in memory, data takes several times its size.".into(),
+            );
+            push(
+                "  What to do: read the input in pieces (read_csv(..., chunksize=...)), or".into(),
+            );
+            push("    use an out-of-core library (Dask, Polars).".into());
+        }
+        Cause::WorkerMultiplication => {
+            let w = d
+                .workers
+                .as_ref()
+                .expect("worker multiplication has its facts");
+            let name = if w.name.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", w.name)
+            };
+            push(format!("{PREFIX} {step} ran out of memory."));
+            push(format!(
+                "  What happened: at its peak, {} processes{name} of about {}",
+                w.count,
+                human(w.each)
+            ));
+            push(format!(
+                "    each shared its {} limit; the kernel killed {}.",
+                human(limit),
+                processes(d.oom_kills)
+            ));
+            push("  Why: each worker holds its own copy of the data (a large object loaded".into());
+            push("    before the pool was created is copied into every worker).".into());
+            if let Some(cpus) = context.cpus_per_task.filter(|&c| w.count > c) {
+                push(format!(
+                    "    {} workers share {cpus} CPU(s) (--cpus-per-task={cpus}).",
+                    w.count
+                ));
+            }
+            push(
+                "  What to do: load large data inside each worker, not before creating the".into(),
+            );
+            push("    pool, and start no more workers than --cpus-per-task.".into());
+        }
+        Cause::SteadyGrowth => {
+            let g = d.growth.expect("steady growth has its facts");
+            push(format!("{PREFIX} {step} ran out of memory."));
+            push(format!(
+                "  What happened: its memory grew steadily, about {}/min for {},",
+                human(g.per_minute),
+                duration(g.over)
+            ));
+            push(format!("    until it reached the {} limit.", human(limit)));
+            push(format!("    The kernel killed {}.", killed(d.oom_kills)));
+            push(
+                "  Why: something keeps everything it makes: a leak, or a cache warming up".into(),
+            );
+            push("    (a list or dict that only grows, all results kept until the end).".into());
+            push(
+                "  What to do: write results out as you go, cap the cache, or stream the data"
+                    .into(),
+            );
+            push("    from disk. More memory only delays the kill.".into());
+        }
+        Cause::Tmpfs => {
+            push(format!("{PREFIX} {step} ran out of memory."));
+            push(format!(
+                "  What happened: files in /dev/shm (or another tmpfs) held {} of its",
+                human(d.shmem.unwrap_or(0))
+            ));
+            push(format!(
+                "    {} limit. The kernel killed {}.",
+                human(limit),
+                killed(d.oom_kills)
+            ));
+            push(
+                "  Why: files in /dev/shm live in memory and count against the job's limit".into(),
+            );
+            push("    until they are deleted, even after the program that wrote them ends.".into());
+            push("  What to do: delete them when done, or write scratch files to disk".into());
+            push("    (e.g. $TMPDIR or your scratch space) instead of /dev/shm.".into());
+        }
+        Cause::RankImbalance => {
+            let h = d.heavy_task.expect("rank imbalance has its facts");
+            push(format!("{PREFIX} {step} ran out of memory."));
+            push(format!(
+                "  What happened: task {} of {} used {}, the others at most {},",
+                h.task,
+                h.tasks,
+                human(h.peak),
+                human(h.others)
+            ));
+            push(format!("    and the {} limit filled up.", human(limit)));
+            push(format!("    The kernel killed {}.", killed(d.oom_kills)));
+            push("  Why: one rank does the work of many, typically reading or gathering".into());
+            push("    all the data (rank 0 as the I/O bottleneck).".into());
+            push("  What to do: have each rank read its own part of the data (MPI-IO,".into());
+            push("    parallel HDF5) instead of one rank reading and sending it all.".into());
+        }
+        Cause::OtherStep => {
+            let own = d.peak.unwrap_or(0);
+            let job_limit = d.job_limit.unwrap_or(limit);
+            push(format!("{PREFIX} {step} ran out of memory."));
+            push(format!(
+                "  What happened: the job's {} limit, shared by all its steps, filled",
+                human(job_limit)
+            ));
+            push(format!(
+                "    up: this step used {}, the job's other steps {}.",
+                human(own),
+                human(d.others_usage.unwrap_or(0))
+            ));
+            push(format!("    The kernel killed {}.", killed(d.oom_kills)));
+            push("  Why: steps that run at the same time share the job's memory.".into());
+            push("  What to do: give the job enough for all steps at once, or run them one".into());
+            push("    after another (or give each its share: srun --mem=...).".into());
+        }
+        Cause::NodeOom => {
+            let peak = match (d.peak, d.limit) {
+                (Some(p), Some(l)) => format!("peak {}", of_limit(p, l)),
+                (Some(p), None) => format!("peak {}", human(p)),
+                _ => "its peak is unknown".into(),
+            };
+            push(format!("{PREFIX} {step} was killed: the node ran short."));
+            push(format!(
+                "  What happened: the kernel killed {}{after},",
+                killed(d.oom_kills)
+            ));
+            push(format!(
+                "    though the step stayed below its own limit ({peak})."
+            ));
+            push("  Why: memory ran short outside this job (on the node, or in a limit set".into());
+            push("    above the job). Your request did not cause it.".into());
+            push(
+                "  What to do: resubmit as it is. If it happens again, tell your cluster's".into(),
+            );
+            push("    support, with this report.".into());
+        }
+        Cause::OverMemoryKill => {
+            let alloc = d.slurm_allocation.unwrap_or(0);
+            push(format!("{PREFIX} {step} was killed by Slurm (memory)."));
+            push(format!(
+                "  What happened: Slurm's memory check saw it use {}, more than the",
+                human(d.peak.unwrap_or(0))
+            ));
+            push(format!(
+                "    {} it was allocated, and killed it{after}.",
+                human(alloc)
+            ));
+            push(
+                "    (slurmstepd's message: \"exceeded memory limit\"; no kernel OOM kill.)".into(),
+            );
+            push(
+                "  Why: Slurm checks use every few seconds and kills a step above its request,"
+                    .into(),
+            );
+            push(
+                "    even for a short spike; the last spike may have been higher than seen.".into(),
+            );
+        }
         Cause::Unknown => {
-            out.push(format!("{PREFIX} {step} was killed by the OOM killer."));
-            let peak = match (diagnosis.peak, diagnosis.limit) {
+            let peak = match (d.peak, d.limit) {
                 (Some(p), Some(l)) => format!("peak {}", of_limit(p, l)),
                 (Some(p), None) => format!("peak {}, no limit", human(p)),
                 _ => "its peak is unknown".into(),
             };
-            out.push(format!(
+            push(format!("{PREFIX} {step} was killed by the OOM killer."));
+            push(format!(
                 "  What happened: the kernel killed {}{after},",
-                processes(diagnosis.oom_kills)
+                killed(d.oom_kills)
             ));
-            out.push(format!(
+            push(format!(
                 "    yet the step stayed below its own limit ({peak})."
             ));
-            out.push("  Why: the evidence fits no known pattern.".into());
-            out.push("  What to do: more memory may not help. Resubmit once; if it happens".into());
-            out.push("    again, send this report to your cluster's support.".into());
+            push("  Why: the evidence fits no known pattern.".into());
+            push("  What to do: more memory may not help. Resubmit once; if it happens".into());
+            push("    again, send this report to your cluster's support.".into());
         }
         Cause::NearMiss => {
-            let (peak, limit) = (diagnosis.peak.unwrap_or(0), diagnosis.limit.unwrap_or(0));
-            let counted = diagnosis.peak_unreclaimable.unwrap_or(peak);
-            out.push(format!("{PREFIX} {step} nearly ran out of memory."));
-            out.push(format!(
+            let (peak, limit) = (d.peak.unwrap_or(0), d.limit.unwrap_or(0));
+            let counted = d.peak_unreclaimable.unwrap_or(peak);
+            push(format!("{PREFIX} {step} nearly ran out of memory."));
+            push(format!(
                 "  Peak use: {}. A little more data, and it is killed.",
                 of_limit(counted, limit)
             ));
-            if diagnosis.throttled > 0 {
-                let soft = diagnosis
-                    .soft_limit
-                    .map_or_else(|| "its soft limit".into(), human);
-                out.push(format!(
+            if d.throttled > 0 {
+                let soft = d.soft_limit.map_or_else(|| "its soft limit".into(), human);
+                push(format!(
                     "  The kernel slowed it down {} times to keep it under {soft} (memory.high).",
-                    diagnosis.throttled
+                    d.throttled
                 ));
             }
             if peak > counted + peak / 20 {
-                out.push(format!(
+                push(format!(
                     "    (Not counting {} of file cache the kernel could have freed.)",
                     human(peak - counted)
                 ));
             }
         }
         Cause::OverRequest => {
-            let (peak, limit) = (
-                diagnosis.job_peak.unwrap_or(0),
-                diagnosis.job_limit.unwrap_or(0),
-            );
-            out.push(format!(
+            let (peak, limit) = (d.job_peak.unwrap_or(0), d.job_limit.unwrap_or(0));
+            push(format!(
                 "{PREFIX} job {} used at most {} ({} %) of the {} requested.",
                 context.id.job,
                 human(peak),
                 percent(peak, limit).unwrap_or(0),
                 human(limit)
             ));
-            out.push(
-                "  Asking for less gets jobs started sooner and leaves room for others.".into(),
-            );
+            push("  Asking for less gets jobs started sooner and leaves room for others.".into());
         }
         Cause::None => {
-            let summary = match (diagnosis.peak, diagnosis.limit) {
+            let summary = match (d.peak, d.limit) {
                 (Some(p), Some(l)) => format!("peak {}", of_limit(p, l)),
                 (Some(p), None) => format!("peak {}, no memory limit", human(p)),
                 _ => "no memory figures".into(),
             };
-            out.push(format!("{PREFIX} step {}: {summary}: OK.", context.id));
+            push(format!("{PREFIX} step {}: {summary}: OK.", context.id));
         }
     }
 
+    if let Some(also) = d.secondary.and_then(|c| also(c, d)) {
+        push(format!("  Also: {also}"));
+    }
     if let Some(rec) = recommendation {
-        let how = match (diagnosis.cause, rec.basis) {
+        let how = match (d.cause, rec.basis) {
+            _ if rec.stop_gap => "as a stop-gap only, twice the limit:".to_owned(),
+            (Cause::OtherStep, Basis::AboveTheLimit { .. }) => {
+                "for the whole job, twice its limit:".into()
+            }
             (_, Basis::AboveTheLimit { factor, .. }) => {
                 format!("request {} the limit and resubmit:", times(factor))
             }
@@ -144,18 +324,52 @@ pub fn render(
                 format!("give it headroom next time (peak + {headroom_percent} %):")
             }
         };
-        out.push(format!("  What to do: {how}"));
-        out.push(format!("      {}", rec.sbatch_line()));
-        if matches!(rec.basis, Basis::AboveTheLimit { .. }) {
-            out.push("    If it is killed again, double the request again.".into());
-            out.push(
+        push(if rec.stop_gap {
+            format!("  Memory {how}")
+        } else {
+            format!("  What to do: {how}")
+        });
+        push(format!("      {}", rec.sbatch_line()));
+        if d.cause == Cause::UnderAllocation {
+            push("    If it is killed again, double the request again.".into());
+            push(
                 "  (sacct shows OUT_OF_MEMORY; its MaxRSS may read lower, as it is sampled.)"
                     .into(),
             );
         }
     }
-    out.push(format!("  cause: {}", diagnosis.cause.id()));
+    push(format!("  cause: {}", d.cause.id()));
     out
+}
+
+/// One line about a second pattern that also fits.
+fn also(cause: Cause, d: &Diagnosis) -> Option<String> {
+    Some(match cause {
+        Cause::SteadyGrowth => format!(
+            "memory grew steadily ({}/min) before the end.",
+            human(d.growth?.per_minute)
+        ),
+        Cause::LoadSpike => "memory rose sharply at the end, as when loading a large input.".into(),
+        Cause::WorkerMultiplication => {
+            let w = d.workers.as_ref()?;
+            format!(
+                "{} processes held about {} each at the peak.",
+                w.count,
+                human(w.each)
+            )
+        }
+        Cause::Tmpfs => format!("files in /dev/shm held {}.", human(d.shmem?)),
+        Cause::RankImbalance => {
+            let h = d.heavy_task?;
+            format!(
+                "task {} used {}, far more than the others.",
+                h.task,
+                human(h.peak)
+            )
+        }
+        Cause::OtherStep => format!("the job's other steps held {}.", human(d.others_usage?)),
+        _ => return None,
+    })
 }
 
 fn step_name(context: &StepContext) -> String {
@@ -184,18 +398,35 @@ fn times(factor: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::{Growth, HeavyTask, Spike, Workers};
     use crate::config::Config;
     use crate::recommend::recommend;
     use crate::step::StepId;
     use std::time::Duration;
 
     const GIB: u64 = 1 << 30;
+    const ALL: [Cause; 13] = [
+        Cause::UnderAllocation,
+        Cause::LoadSpike,
+        Cause::WorkerMultiplication,
+        Cause::SteadyGrowth,
+        Cause::Tmpfs,
+        Cause::RankImbalance,
+        Cause::OtherStep,
+        Cause::NodeOom,
+        Cause::OverMemoryKill,
+        Cause::NearMiss,
+        Cause::OverRequest,
+        Cause::Unknown,
+        Cause::None,
+    ];
 
+    /// Every fact at its widest, to test the layout.
     fn diagnosis(cause: Cause) -> Diagnosis {
-        let killed = matches!(cause, Cause::UnderAllocation | Cause::Unknown);
         Diagnosis {
-            cause,
-            oom_kills: if killed { 12 } else { 0 },
+            secondary: Some(Cause::SteadyGrowth).filter(|_| cause.is_kill()),
+            // One kill: the victim's name is shown then, the longer line.
+            oom_kills: if cause.is_kill() { 1 } else { 0 },
             limit: Some(512 * GIB),
             throttled: if cause == Cause::NearMiss { 123_456 } else { 0 },
             soft_limit: Some(500 * GIB),
@@ -207,38 +438,59 @@ mod tests {
             peak_unreclaimable: Some(470 * GIB),
             job_peak: Some(100 * GIB),
             job_limit: Some(512 * GIB),
+            victim: Some(("fifteen_chars15".into(), Some(500 * GIB))),
+            slurm_allocation: Some(500 * GIB),
+            shmem: Some(400 * GIB),
+            workers: Some(Workers {
+                count: 128,
+                each: 3 * GIB,
+                name: "python3.11-worker".into(),
+                processes: 129,
+            }),
+            growth: Some(Growth {
+                per_minute: 999 * GIB,
+                over: Duration::from_secs(6 * 86400),
+            }),
+            spike: Some(Spike {
+                before: 100 * GIB,
+                rise: Duration::from_secs(3599),
+                after: Duration::from_secs(6 * 86400),
+            }),
+            heavy_task: Some(HeavyTask {
+                task: 1023,
+                peak: 500 * GIB,
+                others: 100 * GIB,
+                tasks: 1024,
+            }),
+            others_usage: Some(400 * GIB),
+            ..Diagnosis::new(cause)
         }
     }
 
     #[test]
     fn every_line_fits_a_terminal_even_with_long_ids() {
-        let causes = [
-            Cause::UnderAllocation,
-            Cause::Unknown,
-            Cause::NearMiss,
-            Cause::OverRequest,
-            Cause::None,
-        ];
         for step in [
             StepKind::Batch,
             StepKind::Numbered(99_999),
             StepKind::Interactive,
         ] {
             let context = StepContext {
-                id: StepId {
-                    job: 67_043_328, // Slurm's default MaxJobId: job ids have at most 8 digits
-                    step,
-                },
                 elapsed: Some(Duration::from_secs(7 * 24 * 3600 - 1)),
                 exit_statuses: vec![9],
+                cpus_per_task: Some(4),
+                // Slurm's default MaxJobId is 67043328: job ids have at most 8 digits.
+                ..StepContext::new(StepId {
+                    job: 67_043_328,
+                    step,
+                })
             };
-            for cause in causes {
+            for cause in ALL {
                 let d = diagnosis(cause);
                 let rec = recommend(&d, &Config::default());
                 let lines = render(&d, rec.as_ref(), &context);
                 assert!(lines[0].starts_with(PREFIX));
                 assert_eq!(lines.last().unwrap(), &format!("  cause: {}", cause.id()));
-                assert!(lines.len() <= 12, "{lines:#?}");
+                assert!(lines.len() <= 12, "{} lines: {lines:#?}", lines.len());
                 for line in &lines {
                     assert!(
                         line.chars().count() <= 80,
@@ -251,8 +503,38 @@ mod tests {
     }
 
     #[test]
+    fn where_memory_is_not_the_fix_it_comes_after_the_real_fix() {
+        let context = StepContext::new(StepId {
+            job: 1,
+            step: StepKind::Batch,
+        });
+        for cause in [
+            Cause::SteadyGrowth,
+            Cause::WorkerMultiplication,
+            Cause::Tmpfs,
+            Cause::LoadSpike,
+        ] {
+            let d = diagnosis(cause);
+            let lines = render(&d, recommend(&d, &Config::default()).as_ref(), &context);
+            let fix = lines
+                .iter()
+                .position(|l| l.starts_with("  What to do:"))
+                .unwrap();
+            let mem = lines
+                .iter()
+                .position(|l| l.contains("#SBATCH --mem="))
+                .unwrap();
+            assert!(fix < mem, "{lines:#?}");
+            assert!(lines[mem - 1].contains("stop-gap"), "{lines:#?}");
+        }
+        // Not the user's fault: no request to change.
+        assert!(recommend(&diagnosis(Cause::NodeOom), &Config::default()).is_none());
+    }
+
+    #[test]
     fn modes_choose_causes() {
         assert!(wanted(Mode::Oom, Cause::UnderAllocation));
+        assert!(wanted(Mode::Oom, Cause::NodeOom));
         assert!(!wanted(Mode::Oom, Cause::NearMiss));
         assert!(!wanted(Mode::Auto, Cause::None));
         assert!(wanted(Mode::Always, Cause::None));

@@ -1,7 +1,7 @@
-//! The whole analysis of one step, from its cgroup to the lines the user reads.
+//! The whole analysis of one step, from its cgroup and evidence to the lines the user reads.
 
 use crate::cgroup::{CgroupError, MemorySnapshot, StepCgroup, read_snapshot};
-use crate::classify::{Diagnosis, classify};
+use crate::classify::{Diagnosis, Evidence, classify};
 use crate::config::Config;
 use crate::options::Mode;
 use crate::recommend::{Recommendation, recommend};
@@ -17,8 +17,13 @@ pub struct StepReport {
 }
 
 impl StepReport {
-    pub fn from_snapshot(snapshot: MemorySnapshot, context: &StepContext, config: &Config) -> Self {
-        let diagnosis = classify(&snapshot, context, config);
+    pub fn from_snapshot(
+        snapshot: MemorySnapshot,
+        evidence: &Evidence,
+        context: &StepContext,
+        config: &Config,
+    ) -> Self {
+        let diagnosis = classify(&snapshot, evidence, context, config);
         let recommendation = recommend(&diagnosis, config);
         StepReport {
             snapshot,
@@ -34,12 +39,15 @@ impl StepReport {
     }
 }
 
-/// Reads the step's cgroup now and analyses it.
+/// Reads the step's cgroup now and analyses it with the evidence gathered during its life.
 pub fn analyse(
     step: &StepCgroup,
+    evidence: &Evidence,
     context: &StepContext,
     config: &Config,
 ) -> Result<StepReport, CgroupError> {
     let snapshot = read_snapshot(step)?;
-    Ok(StepReport::from_snapshot(snapshot, context, config))
+    Ok(StepReport::from_snapshot(
+        snapshot, evidence, context, config,
+    ))
 }

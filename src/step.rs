@@ -21,6 +21,16 @@ pub enum StepKind {
 }
 
 impl StepKind {
+    /// The step's cgroup directory name, as Slurm makes it (`step_batch`, `step_0`…).
+    pub fn dir_name(self) -> String {
+        match self {
+            StepKind::Batch => "step_batch".into(),
+            StepKind::Extern => "step_extern".into(),
+            StepKind::Interactive => "step_interactive".into(),
+            StepKind::Numbered(n) => format!("step_{n}"),
+        }
+    }
+
     pub fn from_raw(id: u32) -> Self {
         match id {
             BATCH_SCRIPT => StepKind::Batch,
@@ -48,6 +58,35 @@ impl fmt::Display for StepId {
     }
 }
 
+/// How the user asked for memory (from the job's environment: SLURM_MEM_PER_*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryRequest {
+    /// `--mem=<MiB>`: per node.
+    PerNode(u64),
+    /// `--mem-per-cpu=<MiB>`.
+    PerCpu(u64),
+    /// `--mem-per-gpu=<MiB>`.
+    PerGpu(u64),
+}
+
+impl MemoryRequest {
+    /// From the job environment's values (MiB, as Slurm exports them).
+    pub fn from_env(
+        per_node: Option<&str>,
+        per_cpu: Option<&str>,
+        per_gpu: Option<&str>,
+    ) -> Option<Self> {
+        let mib = |v: Option<&str>| {
+            v.and_then(|v| v.trim().parse::<u64>().ok())
+                .filter(|&m| m > 0)
+        };
+        mib(per_cpu)
+            .map(MemoryRequest::PerCpu)
+            .or_else(|| mib(per_gpu).map(MemoryRequest::PerGpu))
+            .or_else(|| mib(per_node).map(MemoryRequest::PerNode))
+    }
+}
+
 /// What the plugin knows about the step besides its cgroup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepContext {
@@ -56,9 +95,31 @@ pub struct StepContext {
     pub elapsed: Option<Duration>,
     /// Raw wait statuses of this node's tasks, as `waitpid` returns them.
     pub exit_statuses: Vec<i32>,
+    /// How the memory was requested.
+    pub request: Option<MemoryRequest>,
+    /// Slurm's own memory allocation for this step on this node (bytes; S_STEP_ALLOC_MEM): what
+    /// Slurm's accounting poll (OverMemoryKill) compares use against.
+    pub step_allocation: Option<u64>,
+    /// CPUs per task (S_STEP_CPUS_PER_TASK).
+    pub cpus_per_task: Option<u32>,
+    /// This node's tasks of the step.
+    pub local_tasks: Option<u32>,
 }
 
 impl StepContext {
+    /// A context that knows only which step it is.
+    pub fn new(id: StepId) -> Self {
+        StepContext {
+            id,
+            elapsed: None,
+            exit_statuses: Vec::new(),
+            request: None,
+            step_allocation: None,
+            cpus_per_task: None,
+            local_tasks: None,
+        }
+    }
+
     /// Tasks that ended by SIGKILL, the OOM killer's signal (Slurm shows exit code 137).
     pub fn tasks_killed(&self) -> usize {
         self.exit_statuses
@@ -71,6 +132,25 @@ impl StepContext {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_request_style_comes_from_the_job_environment() {
+        assert_eq!(
+            MemoryRequest::from_env(Some("8192"), None, None),
+            Some(MemoryRequest::PerNode(8192))
+        );
+        // Slurm exports SLURM_MEM_PER_CPU (and not PER_NODE) for --mem-per-cpu.
+        assert_eq!(
+            MemoryRequest::from_env(None, Some("2000"), None),
+            Some(MemoryRequest::PerCpu(2000))
+        );
+        assert_eq!(
+            MemoryRequest::from_env(None, None, Some("16000")),
+            Some(MemoryRequest::PerGpu(16000))
+        );
+        assert_eq!(MemoryRequest::from_env(Some("0"), None, None), None);
+        assert_eq!(MemoryRequest::from_env(Some("lots"), None, None), None);
+    }
 
     #[test]
     fn step_names_match_slurms() {
@@ -90,13 +170,12 @@ mod tests {
     #[test]
     fn sigkill_is_recognised_in_raw_wait_statuses() {
         let ctx = StepContext {
-            id: StepId {
-                job: 1,
-                step: StepKind::Batch,
-            },
-            elapsed: None,
             // 9 = killed by SIGKILL; 35072 = exited with 137 (a shell reporting its child's kill).
             exit_statuses: vec![9, 35072, 0],
+            ..StepContext::new(StepId {
+                job: 1,
+                step: StepKind::Batch,
+            })
         };
         assert_eq!(ctx.tasks_killed(), 1);
     }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use oom_explain::cgroup::{CgroupVersion, StepCgroup, discover, read_snapshot};
-use oom_explain::classify::Cause;
+use oom_explain::classify::{Cause, Evidence};
 use oom_explain::config::Config;
 use oom_explain::options::Mode;
 use oom_explain::report::StepReport;
@@ -21,17 +21,13 @@ fn context_for(cgroup: &StepCgroup) -> StepContext {
     let name = |d: &Path| d.file_name().unwrap().to_str().unwrap().to_owned();
     let job = cgroup.job_dir.as_deref().map(name).unwrap();
     let step = name(&cgroup.step_dir);
-    StepContext {
-        id: StepId {
-            job: job.trim_start_matches("job_").parse().unwrap(),
-            step: match step.trim_start_matches("step_") {
-                "batch" => StepKind::Batch,
-                n => StepKind::Numbered(n.parse().unwrap()),
-            },
+    StepContext::new(StepId {
+        job: job.trim_start_matches("job_").parse().unwrap(),
+        step: match step.trim_start_matches("step_") {
+            "batch" => StepKind::Batch,
+            n => StepKind::Numbered(n.parse().unwrap()),
         },
-        elapsed: None,
-        exit_statuses: Vec::new(),
-    }
+    })
 }
 
 fn check_case(set: &str, case: &str, version: CgroupVersion, cause: Cause) -> StepReport {
@@ -40,7 +36,8 @@ fn check_case(set: &str, case: &str, version: CgroupVersion, cause: Cause) -> St
     assert_eq!(cgroup.version, version, "{set}/{case}");
     let context = context_for(&cgroup);
     let snapshot = read_snapshot(&cgroup).unwrap_or_else(|e| panic!("{set}/{case}: {e}"));
-    let report = StepReport::from_snapshot(snapshot, &context, &Config::default());
+    let report =
+        StepReport::from_snapshot(snapshot, &Evidence::default(), &context, &Config::default());
     assert_eq!(report.diagnosis.cause, cause, "{set}/{case}: {report:#?}");
 
     let text = report.lines(&context, Mode::Always).unwrap().join("\n") + "\n";
@@ -58,12 +55,35 @@ fn check_case(set: &str, case: &str, version: CgroupVersion, cause: Cause) -> St
     report
 }
 
+/// A plain (non-Slurm) captured v2 parent/child pair, read as if it were a job and its step.
+fn plain_v2(job: &str) -> StepCgroup {
+    let dir = fixtures().join("v2-plain-linux-6.1").join(job);
+    StepCgroup {
+        version: CgroupVersion::V2,
+        step_dir: dir.join("step_0"),
+        job_dir: Some(dir),
+        step_path: format!("/{job}/step_0"),
+        job_path: Some(format!("/{job}")),
+        has_memory: true,
+    }
+}
+
 const V1: &str = "v1-slurm-22.05";
 const V2: &str = "v2-slurm-22.05-linux-6.1";
 
 #[test]
 fn v1_batch_script_killed_at_its_limit() {
     let r = check_case(V1, "batch-oom", CgroupVersion::V1, Cause::UnderAllocation);
+    let cgroup = discover(&fixtures().join(V1).join("batch-oom"), "self").unwrap();
+    // As the kernel names it in OOM reports.
+    assert_eq!(
+        cgroup.step_path,
+        "/slurm_localhost/uid_1001/job_2/step_batch"
+    );
+    assert_eq!(
+        cgroup.job_path.as_deref(),
+        Some("/slurm_localhost/uid_1001/job_2")
+    );
     // The kill counter sits only in the victim's task directory on v1.
     assert_eq!(r.diagnosis.oom_kills, 1);
     assert_eq!(r.snapshot.tasks[0].oom_kills, Some(1));
@@ -156,6 +176,7 @@ fn modes_choose_what_is_reported() {
         let context = context_for(&cgroup);
         let r = StepReport::from_snapshot(
             read_snapshot(&cgroup).unwrap(),
+            &Evidence::default(),
             &context,
             &Config::default(),
         );
@@ -170,15 +191,7 @@ fn modes_choose_what_is_reported() {
 #[test]
 fn plain_v2_directories_read_into_snapshots() {
     // Not Slurm trees, but real kernel files: job_A was OOM-killed at memory.max=50M.
-    let plain = |job: &str| {
-        let dir = fixtures().join("v2-plain-linux-6.1").join(job);
-        read_snapshot(&StepCgroup {
-            version: CgroupVersion::V2,
-            step_dir: dir.join("step_0"),
-            job_dir: Some(dir),
-        })
-        .unwrap()
-    };
+    let plain = |job: &str| read_snapshot(&plain_v2(job)).unwrap();
     let snap = plain("job_A");
     assert_eq!(snap.limit, Some(50 << 20));
     assert!(snap.step.oom_kills.unwrap() >= 1);
@@ -199,7 +212,7 @@ fn a_process_outside_slurm_is_not_a_step() {
     )
     .unwrap();
     let err = discover(&root, "self").unwrap_err().to_string();
-    assert!(err.contains("not a Slurm step"), "{err}");
+    assert!(err.contains("names no Slurm step cgroup"), "{err}");
     std::fs::remove_dir_all(&root).unwrap();
 }
 
@@ -207,22 +220,14 @@ fn a_process_outside_slurm_is_not_a_step() {
 fn v2_throttling_above_memory_high_is_a_near_miss() {
     // job_D: memory.high=30M and no memory.max; 100M was allocated with swap allowed, so the
     // kernel held the step at 30M by throttling it (727 `high` events) instead of killing it.
-    let dir = fixtures().join("v2-plain-linux-6.1/job_D");
-    let cgroup = StepCgroup {
-        version: CgroupVersion::V2,
-        step_dir: dir.join("step_0"),
-        job_dir: Some(dir),
-    };
-    let context = StepContext {
-        id: StepId {
-            job: 4,
-            step: StepKind::Numbered(0),
-        },
-        elapsed: None,
-        exit_statuses: Vec::new(),
-    };
+    let cgroup = plain_v2("job_D");
+    let context = StepContext::new(StepId {
+        job: 4,
+        step: StepKind::Numbered(0),
+    });
     let report = StepReport::from_snapshot(
         read_snapshot(&cgroup).unwrap(),
+        &Evidence::default(),
         &context,
         &Config::default(),
     );

@@ -22,11 +22,28 @@ pub struct StepCgroup {
     pub step_dir: PathBuf,
     /// `job_<j>`: all the job's steps on this node; where the job-wide limit sits.
     pub job_dir: Option<PathBuf>,
+    /// The step's and the job's cgroup paths inside the hierarchy, as the kernel names them
+    /// (e.g. in its OOM report): `/slurm_<node>/uid_<u>/job_<j>/step_<s>`.
+    pub step_path: String,
+    pub job_path: Option<String>,
+    /// Whether `step_dir` is a memory cgroup. Not when Slurm does not constrain memory: then
+    /// `step_dir` is the step's directory in another hierarchy, which lists its processes.
+    pub has_memory: bool,
 }
 
 /// Reads `<root>/proc/<pid>/cgroup` and `<root>/proc/<pid>/mountinfo` (`pid` is usually
 /// "self") and returns the step's memory cgroup.
 pub fn discover(root: &Path, pid: &str) -> Result<StepCgroup, CgroupError> {
+    discover_step(root, pid, None)
+}
+
+/// As [`discover`], knowing the step's directory name (`step_batch`, `step_0`…): needed when
+/// the step has no memory cgroup and slurmstepd sits in its job's directory (proctrack/cgroup).
+pub fn discover_step(
+    root: &Path,
+    pid: &str,
+    step_dir_name: Option<&str>,
+) -> Result<StepCgroup, CgroupError> {
     let proc_dir = root.join("proc").join(pid);
     let cgroup_file = proc_dir.join("cgroup");
     let cgroups = ProcessCGroups::from_file(&cgroup_file).map_err(|e| CgroupError::Parse {
@@ -35,25 +52,38 @@ pub fn discover(root: &Path, pid: &str) -> Result<StepCgroup, CgroupError> {
     })?;
     // mountinfo tells where the hierarchies are mounted; without it, assume the usual places.
     let mounts = MountInfos::from_file(proc_dir.join("mountinfo")).ok();
+    let v1_dir = |controllers: &[String], pathname: &str| {
+        let mount = mount_point(mounts.as_ref(), |m| {
+            m.fs_type == "cgroup" && controllers.iter().all(|c| m.super_options.contains_key(c))
+        })
+        .unwrap_or_else(|| {
+            (
+                Path::new("/sys/fs/cgroup").join(controllers.join(",")),
+                "/".into(),
+            )
+        });
+        join_cgroup(root, &mount, pathname)
+    };
 
-    // Prefer a v1 memory hierarchy: on a hybrid layout the v2 mount has no memory controller.
-    if let Some(v1) = cgroups
+    // 1. A v1 memory hierarchy (on a hybrid layout the v2 mount has no memory controller).
+    let v1_memory = cgroups
         .0
         .iter()
-        .find(|c| c.hierarchy != 0 && c.controllers.iter().any(|c| c == "memory"))
-    {
-        let mount = mount_point(mounts.as_ref(), |m| {
-            m.fs_type == "cgroup" && m.super_options.contains_key("memory")
-        })
-        .unwrap_or_else(|| ("/sys/fs/cgroup/memory".into(), "/".into()));
-        let dir = join_cgroup(root, &mount, &v1.pathname);
-        return step_and_job(CgroupVersion::V1, &dir, &cgroup_file);
+        .find(|c| c.hierarchy != 0 && c.controllers.iter().any(|c| c == "memory"));
+    if let Some(v1) = v1_memory {
+        let dir = v1_dir(&v1.controllers, &v1.pathname);
+        if let Ok(found) = step_and_job(CgroupVersion::V1, &dir, &v1.pathname, &cgroup_file) {
+            return Ok(found);
+        }
     }
-    if let Some(v2) = cgroups.0.iter().find(|c| c.hierarchy == 0) {
+    // 2. The unified (v2) hierarchy, if it has the memory controller.
+    if v1_memory.is_none()
+        && let Some(v2) = cgroups.0.iter().find(|c| c.hierarchy == 0)
+    {
         let mount = mount_point(mounts.as_ref(), |m| m.fs_type == "cgroup2")
             .unwrap_or_else(|| ("/sys/fs/cgroup".into(), "/".into()));
         let dir = join_cgroup(root, &mount, &v2.pathname);
-        let found = step_and_job(CgroupVersion::V2, &dir, &cgroup_file)?;
+        let found = step_and_job(CgroupVersion::V2, &dir, &v2.pathname, &cgroup_file)?;
         if found.step_dir.join("memory.current").exists() {
             return Ok(found);
         }
@@ -62,8 +92,33 @@ pub fn discover(root: &Path, pid: &str) -> Result<StepCgroup, CgroupError> {
             found.step_dir.display()
         )));
     }
+    // 3. Slurm does not constrain memory (ConstrainRAMSpace=no): the step has no memory cgroup,
+    //    but its own directory in another v1 hierarchy (freezer for proctrack/cgroup) lists its
+    //    processes. Every memory figure is then absent and the sampler measures their RSS.
+    for c in cgroups
+        .0
+        .iter()
+        .filter(|c| c.hierarchy != 0 && !c.controllers.is_empty())
+    {
+        // slurmstepd itself may sit in the job's directory, its tasks in the step's below it.
+        let pathname = match step_dir_name {
+            Some(step) if nearest(Path::new(&c.pathname), "step_").is_none() => {
+                format!("{}/{step}", c.pathname)
+            }
+            _ => c.pathname.clone(),
+        };
+        let dir = v1_dir(&c.controllers, &pathname);
+        if let Ok(found) = step_and_job(CgroupVersion::V1, &dir, &pathname, &cgroup_file)
+            && found.step_dir.is_dir()
+        {
+            return Ok(StepCgroup {
+                has_memory: false,
+                ..found
+            });
+        }
+    }
     Err(CgroupError::NotFound(format!(
-        "{} names no memory cgroup",
+        "{} names no Slurm step cgroup",
         cgroup_file.display()
     )))
 }
@@ -97,31 +152,38 @@ fn join_cgroup(
     dir
 }
 
+/// The nearest of `path` and its ancestors whose name starts with `prefix`.
+fn nearest<'a>(path: &'a Path, prefix: &str) -> Option<&'a Path> {
+    path.ancestors().find(|d| {
+        d.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(prefix))
+    })
+}
+
 /// Walks up from the process's cgroup to the nearest `step_*` and `job_*` directories.
+/// `pathname` is the same cgroup as the kernel names it, relative to the hierarchy.
 fn step_and_job(
     version: CgroupVersion,
     dir: &Path,
+    pathname: &str,
     source: &Path,
 ) -> Result<StepCgroup, CgroupError> {
-    let named = |prefix: &str| {
-        dir.ancestors()
-            .find(|d| {
-                d.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(prefix))
-            })
-            .map(Path::to_path_buf)
-    };
-    let step_dir = named("step_").ok_or_else(|| {
+    let step_dir = nearest(dir, "step_").ok_or_else(|| {
         CgroupError::NotFound(format!(
             "{} is not a Slurm step cgroup (from {})",
             dir.display(),
             source.display()
         ))
     })?;
+    let pathname = Path::new(pathname);
+    let path_of = |prefix| nearest(pathname, prefix).map(|p| p.display().to_string());
     Ok(StepCgroup {
         version,
-        step_dir,
-        job_dir: named("job_"),
+        step_dir: step_dir.to_path_buf(),
+        job_dir: nearest(dir, "job_").map(Path::to_path_buf),
+        step_path: path_of("step_").unwrap_or_default(),
+        job_path: path_of("job_"),
+        has_memory: true,
     })
 }

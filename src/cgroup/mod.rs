@@ -10,7 +10,7 @@ mod v2;
 
 use std::collections::BTreeMap;
 
-pub use discover::{StepCgroup, discover};
+pub use discover::{StepCgroup, discover, discover_step};
 pub use parse::CgroupError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

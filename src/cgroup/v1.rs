@@ -6,13 +6,13 @@
 
 use std::path::Path;
 
-use super::parse::{CgroupError, numbered_children, parse_limit, read_keyed, read_limit, read_u64};
+use super::parse::{CgroupError, numbered_children, read_keyed, read_limit, read_u64};
 use super::{CgroupFigures, MemorySnapshot, MemoryStat, StepCgroup, TaskFigures, tightest};
 
 pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
-    let (step_figures, hierarchical_limit) = figures(&step.step_dir)?;
+    let step_figures = figures(&step.step_dir)?;
     let job = match &step.job_dir {
-        Some(dir) => Some(figures(dir)?.0),
+        Some(dir) => Some(figures(dir)?),
         None => None,
     };
     let tasks = numbered_children(&step.step_dir, "task_")
@@ -25,11 +25,10 @@ pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
             })
         })
         .collect::<Result<_, CgroupError>>()?;
-    let limit = tightest([
-        hierarchical_limit,
-        step_figures.limit,
-        job.as_ref().and_then(|j| j.limit),
-    ]);
+    // The step's own limit: the tightest of the step's and the job's. (memory.stat's
+    // hierarchical_memory_limit would also count limits above the job, which are the node's,
+    // not the job's: a kill there is a node-level OOM, told apart by the classifier.)
+    let limit = tightest([step_figures.limit, job.as_ref().and_then(|j| j.limit)]);
     Ok(MemorySnapshot {
         version: super::CgroupVersion::V1,
         step: step_figures,
@@ -40,13 +39,10 @@ pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
     })
 }
 
-/// One directory's figures, and the limit memory.stat says applies to it from above.
-fn figures(dir: &Path) -> Result<(CgroupFigures, Option<u64>), CgroupError> {
+/// One directory's figures.
+fn figures(dir: &Path) -> Result<CgroupFigures, CgroupError> {
     let stat_fields = read_keyed(dir, "memory.stat")?.unwrap_or_default();
-    let hierarchical_limit = stat_fields
-        .get("hierarchical_memory_limit")
-        .and_then(|v| parse_limit(&v.to_string()).ok().flatten());
-    let figures = CgroupFigures {
+    Ok(CgroupFigures {
         limit: read_limit(dir, "memory.limit_in_bytes")?,
         peak: read_u64(dir, "memory.max_usage_in_bytes")?,
         current: read_u64(dir, "memory.usage_in_bytes")?,
@@ -54,8 +50,7 @@ fn figures(dir: &Path) -> Result<(CgroupFigures, Option<u64>), CgroupError> {
         oom_kills: oom_kills_in_tree(dir)?,
         throttled: None,
         stat: MemoryStat::from_fields(&stat_fields, "total_", "rss", "cache"),
-    };
-    Ok((figures, hierarchical_limit))
+    })
 }
 
 fn oom_kills_here(dir: &Path) -> Result<Option<u64>, CgroupError> {

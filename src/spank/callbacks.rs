@@ -12,19 +12,23 @@
 use std::ffi::{CStr, c_char, c_int, c_uint};
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use once_cell::sync::OnceCell;
 
 use super::boundary::guard;
 use super::handle::{self, Context, Spank};
 use super::{log, sys};
-use crate::cgroup::{StepCgroup, discover};
+use crate::cgroup::read_snapshot;
+use crate::cgroup::{StepCgroup, discover_step};
+use crate::classify::Evidence;
 use crate::config::Config;
+use crate::evidence::kernel;
+use crate::evidence::sampler::Sampler;
 use crate::options::Mode;
 use crate::render::PREFIX;
-use crate::report::analyse;
-use crate::step::{StepContext, StepId, StepKind};
+use crate::report::StepReport;
+use crate::step::{MemoryRequest, StepContext, StepId, StepKind};
 
 #[unsafe(no_mangle)]
 pub static plugin_name: [u8; 12] = *b"oom-explain\0";
@@ -45,10 +49,12 @@ struct Watch {
     mode: Mode,
     config: Config,
     cgroup: StepCgroup,
-    id: StepId,
+    context: StepContext,
     started: Instant,
+    /// On the kernel log's clock: OOM reports older than this are not this step's.
+    started_us: u64,
     expected_tasks: u32,
-    exit_statuses: Vec<i32>,
+    sampler: Option<Sampler>,
 }
 
 static WATCH: Mutex<Option<Watch>> = Mutex::new(None);
@@ -153,7 +159,7 @@ pub unsafe extern "C" fn slurm_spank_user_init(
         if id.step == StepKind::Extern {
             return Ok(0); // no user tasks of its own, and no stderr a user reads
         }
-        let cgroup = match discover(Path::new("/"), "self") {
+        let cgroup = match discover_step(Path::new("/"), "self", Some(&id.step.dir_name())) {
             Ok(cgroup) => cgroup,
             Err(e) => {
                 log::to_job(&format!(
@@ -162,14 +168,35 @@ pub unsafe extern "C" fn slurm_spank_user_init(
                 return Err(format!("step {id}: {e}"));
             }
         };
+        let expected_tasks = spank.local_task_count()?.max(1);
+        let context = StepContext {
+            request: MemoryRequest::from_env(
+                spank.job_env("SLURM_MEM_PER_NODE").as_deref(),
+                spank.job_env("SLURM_MEM_PER_CPU").as_deref(),
+                spank.job_env("SLURM_MEM_PER_GPU").as_deref(),
+            ),
+            step_allocation: spank
+                .step_alloc_mem_mib()
+                .ok()
+                .filter(|&m| m > 0)
+                .map(|m| m << 20),
+            cpus_per_task: spank.cpus_per_task().ok(),
+            local_tasks: Some(expected_tasks),
+            ..StepContext::new(id)
+        };
+        // Memory over time; without a thread the report is made from the end figures alone.
+        let sampler = Sampler::start(cgroup.clone())
+            .map_err(|e| log::info(&format!("step {id}: no sampler ({e}); end figures only")))
+            .ok();
         let watch = Watch {
             mode,
             config,
             cgroup,
-            id,
+            context,
             started: Instant::now(),
-            expected_tasks: spank.local_task_count()?.max(1),
-            exit_statuses: Vec::new(),
+            started_us: kernel::now_us(),
+            expected_tasks,
+            sampler,
         };
         if let Ok(mut slot) = WATCH.lock() {
             *slot = Some(watch);
@@ -200,22 +227,45 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
                 return Ok(0);
             };
             watch
+                .context
                 .exit_statuses
                 .push(spank.task_exit_status().unwrap_or(0));
-            if (watch.exit_statuses.len() as u32) < watch.expected_tasks {
+            if (watch.context.exit_statuses.len() as u32) < watch.expected_tasks {
                 return Ok(0);
             }
             slot.take().expect("checked above")
         };
-        let context = StepContext {
-            id: watch.id,
-            elapsed: Some(watch.started.elapsed()),
-            exit_statuses: watch.exit_statuses,
-        };
+        let Watch {
+            mode,
+            config,
+            cgroup,
+            mut context,
+            started,
+            started_us,
+            sampler,
+            ..
+        } = watch;
+        context.elapsed = Some(started.elapsed());
+        let id = context.id;
         let clock = Instant::now();
-        let report = analyse(&watch.cgroup, &context, &watch.config)
-            .map_err(|e| format!("step {}: {e}", watch.id))?;
-        let lines = report.lines(&context, watch.mode);
+        let snapshot = read_snapshot(&cgroup).map_err(|e| format!("step {id}: {e}"))?;
+        let killed = snapshot.step.oom_kills.unwrap_or(0) > 0 || context.tasks_killed() > 0;
+        // The kernel log only when something was killed: it is the one larger read.
+        let kernel = if killed {
+            kernel::oom_events(Path::new("/"), &cgroup, started_us)
+        } else {
+            Vec::new()
+        };
+        let evidence = Evidence {
+            series: sampler.map(Sampler::stop),
+            kill_at: kernel
+                .first()
+                .and_then(|e| e.at_us.checked_sub(started_us))
+                .map(Duration::from_micros),
+            kernel,
+        };
+        let report = StepReport::from_snapshot(snapshot, &evidence, &context, &config);
+        let lines = report.lines(&context, mode);
         let analysed_in = clock.elapsed();
         if let Some(lines) = lines {
             for line in lines {
@@ -224,7 +274,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
         }
         log::info(&format!(
             "step {} ({}): cause {}, peak {}, limit {}, oom kills {}, analysed in {} us",
-            watch.id,
+            id,
             report.snapshot.version.name(),
             report.diagnosis.cause.id(),
             bytes_or_unknown(report.diagnosis.peak),

@@ -139,6 +139,52 @@ impl Spank {
         Ok(status)
     }
 
+    /// Slurm's memory allocation for this step on this node, in MiB (S_STEP_ALLOC_MEM).
+    pub fn step_alloc_mem_mib(&self) -> Result<u64, String> {
+        let mut value: u64 = 0;
+        // SAFETY: S_STEP_ALLOC_MEM takes one `uint64_t *` (spank.h).
+        let rc = unsafe {
+            sys::spank_get_item(
+                self.0,
+                sys::spank_item::S_STEP_ALLOC_MEM,
+                &mut value as *mut u64,
+            )
+        };
+        check(rc, "S_STEP_ALLOC_MEM")?;
+        Ok(value)
+    }
+
+    pub fn cpus_per_task(&self) -> Result<u32, String> {
+        self.item_u32(
+            sys::spank_item::S_STEP_CPUS_PER_TASK,
+            "S_STEP_CPUS_PER_TASK",
+        )
+    }
+
+    /// A variable of the job's environment (not slurmstepd's own).
+    pub fn job_env(&self, name: &str) -> Option<String> {
+        let name = std::ffi::CString::new(name).ok()?;
+        let mut buffer = [0 as c_char; 256];
+        // SAFETY: a live handle, a NUL-terminated name and a buffer of the length given.
+        let rc = unsafe {
+            sys::spank_getenv(
+                self.0,
+                name.as_ptr(),
+                buffer.as_mut_ptr(),
+                buffer.len() as c_int,
+            )
+        };
+        if rc != sys::ESPANK_SUCCESS {
+            return None;
+        }
+        // SAFETY: on success Slurm wrote a NUL-terminated string into the buffer.
+        Some(
+            unsafe { CStr::from_ptr(buffer.as_ptr()) }
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+
     fn item_u32(&self, item: sys::spank_item::Type, name: &str) -> Result<u32, String> {
         let mut value: u32 = 0;
         // SAFETY: these items take one `uint32_t *` (spank.h).

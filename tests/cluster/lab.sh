@@ -8,7 +8,12 @@
 #   lab.sh sbatch ARGS…       submit as the unprivileged job user; prints the job id
 #   lab.sh run-as CMD…        run a command as the job user with SLURM_CONF set
 #   lab.sh wait JOBID [SECS]  wait until the job has ended; prints its final state
-#   lab.sh env                print the settings (LAB, SLURM_CONF, JOB_USER, JOBS, CGROUP)
+#   lab.sh env                print the settings (LAB, SLURM_CONF, JOB_USER, JOBS, CGROUP, PROFILE)
+#   lab.sh add-user NAME      create another unprivileged job user (for node-level scenarios)
+#
+# OOM_EXPLAIN_LAB_PROFILE=overmemory starts the cluster as sites that let Slurm's accounting
+# poll enforce memory do: JobAcctGatherParams=OverMemoryKill and no cgroup memory limit
+# (ConstrainRAMSpace=no: Slurm refuses to run both enforcement mechanisms at once).
 #
 # Everything lives below $OOM_EXPLAIN_LAB (default /tmp/oom-explain-lab). Must run as root.
 # Facts behind the settings: docs/testing.md ("The test cluster").
@@ -21,6 +26,8 @@ CTLD_PORT=${OOM_EXPLAIN_CTLD_PORT:-26817}
 SLURMD_PORT=${OOM_EXPLAIN_SLURMD_PORT:-26818}
 export SLURM_CONF=$LAB/etc/slurm.conf
 JOBS=$LAB/jobs
+# The profile of the lab being started; `env` reports the running lab's.
+PROFILE=${OOM_EXPLAIN_LAB_PROFILE:-$(cat "$LAB/etc/profile" 2>/dev/null || echo default)}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
@@ -98,7 +105,8 @@ TaskPlugin=task/cgroup,task/affinity
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 JobAcctGatherType=jobacct_gather/cgroup
-JobAcctGatherFrequency=task=5
+JobAcctGatherFrequency=task=$([ "$PROFILE" = overmemory ] && echo 1 || echo 5)
+$([ "$PROFILE" = overmemory ] && echo "JobAcctGatherParams=OverMemoryKill")
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$LAB/log/jobcomp.txt
@@ -128,6 +136,8 @@ CgroupPlugin=autodetect
 ConstrainRAMSpace=yes
 EOF
     fi
+    if [ "$PROFILE" = overmemory ]; then sed -i 's/^ConstrainRAMSpace=yes/ConstrainRAMSpace=no/' "$LAB/etc/cgroup.conf"; fi
+    echo "$PROFILE" >"$LAB/etc/profile"
     cat >"$LAB/etc/plugstack.conf" <<EOF
 optional $LAB/lib/oom_explain.so ${OOM_EXPLAIN_PLUGIN_ARGS:-}
 EOF
@@ -156,15 +166,16 @@ cmd_up() {
     install -d -m 0755 "$LAB" "$LAB/etc" "$LAB/lib" "$LAB/run" "$LAB/log"
     install -d -m 0700 "$LAB/state" "$LAB/spool"
     id "$JOB_USER" >/dev/null 2>&1 || useradd --no-create-home --shell /bin/sh "$JOB_USER"
-    install -d -m 0755 -o "$JOB_USER" "$JOBS"
+    # Sticky and world-writable like /tmp: scenarios may submit as a second job user.
+    install -d -m 1777 -o "$JOB_USER" "$JOBS"
     # sbatch and srun load the plugin too, as the job user: it must be world-readable.
     # Replace it with mv, never in place: running slurmstepds have it mapped.
     install -m 0755 "$plugin" "$LAB/lib/oom_explain.so.new"
     mv -f "$LAB/lib/oom_explain.so.new" "$LAB/lib/oom_explain.so"
     write_config
     start_munge
-    slurmctld -i </dev/null >/dev/null 2>&1
-    slurmd -N "$NODE" </dev/null >/dev/null 2>&1
+    slurmctld -i </dev/null >/dev/null 2>&1 || die "slurmctld did not start: $(tail -n 2 "$LAB/log/slurmctld.log")"
+    slurmd -N "$NODE" </dev/null >/dev/null 2>&1 || die "slurmd did not start: $(tail -n 2 "$LAB/log/slurmd.log")"
     local state=""
     for _ in $(seq 300); do
         state=$(sinfo -h -N -o %t 2>/dev/null | head -1 || true)
@@ -206,6 +217,13 @@ cgroup_version() {
 cmd_env() {
     echo "LAB=$LAB"; echo "SLURM_CONF=$SLURM_CONF"; echo "JOB_USER=$JOB_USER"; echo "JOBS=$JOBS"
     echo "CGROUP=$(cgroup_version)"
+    echo "PROFILE=$PROFILE"
+}
+
+cmd_add_user() {
+    need_root
+    id "$1" >/dev/null 2>&1 || useradd --no-create-home --shell /bin/sh "$1"
+    id -u "$1"
 }
 
 case "${1:-}" in
@@ -216,5 +234,6 @@ case "${1:-}" in
     run-as) shift; cmd_run_as "$@" ;;
     wait) shift; cmd_wait "$@" ;;
     env) cmd_env ;;
+    add-user) shift; cmd_add_user "$1" ;;
     *) sed -n '2,12p' "$0" >&2; exit 2 ;;
 esac

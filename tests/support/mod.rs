@@ -14,6 +14,8 @@ pub struct Lab {
     pub lab: PathBuf,
     /// "cgroup v1" or "cgroup v2": what this lab's Slurm runs on (reports name it).
     pub cgroup: String,
+    /// The lab's configuration profile (`default`, `overmemory`).
+    pub profile: String,
 }
 
 pub struct Submitted {
@@ -47,6 +49,7 @@ impl Lab {
                 slurm_conf: get("SLURM_CONF"),
                 lab: get("LAB"),
                 cgroup: format!("cgroup {}", get("CGROUP").display()),
+                profile: get("PROFILE").display().to_string(),
             };
             let ping = run(Command::new("scontrol")
                 .arg("ping")
@@ -85,6 +88,17 @@ impl Lab {
 
     /// Writes `body` as a job script named `name` and submits it with `args`.
     pub fn submit(&self, name: &str, args: &[&str], body: &str) -> Submitted {
+        self.submit_as(None, name, args, body)
+    }
+
+    /// The same, as another job user (created with `lab.sh add-user`).
+    pub fn submit_as(
+        &self,
+        user: Option<&str>,
+        name: &str,
+        args: &[&str],
+        body: &str,
+    ) -> Submitted {
         let script = self.jobs.join(format!("{name}.sh"));
         std::fs::write(&script, format!("#!/bin/sh\n{body}\n")).unwrap();
         let out_arg = format!("--output={name}-%j.out");
@@ -93,7 +107,11 @@ impl Lab {
         all.extend_from_slice(args);
         let script = script.display().to_string();
         all.push(&script);
-        let out = self.sbatch(&all);
+        let mut cmd = Command::new(&self.script);
+        if let Some(user) = user {
+            cmd.env("OOM_EXPLAIN_JOB_USER", user);
+        }
+        let out = run(cmd.arg("sbatch").args(&all));
         assert!(
             out.status.success(),
             "sbatch {all:?} failed: {}",
@@ -104,6 +122,17 @@ impl Lab {
             id,
             name: name.to_owned(),
         }
+    }
+
+    /// Creates another job user; returns its uid.
+    pub fn add_user(&self, name: &str) -> u32 {
+        let out = run(Command::new(&self.script).args(["add-user", name]));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
     }
 
     /// Runs sbatch as the job user and returns what it did.

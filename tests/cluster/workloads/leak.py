@@ -1,0 +1,15 @@
+#!/usr/bin/python3
+"""A leak: keeps every result. leak.py STEP_MIB EVERY_SECONDS [MAX_MIB]"""
+import sys
+import time
+
+step, every = int(sys.argv[1]), float(sys.argv[2])
+limit = int(sys.argv[3]) if len(sys.argv) > 3 else 1 << 30
+results = []
+while len(results) * step < limit:
+    block = bytearray(step << 20)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    results.append(block)  # never released
+    time.sleep(every)
+print("kept", len(results) * step, "MiB")
