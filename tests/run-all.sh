@@ -27,6 +27,13 @@ step "real cluster: start Slurm with the plugin, run the scenarios"
 $LAB up
 cargo test --locked --features cluster-tests --test cluster
 
+step "scenario corpus: one real workload per cause (tests/scenarios)"
+cargo test --locked --features cluster-tests --test scenarios -- --nocapture
+
+step "scenario corpus, OverMemoryKill profile (Slurm's poll enforces memory, no cgroup limit)"
+OOM_EXPLAIN_LAB_PROFILE=overmemory $LAB up
+cargo test --locked --features cluster-tests --test scenarios -- --nocapture
+
 step "real cluster with a bad plugstack.conf argument: the plugin steps aside"
 OOM_EXPLAIN_PLUGIN_ARGS="headroom=25 hedroom=5" $LAB up
 cargo test --locked --features cluster-tests --test cluster_bad_config

@@ -87,10 +87,9 @@ fn every_scenario_gets_its_cause() {
             } else if let Some(user) = &s.user {
                 lab.add_user(user);
             }
-            let body = s.body.replace(
-                "@WORKLOADS@",
-                &lab.workload("").trim_end_matches('/').to_owned(),
-            );
+            let body = s
+                .body
+                .replace("@WORKLOADS@", lab.workload("").trim_end_matches('/'));
             let body = body.trim_start_matches("#!/bin/sh\n").to_owned();
             let job = lab.submit_as(
                 s.user.as_deref(),

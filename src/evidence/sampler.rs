@@ -52,6 +52,10 @@ pub struct Sample {
 pub struct Series {
     pub interval: Duration,
     pub samples: Vec<Sample>,
+    /// Samples taken in all (before merging), and the time spent taking them: the sampler's
+    /// own cost, reported to admins.
+    pub taken: u64,
+    pub busy: Duration,
 }
 
 impl Default for Series {
@@ -59,6 +63,8 @@ impl Default for Series {
         Series {
             interval: FIRST_INTERVAL,
             samples: Vec::with_capacity(CAPACITY),
+            taken: 0,
+            busy: Duration::ZERO,
         }
     }
 }
@@ -253,10 +259,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn run(shared: &Shared, step: &StepCgroup, started: Instant) {
     loop {
+        let clock = Instant::now();
         let s = sample(step, Path::new("/"), started.elapsed());
         let interval = {
             let mut series = lock(&shared.series);
             series.push(s);
+            series.taken += 1;
+            series.busy += clock.elapsed();
             series.interval
         };
         let stop = lock(&shared.stop);

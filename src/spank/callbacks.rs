@@ -272,8 +272,12 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
                 log::to_job(&line);
             }
         }
+        let sampler_cost = evidence.series.as_ref().map_or_else(
+            || "no sampler".to_owned(),
+            |s| format!("sampler {} samples in {} us", s.taken, s.busy.as_micros()),
+        );
         log::info(&format!(
-            "step {} ({}): cause {}, peak {}, limit {}, oom kills {}, analysed in {} us",
+            "step {} ({}): cause {}, peak {}, limit {}, oom kills {}, analysed in {} us, {sampler_cost}",
             id,
             report.snapshot.version.name(),
             report.diagnosis.cause.id(),

@@ -26,7 +26,7 @@ CTLD_PORT=${OOM_EXPLAIN_CTLD_PORT:-26817}
 SLURMD_PORT=${OOM_EXPLAIN_SLURMD_PORT:-26818}
 export SLURM_CONF=$LAB/etc/slurm.conf
 JOBS=$LAB/jobs
-# The profile of the lab being started; `env` reports the running lab's.
+# `env` reports the running lab's profile; `up` starts the one asked for (default: default).
 PROFILE=${OOM_EXPLAIN_LAB_PROFILE:-$(cat "$LAB/etc/profile" 2>/dev/null || echo default)}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -158,6 +158,7 @@ start_munge() {
 cmd_up() {
     need_root
     local plugin=${1:-$REPO/target/release/liboom_explain.so}
+    PROFILE=${OOM_EXPLAIN_LAB_PROFILE:-default}
     [ -f "$plugin" ] || die "no plugin at $plugin (cargo build --release first)"
     install_pkgs "${RUNTIME_PKGS[@]}"
     cmd_down 2>/dev/null || true
