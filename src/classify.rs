@@ -59,7 +59,7 @@ impl Cause {
 }
 
 /// Evidence gathered during the step's life, beside the end-of-step snapshot.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Evidence {
     /// Memory over time (None when the sampler could not run).
     pub series: Option<Series>,
@@ -299,9 +299,12 @@ pub fn classify(
 
     // Patterns, in order of precedence; the first is the cause, the second is mentioned.
     let mut found: Vec<Cause> = Vec::new();
+    // The job's limit filled up, this step did not fill it alone, and the other steps held a
+    // real share of it (not just slurmstepd or an idle batch shell).
     if let (Some(own), Some(jp), Some(jl)) = (step.peak, job_peak, job_limit)
         && reached(Some(jp), Some(jl))
-        && !share(own, jl, 60)
+        && !share(own, jl, AT_LIMIT_PERCENT)
+        && share(jp.saturating_sub(own), jl, 25)
     {
         d.others_usage = Some(jp.saturating_sub(own));
         found.push(Cause::OtherStep);

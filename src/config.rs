@@ -15,6 +15,8 @@ pub struct Config {
     pub over_request_percent: u32,
     /// ...if at least this much of the request went unused (MiB).
     pub over_request_min_unused_mib: u64,
+    /// Where to leave one JSON evidence record per analysed step (root-owned, admin-only).
+    pub evidence_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -24,11 +26,12 @@ impl Default for Config {
             near_miss_percent: 90,
             over_request_percent: 50,
             over_request_min_unused_mib: 1024,
+            evidence_dir: None,
         }
     }
 }
 
-const KEYS: &str = "headroom, near_miss, over_request, over_request_min_unused";
+const KEYS: &str = "headroom, near_miss, over_request, over_request_min_unused, evidence_dir";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub String);
@@ -70,6 +73,14 @@ impl Config {
                 "over_request" => config.over_request_percent = number(1, 100)? as u32,
                 "over_request_min_unused" => {
                     config.over_request_min_unused_mib = number(0, 1 << 30)?
+                }
+                "evidence_dir" if value.starts_with('/') => {
+                    config.evidence_dir = Some(value.into());
+                }
+                "evidence_dir" => {
+                    return Err(ConfigError(format!(
+                        "evidence_dir={value:?}: expected an absolute path"
+                    )));
                 }
                 _ => {
                     return Err(ConfigError(format!(

@@ -14,4 +14,5 @@ pub mod render;
 pub mod report;
 pub mod size;
 pub mod spank;
+pub mod spool;
 pub mod step;

@@ -51,3 +51,48 @@ pub fn analyse(
         snapshot, evidence, context, config,
     ))
 }
+
+/// Everything the analysis of one step used, as one JSON document: what the admin setting
+/// `evidence_dir=` writes per step, and what tests/fixtures/evidence holds. Versioned: a reader
+/// refuses a `schema` it does not know.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EvidenceRecord {
+    pub schema: u32,
+    pub snapshot: MemorySnapshot,
+    pub evidence: Evidence,
+    pub context: StepContext,
+}
+
+impl EvidenceRecord {
+    pub const SCHEMA: u32 = 1;
+
+    pub fn new(snapshot: MemorySnapshot, evidence: Evidence, context: StepContext) -> Self {
+        EvidenceRecord {
+            schema: Self::SCHEMA,
+            snapshot,
+            evidence,
+            context,
+        }
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let record: EvidenceRecord = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if record.schema != Self::SCHEMA {
+            return Err(format!(
+                "evidence schema {} is not {}",
+                record.schema,
+                Self::SCHEMA
+            ));
+        }
+        Ok(record)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("plain data always serializes")
+    }
+
+    /// The same analysis the plugin made.
+    pub fn analyse(&self, config: &Config) -> StepReport {
+        StepReport::from_snapshot(self.snapshot.clone(), &self.evidence, &self.context, config)
+    }
+}

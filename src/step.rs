@@ -8,7 +8,7 @@ const BATCH_SCRIPT: u32 = 0xffff_fffb;
 const EXTERN_CONT: u32 = 0xffff_fffc;
 const INTERACTIVE_STEP: u32 = 0xffff_fffa;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StepKind {
     /// The batch script (`<job>.batch`).
     Batch,
@@ -41,7 +41,7 @@ impl StepKind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StepId {
     pub job: u32,
     pub step: StepKind,
@@ -59,7 +59,7 @@ impl fmt::Display for StepId {
 }
 
 /// How the user asked for memory (from the job's environment: SLURM_MEM_PER_*).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MemoryRequest {
     /// `--mem=<MiB>`: per node.
     PerNode(u64),
@@ -88,7 +88,7 @@ impl MemoryRequest {
 }
 
 /// What the plugin knows about the step besides its cgroup.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StepContext {
     pub id: StepId,
     /// From the first task's start to the last task's exit, as seen by slurmstepd.

@@ -1,6 +1,7 @@
 //! The scenario corpus (tests/scenarios/*.sh): one real workload per cause, run on the real test
 //! cluster. Prints the table scenario | expected | got | evidence, writes it to
-//! target/scenarios-<profile>.md (docs/scenarios.md holds a copy), and asserts every row.
+//! target/scenarios-<cgroup version>-<profile>.md (docs/scenarios.md holds a copy), and
+//! asserts every row.
 //!
 //! Runs the scenarios of the lab's current profile; tests/run-all.sh runs it once per profile.
 //! Built only with `--features cluster-tests`.
@@ -18,6 +19,8 @@ struct Scenario {
     profile: String,
     user: Option<String>,
     parent_limit_mib: Option<u64>,
+    /// Only on this cgroup version ("cgroup v1"/"cgroup v2"), when the set-up needs it.
+    cgroup: Option<String>,
     body: String,
 }
 
@@ -44,6 +47,7 @@ fn scenarios() -> Vec<Scenario> {
                 profile: header(&body, "profile").unwrap_or("default").to_owned(),
                 user: header(&body, "user").map(str::to_owned),
                 parent_limit_mib: header(&body, "parent-limit").map(|v| v.parse().unwrap()),
+                cgroup: header(&body, "cgroup").map(|v| format!("cgroup {v}")),
                 name,
                 body,
             }
@@ -71,6 +75,7 @@ fn every_scenario_gets_its_cause() {
     let chosen: Vec<Scenario> = scenarios()
         .into_iter()
         .filter(|s| s.profile == lab.profile)
+        .filter(|s| s.cgroup.as_ref().is_none_or(|c| *c == lab.cgroup))
         .collect();
     assert!(
         !chosen.is_empty(),
@@ -150,8 +155,9 @@ fn every_scenario_gets_its_cause() {
         rows.join("\n")
     );
     println!("{table}");
-    let out =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/scenarios-{}.md", lab.profile));
+    let lane = lab.cgroup.replace("cgroup ", "");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("target/scenarios-{lane}-{}.md", lab.profile));
     std::fs::write(&out, &table).unwrap();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 pub use discover::{StepCgroup, discover, discover_step};
 pub use parse::CgroupError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CgroupVersion {
     V1,
     V2,
@@ -29,7 +29,7 @@ impl CgroupVersion {
 }
 
 /// What memory.stat says, in bytes, under names common to v1 and v2.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemoryStat {
     /// Process memory the kernel cannot drop (heap, stacks): v1 `total_rss`, v2 `anon`.
     pub anon: Option<u64>,
@@ -58,7 +58,7 @@ impl MemoryStat {
 }
 
 /// The figures of one cgroup directory.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CgroupFigures {
     /// This directory's own limit (`memory.max` / `memory.limit_in_bytes`); `None` = unlimited.
     pub limit: Option<u64>,
@@ -76,7 +76,7 @@ pub struct CgroupFigures {
 }
 
 /// One task's own figures (task_<n> directories).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TaskFigures {
     pub task: u32,
     pub peak: Option<u64>,
@@ -84,7 +84,7 @@ pub struct TaskFigures {
 }
 
 /// Everything read from a step's cgroup at one moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemorySnapshot {
     pub version: CgroupVersion,
     /// The step's processes (on v2 the `user/` part, without slurmstepd).

@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::Path;
 
 /// One process as the kernel listed it (sizes in bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProcessRow {
     pub pid: u32,
     pub name: String,
@@ -18,7 +18,7 @@ pub struct ProcessRow {
 }
 
 /// The memcg statistics the kernel printed with its OOM report (v1 or v2 key names).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemoryAtKill {
     pub anon: Option<u64>,
     pub file: Option<u64>,
@@ -38,7 +38,7 @@ impl MemoryAtKill {
 }
 
 /// One OOM kill of a process of this step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OomEvent {
     /// Microseconds since boot (the kernel log's clock).
     pub at_us: u64,

@@ -26,7 +26,7 @@ pub const TOP_PROCESSES: usize = 8;
 /// At most this many processes are looked at per sample (a fork bomb must not make it slow).
 pub const MAX_PIDS: usize = 512;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProcessSize {
     pub pid: u32,
     pub name: String,
@@ -34,7 +34,7 @@ pub struct ProcessSize {
 }
 
 /// The step at one moment (bytes).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     /// Since sampling started.
     pub at: Duration,
@@ -48,7 +48,7 @@ pub struct Sample {
 }
 
 /// A fixed-capacity series whose resolution halves when it is full.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Series {
     pub interval: Duration,
     pub samples: Vec<Sample>,

@@ -27,7 +27,8 @@ use crate::evidence::kernel;
 use crate::evidence::sampler::Sampler;
 use crate::options::Mode;
 use crate::render::PREFIX;
-use crate::report::StepReport;
+use crate::report::{EvidenceRecord, StepReport};
+use crate::spool;
 use crate::step::{MemoryRequest, StepContext, StepId, StepKind};
 
 #[unsafe(no_mangle)]
@@ -264,7 +265,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
                 .map(Duration::from_micros),
             kernel,
         };
-        let report = StepReport::from_snapshot(snapshot, &evidence, &context, &config);
+        let report = StepReport::from_snapshot(snapshot.clone(), &evidence, &context, &config);
         let lines = report.lines(&context, mode);
         let analysed_in = clock.elapsed();
         if let Some(lines) = lines {
@@ -286,6 +287,16 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             report.diagnosis.oom_kills,
             analysed_in.as_micros(),
         ));
+        if let Some(dir) = &config.evidence_dir {
+            let name = format!(
+                "{}.{}.json",
+                id.job,
+                id.step.dir_name().trim_start_matches("step_")
+            );
+            let record = EvidenceRecord::new(snapshot, evidence, context);
+            spool::write_new(dir, &name, record.to_json().as_bytes())
+                .map_err(|e| format!("step {id}: evidence record not written: {e}"))?;
+        }
         Ok(0)
     })
 }

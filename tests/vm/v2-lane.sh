@@ -95,15 +95,16 @@ for line in sys.stdin:
 stage() {
     local cluster bad so=$REPO/target/release/liboom_explain.so
     [ -f "$so" ] || die "no $so: cargo build --release first"
-    cluster=$(test_binary cluster); bad=$(test_binary cluster_bad_config)
-    [ -x "$cluster" ] && [ -x "$bad" ] || die "cannot build the cluster test binaries"
+    cluster=$(test_binary cluster); bad=$(test_binary cluster_bad_config); scenarios=$(test_binary scenarios)
+    [ -x "$cluster" ] && [ -x "$bad" ] && [ -x "$scenarios" ] || die "cannot build the cluster test binaries"
     local root=$VM/rootfs
     rm -rf "$root$REPO" "$root/oom-vm"
     mkdir -p "$root$REPO/target/release" "$root/oom-vm"
     cp -r "$REPO/tests" "$root$REPO/tests"
     cp "$so" "$root$REPO/target/release/"
-    for bin in "$cluster" "$bad"; do mkdir -p "$root$(dirname "$bin")" && cp "$bin" "$root$bin"; done
+    for bin in "$cluster" "$bad" "$scenarios"; do mkdir -p "$root$(dirname "$bin")" && cp "$bin" "$root$bin"; done
     echo "$cluster" >"$root/oom-vm/cluster-bin"
+    echo "$scenarios" >"$root/oom-vm/scenarios-bin"
     echo "$bad" >"$root/oom-vm/bad-config-bin"
     echo "$REPO" >"$root/oom-vm/repo"
     install -m 0755 "$HERE/vm-init.sh" "$root/oom-vm/init"
@@ -147,7 +148,7 @@ main() {
     say "VM done after $(( $(date +%s) - started )) s"
     [ -f "$VM/out/booted" ] || { tail -n 30 "$VM/serial.log" >&2 || true; die "the VM did not boot"; }
     local failed=0
-    for suite in cluster bad-config; do
+    for suite in cluster scenarios bad-config; do
         echo "--- cgroup v2 lane: $suite tests (inside the VM)"
         cat "$VM/out/$suite.txt" 2>/dev/null || echo "(no output)"
         [ "$(cat "$VM/out/$suite.rc" 2>/dev/null)" = 0 ] || failed=1

@@ -48,6 +48,10 @@ run_suite() { # name, test binary, extra plugstack arguments
 }
 run_suite cluster "$(cat /oom-vm/cluster-bin)" ""
 cp /out/cluster-slurmd.log /out/slurmd.log 2>/dev/null
+# The scenario corpus, on the lab the cluster suite started.
+"$(cat /oom-vm/scenarios-bin)" --color never --nocapture >/out/scenarios.txt 2>&1
+echo $? >/out/scenarios.rc
+cp "$REPO"/target/scenarios-v2-default.md /out/ 2>/dev/null
 run_suite bad-config "$(cat /oom-vm/bad-config-bin)" "headroom=25 hedroom=5"
 "$LAB_SH" down >/dev/null 2>&1
 echo "OOMVM: done" >/dev/console
