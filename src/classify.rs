@@ -487,7 +487,10 @@ fn load_spike(series: &Series, limit: u64) -> Option<Spike> {
     if calm_until < Duration::from_secs(5) || calm_until.as_secs_f64() < 0.6 * end.as_secs_f64() {
         return None;
     }
-    let before = calm.iter().map(|s| s.usage).max()?;
+    // The typical level while calm (the median: the last calm samples may catch the rise).
+    let mut levels: Vec<u64> = calm.iter().map(|s| s.usage).collect();
+    levels.sort_unstable();
+    let before = levels[levels.len() / 2];
     Some(Spike {
         before,
         rise: top.at.saturating_sub(calm_until),

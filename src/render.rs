@@ -193,18 +193,16 @@ pub fn render(
         }
         Cause::NodeOom => {
             let peak = match (d.peak, d.limit) {
-                (Some(p), Some(l)) => format!("peak {}", of_limit(p, l)),
-                (Some(p), None) => format!("peak {}", human(p)),
+                (Some(p), Some(l)) => format!("it peaked at {}", of_limit(p, l)),
+                (Some(p), None) => format!("it peaked at {}", human(p)),
                 _ => "its peak is unknown".into(),
             };
             push(format!("{PREFIX} {step} was killed: the node ran short."));
             push(format!(
-                "  What happened: the kernel killed {}{after},",
+                "  What happened: the kernel killed {}{after}.",
                 killed(d.oom_kills)
             ));
-            push(format!(
-                "    though the step stayed below its own limit ({peak})."
-            ));
+            push(format!("    The step stayed below its own limit: {peak}."));
             push("  Why: memory ran short outside this job (on the node, or in a limit set".into());
             push("    above the job). Your request did not cause it.".into());
             push(
@@ -302,7 +300,7 @@ pub fn render(
         let how = match (d.cause, rec.basis) {
             _ if rec.stop_gap => "as a stop-gap only, twice the limit:".to_owned(),
             (Cause::OtherStep, Basis::AboveTheLimit { .. }) => {
-                "for the whole job, twice its limit:".into()
+                "give the whole job twice its limit:".into()
             }
             (_, Basis::AboveTheLimit { factor, .. }) => {
                 format!("request {} the limit and resubmit:", times(factor))
@@ -324,8 +322,11 @@ pub fn render(
                 format!("give it headroom next time (peak + {headroom_percent} %):")
             }
         };
+        // Causes whose text already says what to do get the memory line as an alternative.
         push(if rec.stop_gap {
             format!("  Memory {how}")
+        } else if d.cause == Cause::OtherStep {
+            format!("  Or {how}")
         } else {
             format!("  What to do: {how}")
         });
@@ -339,7 +340,44 @@ pub fn render(
         }
     }
     push(format!("  cause: {}", d.cause.id()));
-    out
+    layout(out)
+}
+
+/// Terminal width every line fits.
+pub const WIDTH: usize = 80;
+
+/// Joins each paragraph (a line and its 4-space continuations) and wraps it at [`WIDTH`] with
+/// a 4-space hanging indent, so long names and numbers never run past the edge. Lines to copy
+/// (`#SBATCH …`, six spaces in) are kept whole.
+fn layout(lines: Vec<String>) -> Vec<String> {
+    let mut paragraphs: Vec<String> = Vec::new();
+    for line in lines {
+        let continuation = line.starts_with("    ") && !line.starts_with("      ");
+        match paragraphs.last_mut() {
+            Some(last) if continuation && !last.starts_with("      ") => {
+                last.push(' ');
+                last.push_str(line.trim_start());
+            }
+            _ => paragraphs.push(line),
+        }
+    }
+    paragraphs
+        .into_iter()
+        .flat_map(|p| {
+            if p.starts_with("      ") {
+                return vec![p];
+            }
+            let indent = &p[..p.len() - p.trim_start().len()];
+            let options = textwrap::Options::new(WIDTH)
+                .initial_indent(indent)
+                .subsequent_indent("    ")
+                .break_words(false);
+            textwrap::wrap(p.trim_start(), options)
+                .into_iter()
+                .map(|l| l.into_owned())
+                .collect()
+        })
+        .collect()
 }
 
 /// One line about a second pattern that also fits.
@@ -469,13 +507,19 @@ mod tests {
 
     #[test]
     fn every_line_fits_a_terminal_even_with_long_ids() {
-        for step in [
+        let steps = [
             StepKind::Batch,
             StepKind::Numbered(99_999),
             StepKind::Interactive,
-        ] {
+        ];
+        // "less than a second" is the longest duration text, "6 d 23 h" a long run's.
+        let times = [
+            Duration::from_millis(300),
+            Duration::from_secs(7 * 24 * 3600 - 1),
+        ];
+        for (step, elapsed) in steps.into_iter().flat_map(|s| times.map(|t| (s, t))) {
             let context = StepContext {
-                elapsed: Some(Duration::from_secs(7 * 24 * 3600 - 1)),
+                elapsed: Some(elapsed),
                 exit_statuses: vec![9],
                 cpus_per_task: Some(4),
                 // Slurm's default MaxJobId is 67043328: job ids have at most 8 digits.

@@ -1,28 +1,35 @@
 #!/usr/bin/python3
-"""Worker memory multiplication: a large object loaded before the pool is forked.
+"""Worker memory multiplication: every worker holds its own copy of a large dataset.
 
-workers.py DATA_MIB WORKERS. Each worker walks the parent's list; Python's reference counting
-writes to every object, so each worker ends up with its own copy of the pages.
+workers.py DATA_MIB WORKERS RESULT_MIB_PER_SECOND. The parent loads the dataset and forks the
+workers; each makes its own copy (as unpickling a task argument, or loading per worker, does),
+then works on, keeping a little more every second, until the copies no longer fit.
 """
-import multiprocessing
+import os
 import sys
 import time
 
-data_mib, workers = int(sys.argv[1]), int(sys.argv[2])
-# Many small objects, as a loaded dataset is (about 1 KiB each).
-data = [bytes(1000) + str(i).encode() for i in range(data_mib * 1024)]
-
-
-def work(seed):
-    total = 0
-    for _ in range(3):
-        for item in data:
-            total += len(item)
-    time.sleep(2)
-    return total + seed
-
-
-if __name__ == "__main__":
-    multiprocessing.set_start_method("fork")
-    with multiprocessing.Pool(workers) as pool:
-        print(sum(pool.map(work, range(workers))))
+data_mib, workers, grow = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+data = b"\x01" * (data_mib << 20)  # the loaded dataset: real pages
+children = []
+for n in range(workers):
+    pid = os.fork()
+    if pid == 0:
+        mine = bytearray(data)  # this worker's own copy
+        kept = []
+        for _ in range(3000):
+            block = bytearray(int(grow * (1 << 20) / 5))
+            for i in range(0, len(block), 4096):
+                block[i] = 1
+            kept.append(block)
+            time.sleep(0.2)
+        os._exit(0)
+    children.append(pid)
+# Like a process pool whose worker died: stop the others and fail.
+while children:
+    pid, status = os.wait()
+    children.remove(pid)
+    if os.WIFSIGNALED(status):
+        for other in children:
+            os.kill(other, 9)
+        sys.exit(f"a worker was killed by signal {os.WTERMSIG(status)}")

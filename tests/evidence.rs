@@ -1,0 +1,118 @@
+//! The classifier on committed evidence records captured from the real scenario corpus
+//! (tests/fixtures/capture-evidence.sh): every cause, offline, plus borderline variants derived
+//! from those real records (a shorter run, a slower rise).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use oom_explain::classify::Cause;
+use oom_explain::config::Config;
+use oom_explain::report::EvidenceRecord;
+
+fn dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/evidence/v1")
+}
+
+/// scenario name → its records (one per analysed step).
+fn records() -> BTreeMap<String, Vec<(String, EvidenceRecord)>> {
+    let mut all: BTreeMap<String, Vec<(String, EvidenceRecord)>> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir()).expect("tests/fixtures/evidence/v1") {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let scenario = file.split('.').next().unwrap().to_owned();
+        let record = EvidenceRecord::from_json(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        all.entry(scenario).or_default().push((file, record));
+    }
+    all
+}
+
+fn expected(scenario: &str) -> String {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/scenarios/{scenario}.sh"));
+    let text = std::fs::read_to_string(script).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("# expect:"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn every_recorded_scenario_gets_its_cause_offline() {
+    let all = records();
+    assert!(all.len() >= 11, "records for {} scenarios only", all.len());
+    for (scenario, steps) in &all {
+        let causes: Vec<&str> = steps
+            .iter()
+            .map(|(_, r)| r.analyse(&Config::default()).diagnosis.cause.id())
+            .filter(|c| *c != "none")
+            .collect();
+        assert_eq!(
+            causes,
+            [expected(scenario).as_str()],
+            "{scenario}: {steps:#?}"
+        );
+    }
+}
+
+fn record(name: &str) -> EvidenceRecord {
+    let (_, r) = records()
+        .remove(name)
+        .unwrap()
+        .into_iter()
+        .find(|(_, r)| r.analyse(&Config::default()).diagnosis.cause != Cause::None)
+        .unwrap();
+    r
+}
+
+#[test]
+fn a_leak_cut_short_is_not_called_steady_growth() {
+    // The real leak, but as if the job had been killed after 10 s: too short to call a trend.
+    let mut r = record("steady-growth");
+    let series = r.evidence.series.as_mut().unwrap();
+    series.samples.retain(|s| s.at <= Duration::from_secs(10));
+    r.evidence.kill_at = Some(Duration::from_secs(10));
+    let d = r.analyse(&Config::default()).diagnosis;
+    assert_ne!(d.cause, Cause::SteadyGrowth, "{d:#?}");
+}
+
+#[test]
+fn a_spike_after_a_short_calm_is_plain_under_allocation() {
+    // The real spike, with the calm part cut to 3 s: nothing was calm for long.
+    let mut r = record("load-spike");
+    let series = r.evidence.series.as_mut().unwrap();
+    let kill = r.evidence.kill_at.unwrap();
+    let cut = kill.saturating_sub(Duration::from_secs(3));
+    series.samples.retain(|s| s.at >= cut);
+    for s in &mut series.samples {
+        s.at -= cut;
+    }
+    r.evidence.kill_at = Some(kill - cut);
+    let d = r.analyse(&Config::default()).diagnosis;
+    assert_ne!(d.cause, Cause::LoadSpike, "{d:#?}");
+}
+
+#[test]
+fn without_the_kernel_log_the_node_oom_is_still_seen() {
+    // Where /dev/kmsg cannot be read: a kill far below the job's own limit.
+    let mut r = record("node-oom");
+    r.evidence.kernel.clear();
+    r.evidence.kill_at = None;
+    assert_eq!(
+        r.analyse(&Config::default()).diagnosis.cause,
+        Cause::NodeOom
+    );
+}
+
+#[test]
+fn without_the_sampler_a_kill_at_the_limit_is_still_explained() {
+    // A sampler that could not start: the end figures alone still give a cause.
+    let mut r = record("steady-growth");
+    r.evidence.series = None;
+    assert_eq!(
+        r.analyse(&Config::default()).diagnosis.cause,
+        Cause::UnderAllocation
+    );
+}
