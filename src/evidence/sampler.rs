@@ -330,6 +330,39 @@ mod tests {
         assert!(series.samples.windows(2).all(|w| w[0].at < w[1].at));
     }
 
+    /// Heap and inline bytes of a sample as stored.
+    fn footprint(s: &Sample) -> usize {
+        std::mem::size_of::<Sample>()
+            + s.top.capacity() * std::mem::size_of::<ProcessSize>()
+            + s.top.iter().map(|p| p.name.capacity()).sum::<usize>()
+    }
+
+    #[test]
+    fn worst_case_memory_is_bounded() {
+        // A full series of samples that each name TOP_PROCESSES processes with the longest
+        // names the kernel gives (comm: 15 bytes), as after days of sampling a busy step.
+        let mut series = Series::default();
+        for i in 0..(CAPACITY as u64 * 20) {
+            let top = (0..TOP_PROCESSES as u32)
+                .map(|pid| ProcessSize {
+                    pid,
+                    name: "fifteen_chars15".into(),
+                    rss: i,
+                })
+                .collect();
+            series.push(Sample { top, ..at(i, i) });
+        }
+        let bytes: usize = series.samples.capacity() * std::mem::size_of::<Sample>()
+            + series
+                .samples
+                .iter()
+                .map(|s| footprint(s) - std::mem::size_of::<Sample>())
+                .sum::<usize>();
+        // docs/performance.md states "about 100 KiB at most".
+        assert!(bytes < 128 * 1024, "{bytes} bytes");
+        assert!(series.samples.len() <= CAPACITY);
+    }
+
     #[test]
     fn the_interval_never_overflows() {
         let mut series = Series::default();
