@@ -38,6 +38,11 @@ pub fn render(
         Some(pc) => format!("{} of {} ({pc} %)", human(peak), human(limit)),
         None => human(peak),
     };
+    let peak_phrase = |lead: &str| match (d.peak, d.limit) {
+        (Some(p), Some(l)) => format!("{lead} {}", of_limit(p, l)),
+        (Some(p), None) => format!("{lead} {}, no limit", human(p)),
+        _ => "its peak is unknown".into(),
+    };
     let killed = |n: u64| match &d.victim {
         Some((name, _)) if !name.is_empty() && n == 1 => format!("1 process ({name})"),
         _ => processes(n),
@@ -192,11 +197,7 @@ pub fn render(
             push("    after another (or give each its share: srun --mem=...).".into());
         }
         Cause::NodeOom => {
-            let peak = match (d.peak, d.limit) {
-                (Some(p), Some(l)) => format!("it peaked at {}", of_limit(p, l)),
-                (Some(p), None) => format!("it peaked at {}", human(p)),
-                _ => "its peak is unknown".into(),
-            };
+            let peak = peak_phrase("it peaked at");
             push(format!("{PREFIX} {step} was killed: the node ran short."));
             push(format!(
                 "  What happened: the kernel killed {}{after}.",
@@ -233,11 +234,7 @@ pub fn render(
             );
         }
         Cause::Unknown => {
-            let peak = match (d.peak, d.limit) {
-                (Some(p), Some(l)) => format!("peak {}", of_limit(p, l)),
-                (Some(p), None) => format!("peak {}, no limit", human(p)),
-                _ => "its peak is unknown".into(),
-            };
+            let peak = peak_phrase("peak");
             push(format!("{PREFIX} {step} was killed by the OOM killer."));
             push(format!(
                 "  What happened: the kernel killed {}{after},",

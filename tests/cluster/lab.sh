@@ -10,6 +10,7 @@
 #   lab.sh wait JOBID [SECS]  wait until the job has ended; prints its final state
 #   lab.sh env                print the settings (LAB, SLURM_CONF, JOB_USER, JOBS, CGROUP, PROFILE)
 #   lab.sh add-user NAME      create another unprivileged job user (for node-level scenarios)
+#   lab.sh install-pkgs PKG…  apt-get install those of the Debian packages that are missing
 #
 # OOM_EXPLAIN_LAB_PROFILE=overmemory starts the cluster as sites that let Slurm's accounting
 # poll enforce memory do: JobAcctGatherParams=OverMemoryKill and no cgroup memory limit
@@ -229,6 +230,7 @@ cmd_add_user() {
 
 case "${1:-}" in
     install) cmd_install ;;
+    install-pkgs) shift; need_root; install_pkgs "$@" ;;
     up) shift; cmd_up "$@" ;;
     down) cmd_down ;;
     sbatch) shift; cmd_sbatch "$@" ;;

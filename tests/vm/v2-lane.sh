@@ -25,15 +25,8 @@ die() { echo "v2-lane: FAILED: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap, a 9p share)"
 
 host_tools() {
-    local missing=()
-    for p in qemu-system-x86 debootstrap cpio zstd kmod; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        say "installing ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
+    # The same "install what is missing" as the lab's, for the VM tools.
+    bash "$REPO/tests/cluster/lab.sh" install-pkgs qemu-system-x86 debootstrap cpio zstd kmod
 }
 
 # The Debian mirror this machine's apt uses.
