@@ -129,6 +129,16 @@ pub struct HeavyTask {
     pub tasks: usize,
 }
 
+/// The process the kernel killed, from its report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Victim {
+    pub name: String,
+    /// Its virtual size: what it had reserved, used or not.
+    pub total_vm: Option<u64>,
+    /// What it held in memory (anon + file + shmem RSS).
+    pub rss: Option<u64>,
+}
+
 /// The cause and the facts that prove it, in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnosis {
@@ -150,7 +160,7 @@ pub struct Diagnosis {
     pub job_peak: Option<u64>,
     pub job_limit: Option<u64>,
     /// The process the kernel killed (name, anon RSS) from its report.
-    pub victim: Option<(String, Option<u64>)>,
+    pub victim: Option<Victim>,
     /// Slurm's own allocation for the step (what OverMemoryKill compares with).
     pub slurm_allocation: Option<u64>,
     /// Files in tmpfs (/dev/shm) charged to the step.
@@ -238,10 +248,14 @@ pub fn classify(
         None if reached(peak, limit) => tasks_killed,
         None => evidence.kernel.len() as u64,
     };
-    let victim = evidence
-        .kernel
-        .last()
-        .map(|e| (e.victim_name.clone(), e.anon_rss));
+    let victim = evidence.kernel.last().map(|e| Victim {
+        name: e.victim_name.clone(),
+        total_vm: e.total_vm,
+        rss: [e.anon_rss, e.file_rss, e.shmem_rss]
+            .into_iter()
+            .flatten()
+            .reduce(|a, b| a + b),
+    });
     // tmpfs files: at the end (if not deleted), in any sample, or in the kernel's own figures
     // at the kill (a burst of writes can be faster than a sample).
     let sampled_shmem = evidence

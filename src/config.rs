@@ -1,9 +1,13 @@
-//! The plugin's own settings, from its plugstack.conf line (`key=value` arguments).
+//! The plugin's own settings: `key=value` arguments on its plugstack.conf line, optionally a
+//! TOML file named by `config=` with the same keys (the arguments override the file).
 //!
-//! A wrong argument is an error naming it: the caller logs it and the plugin steps aside, so a
-//! typo never changes what jobs do.
+//! A wrong key or value is an error naming it: the caller logs it and the plugin steps aside, so
+//! a typo never changes what jobs do.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::size;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -16,7 +20,14 @@ pub struct Config {
     /// ...if at least this much of the request went unused (MiB).
     pub over_request_min_unused_mib: u64,
     /// Where to leave one JSON evidence record per analysed step (root-owned, admin-only).
-    pub evidence_dir: Option<std::path::PathBuf>,
+    pub evidence_dir: Option<PathBuf>,
+    /// The site: the most memory a job can get on one node here (bytes)...
+    pub max_mem: Option<u64>,
+    /// ...the partition to use beyond that...
+    pub highmem_partition: Option<String>,
+    /// ...who to ask, and where to read more.
+    pub support: Option<String>,
+    pub help_url: Option<String>,
 }
 
 impl Default for Config {
@@ -27,69 +38,141 @@ impl Default for Config {
             over_request_percent: 50,
             over_request_min_unused_mib: 1024,
             evidence_dir: None,
+            max_mem: None,
+            highmem_partition: None,
+            support: None,
+            help_url: None,
         }
     }
 }
 
-const KEYS: &str = "headroom, near_miss, over_request, over_request_min_unused, evidence_dir";
+const KEYS: &str = "headroom, near_miss, over_request, over_request_min_unused, evidence_dir, \
+max_mem, highmem_partition, support, help_url, config";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub String);
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "plugstack.conf: {}", self.0)
+        write!(f, "{}", self.0)
     }
 }
 
 impl std::error::Error for ConfigError {}
 
+/// The same keys in a TOML file (values may be numbers or strings).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    headroom: Option<toml::Value>,
+    near_miss: Option<toml::Value>,
+    over_request: Option<toml::Value>,
+    over_request_min_unused: Option<toml::Value>,
+    evidence_dir: Option<String>,
+    max_mem: Option<toml::Value>,
+    highmem_partition: Option<String>,
+    support: Option<String>,
+    help_url: Option<String>,
+}
+
 impl Config {
-    /// Parses the arguments after the plugin's path on its plugstack.conf line.
+    /// Parses the arguments after the plugin's path on its plugstack.conf line; `config=FILE`
+    /// reads that TOML file first.
     pub fn from_args<S: AsRef<str>>(args: &[S]) -> Result<Config, ConfigError> {
         let mut config = Config::default();
-        for arg in args {
-            let arg = arg.as_ref();
-            let Some((key, value)) = arg.split_once('=') else {
-                return Err(ConfigError(format!(
-                    "argument {arg:?} is not key=value (known keys: {KEYS})"
-                )));
-            };
-            let number = |low: u64, high: u64| -> Result<u64, ConfigError> {
-                value
-                    .trim_end_matches('%')
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| (low..=high).contains(n))
-                    .ok_or_else(|| {
-                        ConfigError(format!(
-                            "{key}={value:?}: expected a whole number from {low} to {high}"
-                        ))
-                    })
-            };
-            match key {
-                "headroom" => config.headroom_percent = number(0, 200)? as u32,
-                "near_miss" => config.near_miss_percent = number(50, 100)? as u32,
-                "over_request" => config.over_request_percent = number(1, 100)? as u32,
-                "over_request_min_unused" => {
-                    config.over_request_min_unused_mib = number(0, 1 << 30)?
-                }
-                "evidence_dir" if value.starts_with('/') => {
-                    config.evidence_dir = Some(value.into());
-                }
-                "evidence_dir" => {
-                    return Err(ConfigError(format!(
-                        "evidence_dir={value:?}: expected an absolute path"
-                    )));
-                }
-                _ => {
-                    return Err(ConfigError(format!(
-                        "unknown argument {key:?} (known keys: {KEYS})"
-                    )));
-                }
-            }
+        let pairs = args
+            .iter()
+            .map(|arg| {
+                let arg = arg.as_ref();
+                arg.split_once('=').ok_or_else(|| {
+                    ConfigError(format!(
+                        "plugstack.conf: argument {arg:?} is not key=value (known keys: {KEYS})"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some((_, file)) = pairs.iter().find(|(k, _)| *k == "config") {
+            config.read_file(Path::new(file))?;
+        }
+        for (key, value) in pairs.into_iter().filter(|(k, _)| *k != "config") {
+            config
+                .set(key, value)
+                .map_err(|e| ConfigError(format!("plugstack.conf: {e}")))?;
         }
         Ok(config)
+    }
+
+    fn read_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("config={}: {e}", path.display())))?;
+        let file: FileConfig = toml::from_str(&text)
+            .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.message())))?;
+        let text_of = |v: toml::Value| match v {
+            toml::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let entries = [
+            ("headroom", file.headroom.map(text_of)),
+            ("near_miss", file.near_miss.map(text_of)),
+            ("over_request", file.over_request.map(text_of)),
+            (
+                "over_request_min_unused",
+                file.over_request_min_unused.map(text_of),
+            ),
+            ("evidence_dir", file.evidence_dir),
+            ("max_mem", file.max_mem.map(text_of)),
+            ("highmem_partition", file.highmem_partition),
+            ("support", file.support),
+            ("help_url", file.help_url),
+        ];
+        for (key, value) in entries {
+            if let Some(value) = value {
+                self.set(key, &value)
+                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let number = |low: u64, high: u64| -> Result<u64, String> {
+            value
+                .trim_end_matches('%')
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (low..=high).contains(n))
+                .ok_or_else(|| {
+                    format!("{key}={value:?}: expected a whole number from {low} to {high}")
+                })
+        };
+        let text = || -> Result<Option<String>, String> {
+            let v = value.trim();
+            if v.is_empty() || v.chars().any(char::is_control) {
+                return Err(format!("{key}={value:?}: expected some text"));
+            }
+            Ok(Some(v.to_owned()))
+        };
+        match key {
+            "headroom" => self.headroom_percent = number(0, 200)? as u32,
+            "near_miss" => self.near_miss_percent = number(50, 100)? as u32,
+            "over_request" => self.over_request_percent = number(1, 100)? as u32,
+            "over_request_min_unused" => self.over_request_min_unused_mib = number(0, 1 << 30)?,
+            "evidence_dir" if value.starts_with('/') => self.evidence_dir = Some(value.into()),
+            "evidence_dir" => {
+                return Err(format!("evidence_dir={value:?}: expected an absolute path"));
+            }
+            "max_mem" => {
+                let mib = size::parse_slurm_size_mib(value).ok_or_else(|| {
+                    format!("max_mem={value:?}: expected a size such as 256G or 512000M")
+                })?;
+                self.max_mem = Some(mib << 20);
+            }
+            "highmem_partition" => self.highmem_partition = text()?,
+            "support" => self.support = text()?,
+            "help_url" => self.help_url = text()?,
+            _ => return Err(format!("unknown argument {key:?} (known keys: {KEYS})")),
+        }
+        Ok(())
     }
 }
 
@@ -104,8 +187,16 @@ mod tests {
 
     #[test]
     fn known_keys() {
-        let c = Config::from_args(&["headroom=30", "near_miss=85%"]).unwrap();
+        let c = Config::from_args(&[
+            "headroom=30",
+            "near_miss=85%",
+            "max_mem=256G",
+            "highmem_partition=bigmem",
+        ])
+        .unwrap();
         assert_eq!((c.headroom_percent, c.near_miss_percent), (30, 85));
+        assert_eq!(c.max_mem, Some(256 << 30));
+        assert_eq!(c.highmem_partition.as_deref(), Some("bigmem"));
     }
 
     #[test]
@@ -118,5 +209,40 @@ mod tests {
         assert!(e.contains("headroom") && e.contains("0 to 200"), "{e}");
         assert!(Config::from_args(&["verbose"]).is_err());
         assert!(Config::from_args(&["near_miss=20"]).is_err());
+        let e = Config::from_args(&["max_mem=lots"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_mem") && e.contains("256G"), "{e}");
+    }
+
+    #[test]
+    fn a_toml_file_with_arguments_on_top() {
+        let dir = std::env::temp_dir().join(format!("oom-explain-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("oom-explain.toml");
+        std::fs::write(
+            &file,
+            "max_mem = \"512G\"\nhighmem_partition = \"bigmem\"\nsupport = \"hpc-help@example.org\"\nheadroom = 25\n",
+        )
+        .unwrap();
+        let c = Config::from_args(&[format!("config={}", file.display()), "headroom=30".into()])
+            .unwrap();
+        assert_eq!(c.max_mem, Some(512 << 30));
+        assert_eq!(c.support.as_deref(), Some("hpc-help@example.org"));
+        assert_eq!(c.headroom_percent, 30, "the plugstack argument wins");
+
+        std::fs::write(&file, "max_memory = \"512G\"\n").unwrap();
+        let e = Config::from_args(&[format!("config={}", file.display())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("oom-explain.toml") && e.contains("max_memory"),
+            "{e}"
+        );
+        let e = Config::from_args(&["config=/nonexistent/oom-explain.toml"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/nonexistent/oom-explain.toml"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

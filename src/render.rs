@@ -3,8 +3,9 @@
 //! Every line fits 80 columns; the advice follows the project's seeds (docs/causes.md).
 
 use crate::classify::{Cause, Diagnosis, percent};
+use crate::config::Config;
 use crate::options::Mode;
-use crate::recommend::{Basis, Recommendation};
+use crate::recommend::{Basis, Flag, Recommendation};
 use crate::size::{duration, human};
 use crate::step::{StepContext, StepKind};
 
@@ -25,6 +26,7 @@ pub fn render(
     diagnosis: &Diagnosis,
     recommendation: Option<&Recommendation>,
     context: &StepContext,
+    site: &Config,
 ) -> Vec<String> {
     let d = diagnosis;
     let mut out = Vec::new();
@@ -44,7 +46,7 @@ pub fn render(
         _ => "its peak is unknown".into(),
     };
     let killed = |n: u64| match &d.victim {
-        Some((name, _)) if !name.is_empty() && n == 1 => format!("1 process ({name})"),
+        Some(v) if !v.name.is_empty() && n == 1 => format!("1 process ({})", v.name),
         _ => processes(n),
     };
     let mut push = |line: String| out.push(line);
@@ -295,6 +297,21 @@ pub fn render(
     }
     if let Some(rec) = recommendation {
         let how = match (d.cause, rec.basis) {
+            (
+                _,
+                Basis::Reserved {
+                    total_vm,
+                    headroom_percent,
+                },
+            ) => format!(
+                "{} the killed process had reserved {} (total-vm), plus {headroom_percent} %:",
+                if rec.stop_gap {
+                    "as a stop-gap only,"
+                } else {
+                    "request what"
+                },
+                human(total_vm)
+            ),
             _ if rec.stop_gap => "as a stop-gap only, twice the limit:".to_owned(),
             (Cause::OtherStep, Basis::AboveTheLimit { .. }) => {
                 "give the whole job twice its limit:".into()
@@ -328,13 +345,43 @@ pub fn render(
             format!("  What to do: {how}")
         });
         push(format!("      {}", rec.sbatch_line()));
-        if d.cause == Cause::UnderAllocation {
+        match rec.flag {
+            Flag::MemPerCpu { cpus } if cpus > 1 => push(format!(
+                "    (that is {} for the {cpus} CPUs the job has on this node)",
+                human(rec.bytes)
+            )),
+            Flag::MemPerGpu { gpus } if gpus > 1 => push(format!(
+                "    (that is {} for the {gpus} GPUs the job has on this node)",
+                human(rec.bytes)
+            )),
+            _ => {}
+        }
+        // The site's limits: say so when the request would not fit, and where to go.
+        if let Some(max) = site.max_mem.filter(|&m| rec.bytes > m) {
+            let whom = site.support.as_deref().unwrap_or("your cluster's support");
+            let offers = format!("  That is more than a node here offers ({})", human(max));
+            match &site.highmem_partition {
+                Some(p) => {
+                    push(format!("{offers}: use the high-memory partition,"));
+                    push(format!("      #SBATCH --partition={p}"));
+                    push(format!("    or ask {whom}."));
+                }
+                None => push(format!("{offers}: ask {whom} where it can run.")),
+            }
+        }
+        if d.cause == Cause::UnderAllocation && !matches!(rec.basis, Basis::Reserved { .. }) {
             push("    If it is killed again, double the request again.".into());
             push(
                 "  (sacct shows OUT_OF_MEMORY; its MaxRSS may read lower, as it is sampled.)"
                     .into(),
             );
         }
+    }
+    if let Some(url) = site.help_url.as_ref().filter(|_| d.cause != Cause::None) {
+        push(format!("  More: {url}"));
+    }
+    if let (Some(s), Cause::NodeOom | Cause::Unknown) = (&site.support, d.cause) {
+        push(format!("  Support: {s}"));
     }
     push(format!("  cause: {}", d.cause.id()));
     layout(out)
@@ -368,7 +415,9 @@ fn layout(lines: Vec<String>) -> Vec<String> {
             let options = textwrap::Options::new(WIDTH)
                 .initial_indent(indent)
                 .subsequent_indent("    ")
-                .break_words(false);
+                .break_words(false)
+                // Never split names, addresses, URLs or options at their hyphens.
+                .word_splitter(textwrap::WordSplitter::NoHyphenation);
             textwrap::wrap(p.trim_start(), options)
                 .into_iter()
                 .map(|l| l.into_owned())
@@ -433,7 +482,7 @@ fn times(factor: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::{Growth, HeavyTask, Spike, Workers};
+    use crate::classify::{Growth, HeavyTask, Spike, Victim, Workers};
     use crate::config::Config;
     use crate::recommend::recommend;
     use crate::step::StepId;
@@ -473,7 +522,11 @@ mod tests {
             peak_unreclaimable: Some(470 * GIB),
             job_peak: Some(100 * GIB),
             job_limit: Some(512 * GIB),
-            victim: Some(("fifteen_chars15".into(), Some(500 * GIB))),
+            victim: Some(Victim {
+                name: "fifteen_chars15".into(),
+                total_vm: Some(2000 * GIB),
+                rss: Some(500 * GIB),
+            }),
             slurm_allocation: Some(500 * GIB),
             shmem: Some(400 * GIB),
             workers: Some(Workers {
@@ -504,6 +557,15 @@ mod tests {
 
     #[test]
     fn every_line_fits_a_terminal_even_with_long_ids() {
+        // A site that cannot fit any recommendation, with long names: every escalation line.
+        let plain = Config::default();
+        let site = Config {
+            max_mem: Some(GIB),
+            highmem_partition: Some("highmem-long-partition-name".into()),
+            support: Some("hpc-support-team@computing.example-university.edu".into()),
+            help_url: Some("https://hpc.example-university.edu/docs/memory/oom".into()),
+            ..Config::default()
+        };
         let steps = [
             StepKind::Batch,
             StepKind::Numbered(99_999),
@@ -525,13 +587,18 @@ mod tests {
                     step,
                 })
             };
-            for cause in ALL {
+            // About a dozen lines; a site whose nodes cannot fit the request adds up to five
+            // (where to go, whom to ask, where to read more).
+            for (cause, site, most) in ALL
+                .into_iter()
+                .flat_map(|c| [(c, &plain, 13), (c, &site, 18)])
+            {
                 let d = diagnosis(cause);
-                let rec = recommend(&d, &Config::default());
-                let lines = render(&d, rec.as_ref(), &context);
+                let rec = recommend(&d, &context, site);
+                let lines = render(&d, rec.as_ref(), &context, site);
                 assert!(lines[0].starts_with(PREFIX));
                 assert_eq!(lines.last().unwrap(), &format!("  cause: {}", cause.id()));
-                assert!(lines.len() <= 12, "{} lines: {lines:#?}", lines.len());
+                assert!(lines.len() <= most, "{} lines: {lines:#?}", lines.len());
                 for line in &lines {
                     assert!(
                         line.chars().count() <= 80,
@@ -556,7 +623,12 @@ mod tests {
             Cause::LoadSpike,
         ] {
             let d = diagnosis(cause);
-            let lines = render(&d, recommend(&d, &Config::default()).as_ref(), &context);
+            let lines = render(
+                &d,
+                recommend(&d, &context, &Config::default()).as_ref(),
+                &context,
+                &Config::default(),
+            );
             let fix = lines
                 .iter()
                 .position(|l| l.starts_with("  What to do:"))
@@ -566,10 +638,64 @@ mod tests {
                 .position(|l| l.contains("#SBATCH --mem="))
                 .unwrap();
             assert!(fix < mem, "{lines:#?}");
-            assert!(lines[mem - 1].contains("stop-gap"), "{lines:#?}");
+            assert!(
+                lines[fix..mem].iter().any(|l| l.contains("stop-gap")),
+                "{lines:#?}"
+            );
         }
         // Not the user's fault: no request to change.
-        assert!(recommend(&diagnosis(Cause::NodeOom), &Config::default()).is_none());
+        assert!(recommend(&diagnosis(Cause::NodeOom), &context, &Config::default()).is_none());
+    }
+
+    #[test]
+    fn a_request_beyond_the_site_limit_says_where_to_go() {
+        let context = StepContext::new(StepId {
+            job: 1,
+            step: StepKind::Batch,
+        });
+        let d = Diagnosis {
+            oom_kills: 1,
+            limit: Some(200 * GIB),
+            job_limit: Some(200 * GIB),
+            peak: Some(200 * GIB),
+            ..Diagnosis::new(Cause::UnderAllocation)
+        };
+        let site = Config {
+            max_mem: Some(256 * GIB),
+            highmem_partition: Some("bigmem".into()),
+            support: Some("hpc-help@example.org".into()),
+            help_url: Some("https://hpc.example.org/oom".into()),
+            ..Config::default()
+        };
+        let text = render(&d, recommend(&d, &context, &site).as_ref(), &context, &site).join("\n");
+        assert!(text.contains("#SBATCH --mem=400G"), "{text}");
+        assert!(
+            text.contains(
+                "That is more than a node here offers (256 GiB): use the high-memory partition,"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n      #SBATCH --partition=bigmem\n    or ask hpc-help@example.org."),
+            "{text}"
+        );
+        assert!(
+            text.contains("  More: https://hpc.example.org/oom"),
+            "{text}"
+        );
+        // Within the site's limit: no escalation.
+        let roomy = Config {
+            max_mem: Some(1024 * GIB),
+            ..site
+        };
+        let text = render(
+            &d,
+            recommend(&d, &context, &roomy).as_ref(),
+            &context,
+            &roomy,
+        )
+        .join("\n");
+        assert!(!text.contains("more than a node"), "{text}");
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub struct StepReport {
     pub snapshot: MemorySnapshot,
     pub diagnosis: Diagnosis,
     pub recommendation: Option<Recommendation>,
+    /// The site settings the text refers to (limits, partitions, contacts).
+    pub site: Config,
 }
 
 impl StepReport {
@@ -24,18 +26,25 @@ impl StepReport {
         config: &Config,
     ) -> Self {
         let diagnosis = classify(&snapshot, evidence, context, config);
-        let recommendation = recommend(&diagnosis, config);
+        let recommendation = recommend(&diagnosis, context, config);
         StepReport {
             snapshot,
             diagnosis,
             recommendation,
+            site: config.clone(),
         }
     }
 
     /// The lines for the job's stderr, or `None` when this mode has nothing to say.
     pub fn lines(&self, context: &StepContext, mode: Mode) -> Option<Vec<String>> {
-        wanted(mode, self.diagnosis.cause)
-            .then(|| render(&self.diagnosis, self.recommendation.as_ref(), context))
+        wanted(mode, self.diagnosis.cause).then(|| {
+            render(
+                &self.diagnosis,
+                self.recommendation.as_ref(),
+                context,
+                &self.site,
+            )
+        })
     }
 }
 

@@ -47,6 +47,24 @@ pub fn slurm_request(bytes: u64) -> (u64, String) {
     (rounded * MIB, text)
 }
 
+/// A size as Slurm reads it in `--mem` (a number, optionally K, M, G or T; plain = MiB), in MiB.
+pub fn parse_slurm_size_mib(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
+        _ => (text, 'M'),
+    };
+    let n: u64 = number.parse().ok()?;
+    let mib = match unit {
+        'K' => n.div_ceil(1024),
+        'M' => n,
+        'G' => n.checked_mul(1024)?,
+        'T' => n.checked_mul(1024 * 1024)?,
+        _ => return None,
+    };
+    (mib > 0).then_some(mib)
+}
+
 /// A duration as "45 s", "7 min", "2 h 05 min".
 pub fn duration(d: std::time::Duration) -> String {
     let secs = d.as_secs();
@@ -99,6 +117,17 @@ mod tests {
                 "{mib} MiB rounded too far"
             );
         }
+    }
+
+    #[test]
+    fn slurm_sizes_parse_like_slurm() {
+        assert_eq!(parse_slurm_size_mib("256G"), Some(256 * 1024));
+        assert_eq!(parse_slurm_size_mib("512000M"), Some(512_000));
+        assert_eq!(parse_slurm_size_mib("4000"), Some(4000));
+        assert_eq!(parse_slurm_size_mib("1t"), Some(1024 * 1024));
+        assert_eq!(parse_slurm_size_mib("lots"), None);
+        assert_eq!(parse_slurm_size_mib("0G"), None);
+        assert_eq!(parse_slurm_size_mib("12X"), None);
     }
 
     #[test]
