@@ -356,6 +356,10 @@ pub fn render(
             )),
             _ => {}
         }
+        let doubled = matches!(rec.basis, Basis::AboveTheLimit { .. });
+        if d.cause == Cause::UnderAllocation && doubled {
+            push("  If it is killed again, double the request again.".into());
+        }
         // The site's limits: say so when the request would not fit, and where to go.
         if let Some(max) = site.max_mem.filter(|&m| rec.bytes > m) {
             let whom = site.support.as_deref().unwrap_or("your cluster's support");
@@ -369,8 +373,7 @@ pub fn render(
                 None => push(format!("{offers}: ask {whom} where it can run.")),
             }
         }
-        if d.cause == Cause::UnderAllocation && !matches!(rec.basis, Basis::Reserved { .. }) {
-            push("    If it is killed again, double the request again.".into());
+        if d.cause == Cause::UnderAllocation {
             push(
                 "  (sacct shows OUT_OF_MEMORY; its MaxRSS may read lower, as it is sampled.)"
                     .into(),

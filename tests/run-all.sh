@@ -38,6 +38,10 @@ step "real cluster with a bad plugstack.conf argument: the plugin steps aside"
 OOM_EXPLAIN_PLUGIN_ARGS="headroom=25 hedroom=5" $LAB up
 cargo test --locked --features cluster-tests --test cluster_bad_config
 
+step "real cluster with site settings: escalation beyond the node's memory, the user's own option"
+OOM_EXPLAIN_PLUGIN_ARGS="max_mem=150M highmem_partition=bigmem support=hpc-help@example.org help_url=https://hpc.example.org/oom" $LAB up
+cargo test --locked --features cluster-tests --test cluster_site
+
 $LAB down
 trap - EXIT
 step "cgroup v2 lane: the same real-cluster tests in a VM (Debian 6.1 kernel, CgroupPlugin=cgroup/v2)"
