@@ -323,9 +323,22 @@ pub fn classify(
         d.others_usage = Some(jp.saturating_sub(own));
         found.push(Cause::OtherStep);
     }
-    if let Some(shm) = shmem
-        && share(shm, limit_bytes, 30)
+    // Files in memory: seen in the shmem figures, or — when a burst of writes was faster than
+    // the kernel's statistics (flushed every ~2 s) — in the gap between what the job had charged
+    // at the kill (its limit) and what its processes held then (the kernel's process table).
+    // Page cache would have been reclaimed instead of killing, so that gap is tmpfs/shm.
+    let held_by_processes = evidence
+        .kernel
+        .last()
+        .filter(|e| !e.processes.is_empty())
+        .map(|e| e.processes.iter().map(|p| p.rss).sum::<u64>());
+    let unheld = held_by_processes
+        .filter(|&held| job_reached && !share(held, limit_bytes, 30))
+        .map(|held| limit_bytes.saturating_sub(held));
+    if let Some(files) = [shmem, unheld].into_iter().flatten().max()
+        && share(files, limit_bytes, 30)
     {
+        d.shmem = Some(files);
         found.push(Cause::Tmpfs);
     }
     if let Some(heavy) = heavy_task(snapshot, limit_bytes) {

@@ -148,7 +148,7 @@ pub fn render(
         Cause::Tmpfs => {
             push(format!("{PREFIX} {step} ran out of memory."));
             push(format!(
-                "  What happened: files in /dev/shm (or another tmpfs) held {} of its",
+                "  What happened: files in /dev/shm (or another tmpfs) held about {} of its",
                 human(d.shmem.unwrap_or(0))
             ));
             push(format!(

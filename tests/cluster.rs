@@ -21,7 +21,8 @@ fn an_oom_killed_batch_job_is_explained_in_its_err_file() {
         "{err}"
     );
     assert_eq!(causes(&err), ["under-allocation"], "{err}");
-    assert!(err.contains("killed 1 process"), "{err}");
+    // The victim's name comes from the kernel's own OOM report (/dev/kmsg).
+    assert!(err.contains("killed 1 process (python3)"), "{err}");
     assert!(err.contains("100 MiB"), "the limit is named: {err}");
     let mib = recommended_mib(&err).expect("a #SBATCH --mem= line");
     assert!(

@@ -116,3 +116,38 @@ fn without_the_sampler_a_kill_at_the_limit_is_still_explained() {
         Cause::UnderAllocation
     );
 }
+
+#[test]
+fn a_tmpfs_burst_faster_than_the_kernels_statistics_is_still_seen() {
+    // A real CI run: 300 MiB written to /dev/shm in well under a second, then deleted by the
+    // script. The kernel's memcg stats at the kill were stale (32 MiB shmem: they are flushed
+    // about every 2 s), but its process table shows the processes held only ~20 MiB of the
+    // 300 MiB limit: the rest was in files.
+    let kmsg = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/kmsg/linux-6.18-v1-tmpfs-burst.kmsg"),
+    )
+    .unwrap();
+    let events = oom_explain::evidence::kernel::parse_oom_events(
+        &kmsg,
+        "/slurm_localhost/uid_1001/job_14/step_batch",
+        "/slurm_localhost/uid_1001/job_14",
+        0,
+        4096,
+    );
+    assert_eq!(events.len(), 1);
+    assert!(
+        events[0].at_kill.shmem.unwrap() < 40 << 20,
+        "the stats really were stale"
+    );
+    let mut r = record("tmpfs");
+    r.evidence.kernel = events;
+    // No other sign of the files: none sampled, none left at the end.
+    r.snapshot.step.stat.shmem = Some(0);
+    for s in &mut r.evidence.series.as_mut().unwrap().samples {
+        s.shmem = Some(0);
+    }
+    let d = r.analyse(&Config::default()).diagnosis;
+    assert_eq!(d.cause, Cause::Tmpfs, "{d:#?}");
+    assert!(d.shmem.unwrap() > 250 << 20, "{d:#?}");
+}

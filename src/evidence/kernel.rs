@@ -181,9 +181,9 @@ pub fn parse_oom_events(
 }
 
 /// The OOM kills of `step`'s processes since `since_us` (CLOCK_MONOTONIC µs, the kernel log's
-/// clock), from `<root>/dev/kmsg`. Reads at most 4 MiB of log.
+/// clock), from `<root>/dev/kmsg`.
 pub fn oom_events(root: &Path, step: &crate::cgroup::StepCgroup, since_us: u64) -> Vec<OomEvent> {
-    let log = read_kernel_log(root, 4 << 20);
+    let log = read_kernel_log(root, since_us);
     let job = step.job_path.as_deref().unwrap_or(&step.step_path);
     parse_oom_events(
         &log,
@@ -201,9 +201,14 @@ pub fn now_us() -> u64 {
         .unwrap_or(0)
 }
 
+/// At most this many kernel log records are read (a 16 MiB ring buffer holds about 200 000).
+const MAX_RECORDS: usize = 250_000;
+
 /// Reads what the kernel log holds now, without waiting: `<root>/dev/kmsg` read non-blocking
-/// until it has nothing more, at most `max_bytes`. Unreadable → empty (the report says less).
-pub fn read_kernel_log(root: &Path, max_bytes: usize) -> String {
+/// until it has nothing more. /dev/kmsg reads from the oldest record and cannot go backwards,
+/// so records older than `since_us` are dropped as they come: memory stays bounded by this
+/// step's own records, and the newest ones are never cut off. Unreadable → empty.
+pub fn read_kernel_log(root: &Path, since_us: u64) -> String {
     use std::os::unix::fs::OpenOptionsExt;
     let Ok(mut file) = std::fs::OpenOptions::new()
         .read(true)
@@ -212,19 +217,24 @@ pub fn read_kernel_log(root: &Path, max_bytes: usize) -> String {
     else {
         return String::new();
     };
-    let mut out = Vec::new();
+    let mut out = String::new();
     // /dev/kmsg returns one record per read; a record is at most about 8 KiB.
     let mut buffer = vec![0u8; 16 * 1024];
-    while out.len() < max_bytes {
+    for _ in 0..MAX_RECORDS {
         match file.read(&mut buffer) {
             Ok(0) => break,
-            Ok(n) => out.extend_from_slice(&buffer[..n]),
+            Ok(n) => {
+                let text = String::from_utf8_lossy(&buffer[..n]);
+                if record(text.lines().next().unwrap_or("")).is_some_and(|(at, _)| at >= since_us) {
+                    out.push_str(&text);
+                }
+            }
             // Records overwritten while reading: skip to the next one.
             Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
             Err(_) => break, // EAGAIN: nothing more; anything else: stop quietly
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 #[cfg(test)]
@@ -295,6 +305,6 @@ mod tests {
 
     #[test]
     fn a_missing_kernel_log_is_empty() {
-        assert_eq!(read_kernel_log(Path::new("/nonexistent"), 1 << 20), "");
+        assert_eq!(read_kernel_log(Path::new("/nonexistent"), 0), "");
     }
 }
