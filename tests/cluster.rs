@@ -185,6 +185,7 @@ fn the_plugin_exports_only_its_own_symbols() {
             "plugin_name",
             "plugin_type",
             "plugin_version",
+            "slurm_spank_exit",
             "slurm_spank_init",
             "slurm_spank_task_exit",
             "slurm_spank_user_init",

@@ -313,3 +313,31 @@ unsafe fn in_slurmstepd(sp: sys::spank_t) -> Option<Spank> {
 fn bytes_or_unknown(bytes: Option<u64>) -> String {
     bytes.map_or_else(|| "unknown".into(), |b| b.to_string())
 }
+
+/// # Safety
+/// Called only by Slurm, with the handle and plugstack.conf arguments of the running callback.
+///
+/// The step is over. Normally the last task_exit has already made the report and stopped the
+/// sampler; if a task_exit never came (a task that failed to launch), the sampler is stopped
+/// and joined here, before slurmstepd unloads the plugin — a thread must never outlive its code.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn slurm_spank_exit(
+    _sp: sys::spank_t,
+    _argc: c_int,
+    _argv: *mut *mut c_char,
+) -> c_int {
+    guard("exit", 0, || {
+        if handle::context() == Context::Remote
+            && let Ok(mut slot) = WATCH.lock()
+            && let Some(watch) = slot.take()
+        {
+            log::info(&format!(
+                "step {}: ended before its last task_exit; no report",
+                watch.context.id
+            ));
+            // Dropping the watch stops and joins its sampler.
+            drop(watch);
+        }
+        Ok(0)
+    })
+}
