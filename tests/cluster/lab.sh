@@ -15,6 +15,7 @@
 # OOM_EXPLAIN_LAB_PROFILE=overmemory starts the cluster as sites that let Slurm's accounting
 # poll enforce memory do: JobAcctGatherParams=OverMemoryKill and no cgroup memory limit
 # (ConstrainRAMSpace=no: Slurm refuses to run both enforcement mechanisms at once).
+# OOM_EXPLAIN_LAB_PROFILE=accounting adds MariaDB and slurmdbd, so that sacct (MaxRSS) works.
 #
 # Everything lives below $OOM_EXPLAIN_LAB (default /tmp/oom-explain-lab). Must run as root.
 # Facts behind the settings: docs/testing.md ("The test cluster").
@@ -24,6 +25,7 @@ LAB=${OOM_EXPLAIN_LAB:-/tmp/oom-explain-lab}
 JOB_USER=${OOM_EXPLAIN_JOB_USER:-oomtest}
 NODE=localhost
 CTLD_PORT=${OOM_EXPLAIN_CTLD_PORT:-26817}
+DBD_PORT=${OOM_EXPLAIN_DBD_PORT:-26819}
 SLURMD_PORT=${OOM_EXPLAIN_SLURMD_PORT:-26818}
 export SLURM_CONF=$LAB/etc/slurm.conf
 JOBS=$LAB/jobs
@@ -75,6 +77,8 @@ cmd_down() {
     need_root
     stop_pidfile "$LAB/run/slurmd.pid"
     stop_pidfile "$LAB/run/slurmctld.pid"
+    stop_pidfile "$LAB/run/slurmdbd.pid"
+    stop_pidfile "$LAB/run/mariadbd.pid"
     stop_pidfile "$LAB/run/munged.pid"
     say "stopped"
 }
@@ -108,7 +112,13 @@ SelectTypeParameters=CR_Core_Memory
 JobAcctGatherType=jobacct_gather/cgroup
 JobAcctGatherFrequency=task=$([ "$PROFILE" = overmemory ] && echo 1 || echo 5)
 $([ "$PROFILE" = overmemory ] && echo "JobAcctGatherParams=OverMemoryKill")
-AccountingStorageType=accounting_storage/none
+$(if [ "$PROFILE" = accounting ]; then
+    echo "AccountingStorageType=accounting_storage/slurmdbd"
+    echo "AccountingStorageHost=localhost"
+    echo "AccountingStoragePort=$DBD_PORT"
+else
+    echo "AccountingStorageType=accounting_storage/none"
+fi)
 JobCompType=jobcomp/filetxt
 JobCompLoc=$LAB/log/jobcomp.txt
 MpiDefault=none
@@ -144,6 +154,35 @@ optional $LAB/lib/oom_explain.so ${OOM_EXPLAIN_PLUGIN_ARGS:-}
 EOF
 }
 
+# MariaDB (root over its socket) and slurmdbd, for the accounting profile.
+start_accounting() {
+    install_pkgs mariadb-server slurmdbd
+    install -d -o mysql -g mysql /run/mysqld
+    if ! mariadb -e "select 1" >/dev/null 2>&1; then
+        runuser -u mysql -- /usr/sbin/mariadbd --datadir=/var/lib/mysql --socket=/run/mysqld/mysqld.sock \
+            --pid-file=/run/mysqld/mysqld.pid --skip-networking </dev/null >/dev/null 2>&1 &
+        for _ in $(seq 100); do mariadb -e "select 1" >/dev/null 2>&1 && break; sleep 0.1; done
+        mariadb -e "select 1" >/dev/null 2>&1 || die "MariaDB did not start"
+        cp /run/mysqld/mysqld.pid "$LAB/run/mariadbd.pid"
+    fi
+    cat >"$LAB/etc/slurmdbd.conf" <<EOF
+AuthType=auth/munge
+DbdHost=localhost
+DbdPort=$DBD_PORT
+SlurmUser=root
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageUser=root
+StorageLoc=oomlab_acct
+PidFile=$LAB/run/slurmdbd.pid
+LogFile=$LAB/log/slurmdbd.log
+EOF
+    chmod 0600 "$LAB/etc/slurmdbd.conf"
+    slurmdbd </dev/null >/dev/null 2>&1 || die "slurmdbd did not start: $(tail -n 2 "$LAB/log/slurmdbd.log")"
+    for _ in $(seq 100); do sacctmgr -n list cluster >/dev/null 2>&1 && break; sleep 0.1; done
+    sacctmgr -i add cluster oomlab >/dev/null 2>&1 || true
+}
+
 start_munge() {
     # Reuse a munged that already answers; otherwise start ours.
     if munge -n </dev/null >/dev/null 2>&1; then return 0; fi
@@ -176,6 +215,7 @@ cmd_up() {
     mv -f "$LAB/lib/oom_explain.so.new" "$LAB/lib/oom_explain.so"
     write_config
     start_munge
+    if [ "$PROFILE" = accounting ]; then start_accounting; fi
     slurmctld -i </dev/null >/dev/null 2>&1 || die "slurmctld did not start: $(tail -n 2 "$LAB/log/slurmctld.log")"
     slurmd -N "$NODE" </dev/null >/dev/null 2>&1 || die "slurmd did not start: $(tail -n 2 "$LAB/log/slurmd.log")"
     local state=""
