@@ -197,10 +197,6 @@ impl Diagnosis {
             others_usage: None,
         }
     }
-
-    pub fn killed(&self) -> bool {
-        self.cause.is_kill()
-    }
 }
 
 pub fn percent(part: u64, whole: u64) -> Option<u64> {

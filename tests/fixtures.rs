@@ -64,7 +64,6 @@ fn plain_v2(job: &str) -> StepCgroup {
         job_dir: Some(dir),
         step_path: format!("/{job}/step_0"),
         job_path: Some(format!("/{job}")),
-        has_memory: true,
     }
 }
 

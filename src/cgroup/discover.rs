@@ -26,9 +26,6 @@ pub struct StepCgroup {
     /// (e.g. in its OOM report): `/slurm_<node>/uid_<u>/job_<j>/step_<s>`.
     pub step_path: String,
     pub job_path: Option<String>,
-    /// Whether `step_dir` is a memory cgroup. Not when Slurm does not constrain memory: then
-    /// `step_dir` is the step's directory in another hierarchy, which lists its processes.
-    pub has_memory: bool,
 }
 
 /// Reads `<root>/proc/<pid>/cgroup` and `<root>/proc/<pid>/mountinfo` (`pid` is usually
@@ -111,10 +108,8 @@ pub fn discover_step(
         if let Ok(found) = step_and_job(CgroupVersion::V1, &dir, &pathname, &cgroup_file)
             && found.step_dir.is_dir()
         {
-            return Ok(StepCgroup {
-                has_memory: false,
-                ..found
-            });
+            // No memory files there: every figure reads as absent.
+            return Ok(found);
         }
     }
     Err(CgroupError::NotFound(format!(
@@ -184,6 +179,5 @@ fn step_and_job(
         job_dir: nearest(dir, "job_").map(Path::to_path_buf),
         step_path: path_of("step_").unwrap_or_default(),
         job_path: path_of("job_"),
-        has_memory: true,
     })
 }

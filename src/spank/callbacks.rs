@@ -54,7 +54,6 @@ struct Watch {
     started: Instant,
     /// On the kernel log's clock: OOM reports older than this are not this step's.
     started_us: u64,
-    expected_tasks: u32,
     sampler: Option<Sampler>,
 }
 
@@ -169,7 +168,7 @@ pub unsafe extern "C" fn slurm_spank_user_init(
                 return Err(format!("step {id}: {e}"));
             }
         };
-        let expected_tasks = spank.local_task_count()?.max(1);
+        let local_tasks = spank.local_task_count()?.max(1);
         let context = StepContext {
             request: MemoryRequest::from_env(
                 spank.job_env("SLURM_MEM_PER_NODE").as_deref(),
@@ -182,7 +181,7 @@ pub unsafe extern "C" fn slurm_spank_user_init(
                 .filter(|&m| m > 0)
                 .map(|m| m << 20),
             cpus_per_task: spank.cpus_per_task().ok(),
-            local_tasks: Some(expected_tasks),
+            local_tasks: Some(local_tasks),
             ..StepContext::new(id)
         };
         // Memory over time; without a thread the report is made from the end figures alone.
@@ -196,7 +195,6 @@ pub unsafe extern "C" fn slurm_spank_user_init(
             context,
             started: Instant::now(),
             started_us: kernel::now_us(),
-            expected_tasks,
             sampler,
         };
         if let Ok(mut slot) = WATCH.lock() {
@@ -231,7 +229,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
                 .context
                 .exit_statuses
                 .push(spank.task_exit_status().unwrap_or(0));
-            if (watch.context.exit_statuses.len() as u32) < watch.expected_tasks {
+            if (watch.context.exit_statuses.len() as u32) < watch.context.local_tasks.unwrap_or(1) {
                 return Ok(0);
             }
             slot.take().expect("checked above")
@@ -249,6 +247,8 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
         context.elapsed = Some(started.elapsed());
         let id = context.id;
         let clock = Instant::now();
+        // Stop the sampler first (it takes its own last sample), then read the end figures.
+        let series = sampler.map(Sampler::stop);
         let snapshot = read_snapshot(&cgroup).map_err(|e| format!("step {id}: {e}"))?;
         let killed = snapshot.step.oom_kills.unwrap_or(0) > 0 || context.tasks_killed() > 0;
         // The kernel log only when something was killed: it is the one larger read.
@@ -258,14 +258,14 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             Vec::new()
         };
         let evidence = Evidence {
-            series: sampler.map(Sampler::stop),
+            series,
             kill_at: kernel
                 .first()
                 .and_then(|e| e.at_us.checked_sub(started_us))
                 .map(Duration::from_micros),
             kernel,
         };
-        let report = StepReport::from_snapshot(snapshot.clone(), &evidence, &context, &config);
+        let report = StepReport::from_snapshot(snapshot, &evidence, &context, &config);
         let lines = report.lines(&context, mode);
         let analysed_in = clock.elapsed();
         if let Some(lines) = lines {
@@ -293,7 +293,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
                 id.job,
                 id.step.dir_name().trim_start_matches("step_")
             );
-            let record = EvidenceRecord::new(snapshot, evidence, context);
+            let record = EvidenceRecord::new(report.snapshot.clone(), evidence, context);
             spool::write_new(dir, &name, record.to_json().as_bytes())
                 .map_err(|e| format!("step {id}: evidence record not written: {e}"))?;
         }

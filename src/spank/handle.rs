@@ -110,55 +110,45 @@ impl Spank {
     }
 
     pub fn job_id(&self) -> Result<u32, String> {
-        self.item_u32(sys::spank_item::S_JOB_ID, "S_JOB_ID")
+        // SAFETY: S_JOB_ID is a `uint32_t *` (spank.h); so are the next three.
+        unsafe { self.item(sys::spank_item::S_JOB_ID, "S_JOB_ID") }
     }
 
     pub fn step_id(&self) -> Result<u32, String> {
-        self.item_u32(sys::spank_item::S_JOB_STEPID, "S_JOB_STEPID")
+        // SAFETY: as above.
+        unsafe { self.item(sys::spank_item::S_JOB_STEPID, "S_JOB_STEPID") }
     }
 
     pub fn local_task_count(&self) -> Result<u32, String> {
-        self.item_u32(
-            sys::spank_item::S_JOB_LOCAL_TASK_COUNT,
-            "S_JOB_LOCAL_TASK_COUNT",
-        )
+        // SAFETY: as above.
+        unsafe {
+            self.item(
+                sys::spank_item::S_JOB_LOCAL_TASK_COUNT,
+                "S_JOB_LOCAL_TASK_COUNT",
+            )
+        }
+    }
+
+    pub fn cpus_per_task(&self) -> Result<u32, String> {
+        // SAFETY: as above.
+        unsafe {
+            self.item(
+                sys::spank_item::S_STEP_CPUS_PER_TASK,
+                "S_STEP_CPUS_PER_TASK",
+            )
+        }
     }
 
     /// The raw wait status of the task whose task_exit is running.
     pub fn task_exit_status(&self) -> Result<i32, String> {
-        let mut status: c_int = 0;
-        // SAFETY: S_TASK_EXIT_STATUS takes one `int *`.
-        let rc = unsafe {
-            sys::spank_get_item(
-                self.0,
-                sys::spank_item::S_TASK_EXIT_STATUS,
-                &mut status as *mut c_int,
-            )
-        };
-        check(rc, "S_TASK_EXIT_STATUS")?;
-        Ok(status)
+        // SAFETY: S_TASK_EXIT_STATUS is an `int *`.
+        unsafe { self.item::<c_int>(sys::spank_item::S_TASK_EXIT_STATUS, "S_TASK_EXIT_STATUS") }
     }
 
     /// Slurm's memory allocation for this step on this node, in MiB (S_STEP_ALLOC_MEM).
     pub fn step_alloc_mem_mib(&self) -> Result<u64, String> {
-        let mut value: u64 = 0;
-        // SAFETY: S_STEP_ALLOC_MEM takes one `uint64_t *` (spank.h).
-        let rc = unsafe {
-            sys::spank_get_item(
-                self.0,
-                sys::spank_item::S_STEP_ALLOC_MEM,
-                &mut value as *mut u64,
-            )
-        };
-        check(rc, "S_STEP_ALLOC_MEM")?;
-        Ok(value)
-    }
-
-    pub fn cpus_per_task(&self) -> Result<u32, String> {
-        self.item_u32(
-            sys::spank_item::S_STEP_CPUS_PER_TASK,
-            "S_STEP_CPUS_PER_TASK",
-        )
+        // SAFETY: S_STEP_ALLOC_MEM is a `uint64_t *`.
+        unsafe { self.item(sys::spank_item::S_STEP_ALLOC_MEM, "S_STEP_ALLOC_MEM") }
     }
 
     /// A variable of the job's environment (not slurmstepd's own).
@@ -185,10 +175,18 @@ impl Spank {
         )
     }
 
-    fn item_u32(&self, item: sys::spank_item::Type, name: &str) -> Result<u32, String> {
-        let mut value: u32 = 0;
-        // SAFETY: these items take one `uint32_t *` (spank.h).
-        let rc = unsafe { sys::spank_get_item(self.0, item, &mut value as *mut u32) };
+    /// One item whose single out-parameter is a `T *`.
+    ///
+    /// # Safety
+    /// `T` must be the C type spank.h gives for `item`.
+    unsafe fn item<T: Default>(
+        &self,
+        item: sys::spank_item::Type,
+        name: &str,
+    ) -> Result<T, String> {
+        let mut value = T::default();
+        // SAFETY: a live handle; the caller guarantees `T` matches the item's type.
+        let rc = unsafe { sys::spank_get_item(self.0, item, &mut value as *mut T) };
         check(rc, name)?;
         Ok(value)
     }
