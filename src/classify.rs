@@ -106,6 +106,8 @@ pub struct Workers {
 pub struct Growth {
     pub per_minute: u64,
     pub over: Duration,
+    /// Where the rise was heading, if it was slowing down (a cache warming up, not a leak).
+    pub level: Option<u64>,
 }
 
 /// A sharp rise after a calm start.
@@ -473,7 +475,28 @@ fn steady_growth(series: &Series, limit: u64) -> Option<Growth> {
     (slope > 0.0 && r2 >= 0.85).then_some(Growth {
         per_minute: (slope * 60.0) as u64,
         over,
+        level: levelling_off(rising, limit),
     })
+}
+
+/// The level a slowing rise is heading for, by Aitken's extrapolation over three equally spaced
+/// points (exact for an exponential approach to a plateau). None for a rise that is not slowing
+/// clearly (a leak), or whose level would be beyond ten times the limit (no real evidence).
+fn levelling_off(rising: &[Sample], limit: u64) -> Option<u64> {
+    let (first, last) = (rising.first()?, rising.last()?);
+    let middle = first.at + (last.at - first.at) / 2;
+    let at_middle = rising.iter().min_by_key(|s| s.at.abs_diff(middle))?;
+    let (u1, u2, u3) = (
+        first.usage as f64,
+        at_middle.usage as f64,
+        last.usage as f64,
+    );
+    let (d1, d2) = (u2 - u1, u3 - u2);
+    if d1 <= 0.0 || d2 <= 0.0 || d2 > 0.75 * d1 {
+        return None;
+    }
+    let level = u3 + d2 * d2 / (d1 - d2);
+    (level < 10.0 * limit as f64).then_some(level as u64)
 }
 
 /// Least squares of usage (bytes) against time (s): (slope in bytes/s, R²).
@@ -519,4 +542,45 @@ fn load_spike(series: &Series, limit: u64) -> Option<Spike> {
         rise: top.at.saturating_sub(calm_until),
         after: calm_until,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn series(usage: impl Fn(f64) -> f64, seconds: u64) -> Series {
+        Series {
+            interval: Duration::from_secs(1),
+            samples: (0..=seconds)
+                .map(|t| Sample {
+                    at: Duration::from_secs(t),
+                    usage: usage(t as f64) as u64,
+                    anon: None,
+                    file: None,
+                    shmem: None,
+                    processes: 1,
+                    top: Vec::new(),
+                })
+                .collect(),
+            ..Series::default()
+        }
+    }
+
+    #[test]
+    fn a_rise_that_slows_down_is_heading_for_its_level() {
+        // A cache warming up towards 1.6 GiB (time constant 40 s), killed at 1 GiB after 40 s.
+        let warming = series(|t| 1638.0 * MIB as f64 * (1.0 - (-t / 40.0).exp()), 40);
+        let growth = steady_growth(&warming, 1024 * MIB).expect("steady growth");
+        let level = growth.level.expect("a level") / MIB;
+        assert!((1500..1800).contains(&level), "{level} MiB");
+    }
+
+    #[test]
+    fn a_leak_has_no_level() {
+        let leak = series(|t| (20.0 + 25.0 * t) * MIB as f64, 40);
+        let growth = steady_growth(&leak, 1024 * MIB).expect("steady growth");
+        assert_eq!(growth.level, None);
+    }
 }

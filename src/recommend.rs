@@ -10,17 +10,50 @@ use crate::step::{MemoryRequest, StepContext};
 /// How the recommended size was found; the renderer explains it in words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Basis {
-    /// Killed at a limit: use was capped there, so the true need is only known to be higher.
-    /// The request is a multiple of that limit.
+    /// Killed at a limit, and nothing tells how far use would have gone: the need is only known
+    /// to be higher. The request is a multiple of that limit.
     AboveTheLimit { limit: u64, factor: u64 },
-    /// Killed at a limit, but the killed process had already reserved more (its virtual size,
-    /// total-vm, in the kernel's report): the need is about that, plus headroom.
+    /// Killed while filling a large allocation: the killed process had reserved far more than
+    /// it held (its virtual size, total-vm, in the kernel's report). The need is about that,
+    /// plus what the rest of the step held, plus headroom.
     Reserved {
         total_vm: u64,
         headroom_percent: u32,
     },
+    /// Workers of about the same size, one per CPU the job has: their number times the size of
+    /// one, plus headroom.
+    Workers {
+        count: u64,
+        each: u64,
+        headroom_percent: u32,
+    },
+    /// A rise that was slowing down towards a level: that level plus headroom.
+    Levelling { level: u64, headroom_percent: u32 },
     /// A measured peak plus headroom.
     PeakPlusHeadroom { peak: u64, headroom_percent: u32 },
+}
+
+/// How sure a recommendation is; the report says it in words ("needs about", "more than").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Certainty {
+    /// From the step's measured peak: it finished.
+    Measured,
+    /// From evidence of where use was going when it was killed.
+    Estimated,
+    /// Only a lower bound: the kill hid how much more it needed.
+    AtLeast,
+}
+
+impl Basis {
+    pub fn certainty(&self) -> Certainty {
+        match self {
+            Basis::PeakPlusHeadroom { .. } => Certainty::Measured,
+            Basis::Reserved { .. } | Basis::Workers { .. } | Basis::Levelling { .. } => {
+                Certainty::Estimated
+            }
+            Basis::AboveTheLimit { .. } => Certainty::AtLeast,
+        }
+    }
 }
 
 /// The option the user gave, and for per-CPU/GPU requests how many CPUs/GPUs the job has here.
@@ -59,6 +92,11 @@ impl Recommendation {
 /// succeed on the next try without asking for an absurd amount.
 const KILLED_FACTOR: u64 = 2;
 
+/// A reservation counts as evidence only when at least this share of the limit was reserved but
+/// not yet in memory: one large allocation being filled. Smaller gaps are the ordinary slack of
+/// a process growing piece by piece (interpreter, libraries, allocator arenas).
+const RESERVED_UNFILLED_PERCENT: u64 = 50;
+
 pub fn recommend(
     diagnosis: &Diagnosis,
     context: &StepContext,
@@ -66,33 +104,6 @@ pub fn recommend(
 ) -> Option<Recommendation> {
     let headroom = config.headroom_percent;
     let with_headroom = |bytes: u64| bytes + bytes * headroom as u64 / 100;
-    let above = |limit: u64| {
-        let doubled = (
-            limit * KILLED_FACTOR,
-            Basis::AboveTheLimit {
-                limit,
-                factor: KILLED_FACTOR,
-            },
-        );
-        // The kernel's report can show the process had reserved far more than the limit: then
-        // doubling would surely fail again. (Others' use at the kill is what the victim did
-        // not hold of the limit.)
-        let reserved = diagnosis.victim.as_ref().and_then(|v| {
-            let total_vm = v.total_vm?;
-            let others = limit.saturating_sub(v.rss.unwrap_or(0));
-            Some(total_vm + others)
-        });
-        match reserved {
-            Some(r) if with_headroom(r) > doubled.0 => (
-                with_headroom(r),
-                Basis::Reserved {
-                    total_vm: r,
-                    headroom_percent: headroom,
-                },
-            ),
-            _ => doubled,
-        }
-    };
     let stop_gap = matches!(
         diagnosis.cause,
         Cause::LoadSpike
@@ -107,10 +118,26 @@ pub fn recommend(
         | Cause::WorkerMultiplication
         | Cause::SteadyGrowth
         | Cause::Tmpfs
-        | Cause::RankImbalance => above(diagnosis.limit.or(diagnosis.job_limit)?),
+        | Cause::RankImbalance => killed_need(
+            diagnosis,
+            context,
+            diagnosis.limit.or(diagnosis.job_limit)?,
+            headroom,
+        ),
         // The job's limit is what all steps share: that is the request to change.
-        Cause::OtherStep => above(diagnosis.job_limit.or(diagnosis.limit)?),
-        Cause::OverMemoryKill => above(diagnosis.slurm_allocation.or(diagnosis.peak)?),
+        Cause::OtherStep => killed_need(
+            diagnosis,
+            context,
+            diagnosis.job_limit.or(diagnosis.limit)?,
+            headroom,
+        ),
+        Cause::OverMemoryKill => (
+            diagnosis.slurm_allocation.or(diagnosis.peak)? * KILLED_FACTOR,
+            Basis::AboveTheLimit {
+                limit: diagnosis.slurm_allocation.or(diagnosis.peak)?,
+                factor: KILLED_FACTOR,
+            },
+        ),
         Cause::NearMiss => {
             let peak = diagnosis.peak_unreclaimable.or(diagnosis.peak)?;
             // Never suggest the request that was just too tight (or the level it was held at).
@@ -150,6 +177,69 @@ pub fn recommend(
         basis,
         stop_gap,
     })
+}
+
+/// The need of a step killed at `limit`, from the strongest evidence there is (the size already
+/// includes the headroom). Every estimate is checked against what the node has: no evidence
+/// can say a step needs more memory than the machine it ran on.
+fn killed_need(d: &Diagnosis, context: &StepContext, limit: u64, headroom: u32) -> (u64, Basis) {
+    let with_headroom = |bytes: u64| bytes + bytes * headroom as u64 / 100;
+    let plausible = |bytes: u64| bytes > limit && context.node_memory.is_none_or(|m| bytes <= m);
+    let doubled = (
+        limit * KILLED_FACTOR,
+        Basis::AboveTheLimit {
+            limit,
+            factor: KILLED_FACTOR,
+        },
+    );
+    // A large allocation being filled at the kill: what the victim reserved, plus what the
+    // rest of the step held (the limit less the victim's own share).
+    let reserved = d.victim.as_ref().and_then(|v| {
+        let (total_vm, rss) = (v.total_vm?, v.rss.unwrap_or(0));
+        let unfilled = total_vm.saturating_sub(rss);
+        let need = total_vm + limit.saturating_sub(rss);
+        (unfilled * 100 >= limit * RESERVED_UNFILLED_PERCENT && plausible(need)).then_some(need)
+    });
+    if let Some(need) = reserved {
+        return (
+            with_headroom(need),
+            Basis::Reserved {
+                total_vm: need,
+                headroom_percent: headroom,
+            },
+        );
+    }
+    // A rise that was levelling off: its level.
+    if let Some(level) = d.growth.and_then(|g| g.level).filter(|&l| plausible(l)) {
+        return (
+            with_headroom(level),
+            Basis::Levelling {
+                level,
+                headroom_percent: headroom,
+            },
+        );
+    }
+    // Fewer workers than CPUs when it was killed: a pool starts one per CPU, so the rest were
+    // still to come. (Their size is a lower bound, so this only ever raises the doubling.)
+    let cpus = context
+        .cpus_per_task
+        .map(|c| c as u64 * context.local_tasks.unwrap_or(1) as u64);
+    if let (Some(w), Some(cpus)) = (&d.workers, cpus) {
+        let count = cpus.max(w.count as u64);
+        let rest = limit.saturating_sub(w.count as u64 * w.each);
+        let need = with_headroom(rest + count * w.each);
+        if need > doubled.0 && plausible(need) {
+            return (
+                need,
+                Basis::Workers {
+                    count,
+                    each: w.each,
+                    headroom_percent: headroom,
+                },
+            );
+        }
+    }
+    doubled
 }
 
 /// The user's own option. A per-CPU (per-GPU) request times the CPUs (GPUs) the job has on this
@@ -271,6 +361,66 @@ mod tests {
     }
 
     #[test]
+    fn a_reservation_counts_only_when_large_and_possible_on_the_node() {
+        let killed_filling = |total_vm: u64, rss: u64| Diagnosis {
+            victim: Some(Victim {
+                name: "python3".into(),
+                total_vm: Some(total_vm),
+                rss: Some(rss),
+            }),
+            ..killed_at(4 * GIB)
+        };
+        // 10 GiB reserved, 3.9 GiB filled, 0.1 GiB held by the rest: 10.1 GiB + 20 % → 12.1 GiB.
+        let d = killed_filling(10 * GIB, 3994 * MIB);
+        let r = recommend(&d, &context(None), &Config::default()).unwrap();
+        assert_eq!(r.basis.certainty(), Certainty::Estimated);
+        assert_eq!(r.sbatch_line(), "#SBATCH --mem=13G");
+        // Only 1.5 GiB unfilled (less than half the limit): ordinary slack, doubling.
+        let d = killed_filling(5632 * MIB, 4000 * MIB);
+        let r = recommend(&d, &context(None), &Config::default()).unwrap();
+        assert_eq!(r.basis.certainty(), Certainty::AtLeast);
+        assert_eq!(r.sbatch_line(), "#SBATCH --mem=8G");
+        // Address space the node does not have (GPU runtimes, JVMs reserve terabytes): ignored.
+        let d = killed_filling(2048 * GIB, 4000 * MIB);
+        let on_a_node = StepContext {
+            node_memory: Some(256 * GIB),
+            ..context(None)
+        };
+        let r = recommend(&d, &on_a_node, &Config::default()).unwrap();
+        assert!(matches!(r.basis, Basis::AboveTheLimit { .. }), "{r:?}");
+    }
+
+    #[test]
+    fn workers_still_to_come_are_counted_one_per_cpu() {
+        // 3 workers of 1.2 GiB seen at a 4 GiB kill; the job has 8 CPUs.
+        let d = Diagnosis {
+            workers: Some(crate::classify::Workers {
+                count: 3,
+                each: 1229 * MIB,
+                name: "python3".into(),
+                processes: 4,
+            }),
+            ..killed_at(4 * GIB)
+        };
+        let eight = StepContext {
+            cpus_per_task: Some(8),
+            local_tasks: Some(1),
+            ..context(None)
+        };
+        let r = recommend(&d, &eight, &Config::default()).unwrap();
+        assert!(matches!(r.basis, Basis::Workers { count: 8, .. }), "{r:?}");
+        // (4096 - 3 × 1229 + 8 × 1229) MiB + 20 % = 12289 MiB → 13G.
+        assert_eq!(r.sbatch_line(), "#SBATCH --mem=13G");
+        // As many CPUs as workers seen: nothing more is known than "more than 4 GiB".
+        let three = StepContext {
+            cpus_per_task: Some(3),
+            ..eight
+        };
+        let r = recommend(&d, &three, &Config::default()).unwrap();
+        assert!(matches!(r.basis, Basis::AboveTheLimit { .. }), "{r:?}");
+    }
+
+    #[test]
     fn headroom_is_configurable() {
         let d = Diagnosis {
             peak: Some(950 * MIB),
@@ -288,7 +438,7 @@ mod tests {
         let r100 = recommend(&d, &context(None), &c(100)).unwrap();
         assert_eq!(
             r0.sbatch_line(),
-            "#SBATCH --mem=1100M",
+            "#SBATCH --mem=1G",
             "never the request that was just too tight: above the 1000 MiB limit"
         );
         assert!(r20.bytes >= 1140 * MIB);

@@ -5,7 +5,7 @@
 use crate::classify::{Cause, Diagnosis, percent};
 use crate::config::Config;
 use crate::options::Mode;
-use crate::recommend::{Basis, Flag, Recommendation};
+use crate::recommend::{Basis, Certainty, Flag, Recommendation};
 use crate::size::{duration, human};
 use crate::step::{StepContext, StepKind};
 
@@ -62,11 +62,17 @@ pub fn render(
                 "    The Linux kernel then killed {} (exit code 137).",
                 killed(d.oom_kills)
             ));
-            push("  Why: the job asked for less memory than this step needs. Use".into());
-            push(format!(
-                "    cannot pass the limit, so the real need is unknown: more than {}.",
-                human(limit)
-            ));
+            push("  Why: the job asked for less memory than this step needs.".into());
+            if recommendation.is_some_and(|r| r.basis.certainty() == Certainty::Estimated) {
+                push("    Use cannot pass the limit, but the kill left evidence of how".into());
+                push("    much more it needed.".into());
+            } else {
+                push(format!(
+                    "    Use cannot pass the limit, so how much more it needed is unknown: \
+                     more than {}.",
+                    human(limit)
+                ));
+            }
         }
         Cause::LoadSpike => {
             let s = d.spike.expect("a load spike has its facts");
@@ -296,6 +302,11 @@ pub fn render(
         push(format!("  Also: {also}"));
     }
     if let Some(rec) = recommendation {
+        let lead = if rec.stop_gap {
+            "as a stop-gap only,"
+        } else {
+            "request"
+        };
         let how = match (d.cause, rec.basis) {
             (
                 _,
@@ -304,13 +315,32 @@ pub fn render(
                     headroom_percent,
                 },
             ) => format!(
-                "{} the killed process had reserved {} (total-vm), plus {headroom_percent} %:",
-                if rec.stop_gap {
-                    "as a stop-gap only,"
-                } else {
-                    "request what"
-                },
+                "{lead} about {} (the killed process had reserved it, total-vm, while filling \
+                 it), plus {headroom_percent} %:",
                 human(total_vm)
+            ),
+            (
+                _,
+                Basis::Workers {
+                    count,
+                    each,
+                    headroom_percent,
+                },
+            ) => format!(
+                "{lead} one worker per CPU: {count} × {} = {}, plus {headroom_percent} %:",
+                human(each),
+                human(count * each)
+            ),
+            (
+                _,
+                Basis::Levelling {
+                    level,
+                    headroom_percent,
+                },
+            ) => format!(
+                "{lead} the level its use was slowing towards, about {}, plus \
+                 {headroom_percent} %:",
+                human(level)
             ),
             _ if rec.stop_gap => "as a stop-gap only, twice the limit:".to_owned(),
             (Cause::OtherStep, Basis::AboveTheLimit { .. }) => {
@@ -541,6 +571,7 @@ mod tests {
             growth: Some(Growth {
                 per_minute: 999 * GIB,
                 over: Duration::from_secs(6 * 86400),
+                level: None,
             }),
             spike: Some(Spike {
                 before: 100 * GIB,

@@ -24,27 +24,27 @@ pub fn human(bytes: u64) -> String {
 
 /// A request a person would type, at least `bytes`: returns (bytes of the request, its text).
 ///
-/// Steps grow with the size so the rounding never adds more than about a third:
-/// below 1 GiB in 100 MiB steps, up to 8 GiB in 512 MiB steps, up to 64 GiB in whole GiB,
-/// above that in 4 GiB steps.
+/// Rounded up to two significant digits (`620M`, `1300M`, `47G`), or to whole GiB where that
+/// adds no more than a tenth (`2G` rather than `1900M`), so the rounding never adds more than
+/// about 10 % on top of the headroom. Slurm's `--mem` takes no fractions (`1.5G` is invalid).
 pub fn slurm_request(bytes: u64) -> (u64, String) {
     let mib = bytes.div_ceil(MIB).max(1);
-    let step_mib = match mib {
-        0..=1023 => 100,
-        1024..=8192 => 512,
-        8193..=65536 => 1024,
-        _ => 4096,
-    };
-    let mut rounded = mib.div_ceil(step_mib) * step_mib;
-    if (1000..1024).contains(&rounded) {
-        rounded = 1024;
+    let gib = mib.div_ceil(1024);
+    if mib >= 1000 && gib * 1024 * 10 <= mib * 11 {
+        let gib = if gib >= 100 { two_digits_up(gib) } else { gib };
+        return (gib * GIB, format!("{gib}G"));
     }
-    let text = if rounded % 1024 == 0 {
-        format!("{}G", rounded / 1024)
-    } else {
-        format!("{rounded}M")
-    };
-    (rounded * MIB, text)
+    let rounded = two_digits_up(mib);
+    (rounded * MIB, format!("{rounded}M"))
+}
+
+/// The smallest number with at most two significant digits that is at least `n`.
+fn two_digits_up(n: u64) -> u64 {
+    let mut unit = 1;
+    while n / unit >= 100 {
+        unit *= 10;
+    }
+    n.div_ceil(unit) * unit
 }
 
 /// A size as Slurm reads it in `--mem` (a number, optionally K, M, G or T; plain = MiB), in MiB.
@@ -96,26 +96,30 @@ mod tests {
 
     #[test]
     fn requests_round_up_to_valid_slurm_sizes() {
-        assert_eq!(slurm_request(1).1, "100M");
-        assert_eq!(slurm_request(60 * MIB).1, "100M");
-        assert_eq!(slurm_request(101 * MIB).1, "200M");
-        assert_eq!(slurm_request(950 * MIB).1, "1G");
-        assert_eq!(slurm_request(1025 * MIB).1, "1536M");
-        assert_eq!(slurm_request(1600 * MIB).1, "2G");
+        assert_eq!(slurm_request(1).1, "1M");
+        assert_eq!(slurm_request(60 * MIB).1, "60M");
+        assert_eq!(slurm_request(101 * MIB).1, "110M");
+        assert_eq!(slurm_request(617 * MIB).1, "620M");
+        assert_eq!(slurm_request(950 * MIB).1, "950M");
+        assert_eq!(slurm_request(1000 * MIB).1, "1G");
+        assert_eq!(slurm_request(1025 * MIB).1, "1100M");
+        assert_eq!(slurm_request(1900 * MIB).1, "2G");
         assert_eq!(slurm_request(12 * GIB - 1).1, "12G");
         assert_eq!(slurm_request(12 * GIB + 1).1, "13G");
-        assert_eq!(slurm_request(65 * GIB).1, "68G");
+        assert_eq!(slurm_request(65 * GIB).1, "65G");
+        assert_eq!(slurm_request(123 * GIB).1, "130G");
     }
 
     #[test]
-    fn a_request_is_never_below_the_need() {
-        for mib in (1..200_000u64).step_by(37) {
-            let (bytes, _) = slurm_request(mib * MIB);
+    fn a_request_is_never_below_the_need_and_adds_at_most_a_tenth() {
+        for mib in (1..2_000_000u64).step_by(37) {
+            let (bytes, text) = slurm_request(mib * MIB);
             assert!(bytes >= mib * MIB, "{mib} MiB rounded down");
             assert!(
-                bytes <= mib * MIB * 2 + 100 * MIB,
-                "{mib} MiB rounded too far"
+                bytes * 10 <= mib * MIB * 11 + 10 * MIB,
+                "{mib} MiB rounded to {text}"
             );
+            assert_eq!(parse_slurm_size_mib(&text), Some(bytes / MIB), "{text}");
         }
     }
 

@@ -104,6 +104,9 @@ pub struct StepContext {
     pub cpus_per_task: Option<u32>,
     /// This node's tasks of the step.
     pub local_tasks: Option<u32>,
+    /// The node's physical memory (MemTotal): no step can need more than this here.
+    #[serde(default)]
+    pub node_memory: Option<u64>,
 }
 
 impl StepContext {
@@ -117,6 +120,7 @@ impl StepContext {
             step_allocation: None,
             cpus_per_task: None,
             local_tasks: None,
+            node_memory: None,
         }
     }
 
@@ -127,6 +131,13 @@ impl StepContext {
             .filter(|&&s| libc::WIFSIGNALED(s) && libc::WTERMSIG(s) == libc::SIGKILL)
             .count()
     }
+}
+
+/// The node's physical memory from `<root>/proc/meminfo` (None if unreadable).
+pub fn node_memory(root: &std::path::Path) -> Option<u64> {
+    let file = std::fs::File::open(root.join("proc/meminfo")).ok()?;
+    let info = <procfs_core::Meminfo as procfs_core::FromRead>::from_read(file).ok()?;
+    Some(info.mem_total)
 }
 
 #[cfg(test)]
@@ -178,5 +189,16 @@ mod tests {
             })
         };
         assert_eq!(ctx.tasks_killed(), 1);
+    }
+}
+
+#[cfg(test)]
+mod node_tests {
+    #[test]
+    fn node_memory_is_memtotal() {
+        // /proc/meminfo of the test machine (tests/fixtures/node): "MemTotal: 24684096 kB".
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/node");
+        assert_eq!(super::node_memory(&root), Some(24_684_096 * 1024));
+        assert_eq!(super::node_memory(&root.join("missing")), None);
     }
 }

@@ -182,6 +182,7 @@ pub unsafe extern "C" fn slurm_spank_user_init(
                 .map(|m| m << 20),
             cpus_per_task: spank.cpus_per_task().ok(),
             local_tasks: Some(local_tasks),
+            node_memory: crate::step::node_memory(Path::new("/")),
             ..StepContext::new(id)
         };
         // Memory over time; without a thread the report is made from the end figures alone.
