@@ -28,7 +28,28 @@ pub struct Config {
     /// ...who to ask, and where to read more.
     pub support: Option<String>,
     pub help_url: Option<String>,
+    /// Which steps leave a record for admins and for the `oom-explain` command.
+    pub records: Records,
+    /// Where step records wait for the job epilog (root-owned; created if missing).
+    pub spool_dir: PathBuf,
+    /// The node's job log: one JSON line per job (its directory root-owned; created if missing).
+    pub job_log: PathBuf,
 }
+
+/// Which steps leave a step record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Records {
+    /// None at all.
+    Off,
+    /// Steps whose user gave `--oom-explain` (the default).
+    OptedIn,
+    /// Every step: for steps that did not opt in, only the cheap end-of-step read (no sampler,
+    /// nothing written to the job's stderr).
+    All,
+}
+
+pub const DEFAULT_SPOOL_DIR: &str = "/var/spool/oom-explain";
+pub const DEFAULT_JOB_LOG: &str = "/var/log/oom-explain/jobs.jsonl";
 
 impl Default for Config {
     fn default() -> Self {
@@ -42,12 +63,15 @@ impl Default for Config {
             highmem_partition: None,
             support: None,
             help_url: None,
+            records: Records::OptedIn,
+            spool_dir: DEFAULT_SPOOL_DIR.into(),
+            job_log: DEFAULT_JOB_LOG.into(),
         }
     }
 }
 
 const KEYS: &str = "headroom, near_miss, over_request, over_request_min_unused, evidence_dir, \
-max_mem, highmem_partition, support, help_url, config";
+max_mem, highmem_partition, support, help_url, records, spool_dir, job_log, config";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub String);
@@ -73,6 +97,9 @@ struct FileConfig {
     highmem_partition: Option<String>,
     support: Option<String>,
     help_url: Option<String>,
+    records: Option<String>,
+    spool_dir: Option<String>,
+    job_log: Option<String>,
 }
 
 impl Config {
@@ -124,6 +151,9 @@ impl Config {
             ("highmem_partition", file.highmem_partition),
             ("support", file.support),
             ("help_url", file.help_url),
+            ("records", file.records),
+            ("spool_dir", file.spool_dir),
+            ("job_log", file.job_log),
         ];
         for (key, value) in entries {
             if let Some(value) = value {
@@ -152,14 +182,30 @@ impl Config {
             }
             Ok(Some(v.to_owned()))
         };
+        let absolute = || -> Result<PathBuf, String> {
+            if value.starts_with('/') && !value.chars().any(char::is_control) {
+                Ok(PathBuf::from(value))
+            } else {
+                Err(format!("{key}={value:?}: expected an absolute path"))
+            }
+        };
         match key {
             "headroom" => self.headroom_percent = number(0, 200)? as u32,
             "near_miss" => self.near_miss_percent = number(50, 100)? as u32,
             "over_request" => self.over_request_percent = number(1, 100)? as u32,
             "over_request_min_unused" => self.over_request_min_unused_mib = number(0, 1 << 30)?,
-            "evidence_dir" if value.starts_with('/') => self.evidence_dir = Some(value.into()),
-            "evidence_dir" => {
-                return Err(format!("evidence_dir={value:?}: expected an absolute path"));
+            "evidence_dir" => self.evidence_dir = Some(absolute()?),
+            "spool_dir" => self.spool_dir = absolute()?,
+            "job_log" => self.job_log = absolute()?,
+            "records" => {
+                self.records = match value {
+                    "off" => Records::Off,
+                    "opted-in" => Records::OptedIn,
+                    "all" => Records::All,
+                    _ => {
+                        return Err(format!("records={value:?}: expected off, opted-in or all"));
+                    }
+                }
             }
             "max_mem" => {
                 let mib = size::parse_slurm_size_mib(value).ok_or_else(|| {
@@ -197,6 +243,13 @@ mod tests {
         assert_eq!((c.headroom_percent, c.near_miss_percent), (30, 85));
         assert_eq!(c.max_mem, Some(256 << 30));
         assert_eq!(c.highmem_partition.as_deref(), Some("bigmem"));
+        let c = Config::from_args(&["records=all", "spool_dir=/run/oom", "job_log=/l/j.jsonl"])
+            .unwrap();
+        assert_eq!(c.records, Records::All);
+        assert_eq!(c.spool_dir, Path::new("/run/oom"));
+        assert_eq!(c.job_log, Path::new("/l/j.jsonl"));
+        assert!(Config::from_args(&["records=some"]).is_err());
+        assert!(Config::from_args(&["job_log=relative.jsonl"]).is_err());
     }
 
     #[test]

@@ -420,6 +420,42 @@ pub fn render(
     layout(out)
 }
 
+/// One line for admins about a job's record (slurmd's log, `oom-explain report`).
+pub fn job_summary(r: &crate::record::JobRecord) -> String {
+    let who = match (&r.origin.user, &r.origin.partition) {
+        (Some(u), Some(p)) => format!(" (user {u}, partition {p})"),
+        (Some(u), None) => format!(" (user {u})"),
+        _ => String::new(),
+    };
+    let use_ = match (r.peak, r.limit) {
+        (Some(p), Some(l)) => format!(", peak {} of {}", human(p), human(l)),
+        (Some(p), None) => format!(", peak {}", human(p)),
+        _ => String::new(),
+    };
+    let kills = match r.oom_kills {
+        0 => String::new(),
+        1 => ", 1 OOM kill".into(),
+        n => format!(", {n} OOM kills"),
+    };
+    let advice = r
+        .recommendation
+        .as_ref()
+        .map(|a| format!("; recommended {}", a.line))
+        .unwrap_or_default();
+    let recovered = if r.recovered {
+        " (recovered: its own epilog never ran here)"
+    } else {
+        ""
+    };
+    format!(
+        "job {} on {}{who}: {}{kills}{use_}{advice}; {} step(s){recovered}",
+        r.job,
+        r.origin.node,
+        r.cause,
+        r.steps.len()
+    )
+}
+
 /// Terminal width every line fits.
 pub const WIDTH: usize = 80;
 

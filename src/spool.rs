@@ -5,11 +5,12 @@
 //! one else; the file is created new (never an existing one, never through a symlink), mode 0600.
 
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-/// Writes `contents` to a new file `name` in `dir`, with the checks above.
-pub fn write_new(dir: &Path, name: &str, contents: &[u8]) -> io::Result<()> {
+/// Checks that `dir` is a directory (not a symlink) owned by us (root in slurmstepd) and
+/// writable by no one else.
+pub fn check_dir(dir: &Path) -> io::Result<()> {
     let meta = std::fs::symlink_metadata(dir)?;
     let refuse = |why: &str| {
         Err(io::Error::new(
@@ -20,14 +21,38 @@ pub fn write_new(dir: &Path, name: &str, contents: &[u8]) -> io::Result<()> {
     if !meta.file_type().is_dir() {
         return refuse("not a directory (or a symlink)");
     }
-    if meta.uid() != 0 {
+    if meta.uid() != nix::unistd::geteuid().as_raw() {
         return refuse("not owned by root");
     }
     if meta.mode() & 0o022 != 0 {
         return refuse("writable by group or others");
     }
+    Ok(())
+}
+
+/// Makes `dir` with `mode` if it is missing — only inside a parent that passes [`check_dir`]
+/// — and checks it.
+pub fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
+    if std::fs::symlink_metadata(dir).is_err() {
+        if let Some(parent) = dir.parent() {
+            check_dir(parent)?;
+        }
+        match std::fs::DirBuilder::new().mode(mode).create(dir) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+    }
+    check_dir(dir)
+}
+
+/// Writes `contents` to a new file `name` in `dir`, with the checks above.
+pub fn write_new(dir: &Path, name: &str, contents: &[u8]) -> io::Result<()> {
+    check_dir(dir)?;
     if name.contains('/') || name.starts_with('.') {
-        return refuse("bad file name");
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{}: bad file name {name:?}", dir.display()),
+        ));
     }
     let mut file = std::fs::OpenOptions::new()
         .write(true)

@@ -187,6 +187,7 @@ fn the_plugin_exports_only_its_own_symbols() {
             "plugin_version",
             "slurm_spank_exit",
             "slurm_spank_init",
+            "slurm_spank_job_epilog",
             "slurm_spank_task_exit",
             "slurm_spank_user_init",
             "spank_plugin_version",

@@ -12,7 +12,7 @@
 use std::ffi::{CStr, c_char, c_int, c_uint};
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use once_cell::sync::OnceCell;
 
@@ -22,10 +22,12 @@ use super::{log, sys};
 use crate::cgroup::read_snapshot;
 use crate::cgroup::{StepCgroup, discover_step};
 use crate::classify::Evidence;
-use crate::config::Config;
+use crate::config::{Config, Records};
 use crate::evidence::kernel;
 use crate::evidence::sampler::Sampler;
+use crate::journal;
 use crate::options::Mode;
+use crate::record::{Origin, StepRecord};
 use crate::render::PREFIX;
 use crate::report::{EvidenceRecord, StepReport};
 use crate::spool;
@@ -45,9 +47,13 @@ pub static spank_plugin_version: c_uint = 1;
 /// The plugstack.conf arguments, parsed once per process.
 static CONFIG: OnceCell<Result<Config, String>> = OnceCell::new();
 
-/// What slurmstepd remembers between user_init and the last task_exit of an opted-in step.
+/// What slurmstepd remembers between user_init and the last task_exit of a watched step.
 struct Watch {
-    mode: Mode,
+    /// What the user asked to hear; None for a step watched only for its record
+    /// (`records=all`): nothing is written to its stderr.
+    mode: Option<Mode>,
+    /// Who and where, for the step record.
+    origin: Origin,
     config: Config,
     cgroup: StepCgroup,
     context: StepContext,
@@ -132,25 +138,26 @@ pub unsafe extern "C" fn slurm_spank_user_init(
         let Some(spank) = (unsafe { in_slurmstepd(sp) }) else {
             return Ok(0);
         };
-        let Some(value) = spank.option_value() else {
-            return Ok(0); // not opted in: do nothing at all
+        let config = CONFIG.get().and_then(|c| c.as_ref().ok());
+        let mode = match spank.option_value() {
+            // Not opted in: nothing at all, unless the site records every step (then only the
+            // cheap end-of-step read, no sampler, nothing to the job's stderr).
+            None if config.is_some_and(|c| c.records == Records::All) => None,
+            None => return Ok(0),
+            Some(value) => match Mode::from_option(value.as_deref()) {
+                Ok(mode) => Some(mode),
+                Err(e) => {
+                    log::to_job(&format!("{PREFIX} {e}. No memory report for this step."));
+                    return Ok(0);
+                }
+            },
         };
-        let mode = match Mode::from_option(value.as_deref()) {
-            Ok(mode) => mode,
-            Err(e) => {
-                log::to_job(&format!("{PREFIX} {e}. No memory report for this step."));
-                return Ok(0);
-            }
-        };
-        let config = match CONFIG.get() {
-            Some(Ok(config)) => config.clone(),
-            _ => {
-                log::to_job(&format!(
-                    "{PREFIX} not available for this job: the plugin's configuration is invalid \
-                     (the administrators' slurmd log says why)."
-                ));
-                return Ok(0);
-            }
+        let Some(config) = config.cloned() else {
+            log::to_job(&format!(
+                "{PREFIX} not available for this job: the plugin's configuration is invalid \
+                 (the administrators' slurmd log says why)."
+            ));
+            return Ok(0);
         };
         let id = StepId {
             job: spank.job_id()?,
@@ -162,11 +169,19 @@ pub unsafe extern "C" fn slurm_spank_user_init(
         let cgroup = match discover_step(Path::new("/"), "self", Some(&id.step.dir_name())) {
             Ok(cgroup) => cgroup,
             Err(e) => {
-                log::to_job(&format!(
-                    "{PREFIX} cannot watch the memory of step {id}; no report for it."
-                ));
+                if mode.is_some() {
+                    log::to_job(&format!(
+                        "{PREFIX} cannot watch the memory of step {id}; no report for it."
+                    ));
+                }
                 return Err(format!("step {id}: {e}"));
             }
+        };
+        let origin = Origin {
+            node: node_name(),
+            user: spank.job_env("SLURM_JOB_USER"),
+            uid: spank.job_uid().ok(),
+            partition: spank.job_env("SLURM_JOB_PARTITION"),
         };
         let local_tasks = spank.local_task_count()?.max(1);
         let context = StepContext {
@@ -185,12 +200,16 @@ pub unsafe extern "C" fn slurm_spank_user_init(
             node_memory: crate::step::node_memory(Path::new("/")),
             ..StepContext::new(id)
         };
-        // Memory over time; without a thread the report is made from the end figures alone.
-        let sampler = Sampler::start(cgroup.clone())
-            .map_err(|e| log::info(&format!("step {id}: no sampler ({e}); end figures only")))
-            .ok();
+        // Memory over time, for opted-in steps only; without a thread the report is made from
+        // the end figures alone.
+        let sampler = mode.and_then(|_| {
+            Sampler::start(cgroup.clone())
+                .map_err(|e| log::info(&format!("step {id}: no sampler ({e}); end figures only")))
+                .ok()
+        });
         let watch = Watch {
             mode,
+            origin,
             config,
             cgroup,
             context,
@@ -237,6 +256,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
         };
         let Watch {
             mode,
+            origin,
             config,
             cgroup,
             mut context,
@@ -267,7 +287,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             kernel,
         };
         let report = StepReport::from_snapshot(snapshot, &evidence, &context, &config);
-        let lines = report.lines(&context, mode);
+        let lines = mode.and_then(|mode| report.lines(&context, mode));
         let analysed_in = clock.elapsed();
         if let Some(lines) = lines {
             for line in lines {
@@ -288,6 +308,16 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             report.diagnosis.oom_kills,
             analysed_in.as_micros(),
         ));
+        if config.records != Records::Off {
+            let ended = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let job_dir = cgroup.job_dir.clone();
+            let record = StepRecord::new(&report, &context, origin, job_dir, mode.is_some(), ended);
+            if let Err(e) = journal::spool_step(&config.spool_dir, &record) {
+                log::error(&format!("step {id}: step record not written: {e}"));
+            }
+        }
         if let Some(dir) = &config.evidence_dir {
             let name = format!(
                 "{}.{}.json",
@@ -309,6 +339,16 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
 unsafe fn in_slurmstepd(sp: sys::spank_t) -> Option<Spank> {
     // SAFETY: per this function's contract.
     (handle::context() == Context::Remote).then(|| unsafe { Spank::new(sp) })
+}
+
+/// This node's Slurm name: slurmstepd and the epilog's slurmstepd both have SLURMD_NODENAME
+/// (set by Slurm, not the user); the host name only as a fallback.
+fn node_name() -> String {
+    std::env::var("SLURMD_NODENAME")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(|| nix::unistd::gethostname().ok()?.into_string().ok())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn bytes_or_unknown(bytes: Option<u64>) -> String {
@@ -338,6 +378,50 @@ pub unsafe extern "C" fn slurm_spank_exit(
             ));
             // Dropping the watch stops and joins its sampler.
             drop(watch);
+        }
+        Ok(0)
+    })
+}
+
+/// # Safety
+/// Called only by Slurm, with the handle and plugstack.conf arguments of the running callback.
+///
+/// The job epilog (as root, in the job-script slurmstepd, after all of the job's steps on this
+/// node): merges the node's step records of the job, and any leftovers whose own epilog never
+/// ran, into the node's job log. Never fails the job: errors are logged and the records stay in
+/// the spool for the next epilog.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn slurm_spank_job_epilog(
+    sp: sys::spank_t,
+    argc: c_int,
+    argv: *mut *mut c_char,
+) -> c_int {
+    guard("job_epilog", 0, || {
+        // slurm_spank_init is not called in this context: the arguments come here.
+        // SAFETY: Slurm passes argc valid strings in argv.
+        let args = unsafe { handle::args(argc, argv) };
+        let config = CONFIG
+            .get_or_init(|| Config::from_args(&args).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| format!("{e}; the plugin is off until this is fixed"))?;
+        if config.records == Records::Off {
+            return Ok(0);
+        }
+        // SAFETY: the handle Slurm passed to this callback.
+        let job = unsafe { Spank::new(sp) }.job_id()?;
+        let node = node_name();
+        let merged = journal::epilog(&config.spool_dir, &config.job_log, job, &node, |r| {
+            r.job_cgroup.as_ref().is_some_and(|dir| dir.exists())
+        })
+        .map_err(|e| format!("job {job}: records kept in the spool for the next epilog: {e}"))?;
+        for bad in &merged.bad {
+            log::error(&format!(
+                "unreadable step record set aside: {}",
+                bad.display()
+            ));
+        }
+        for record in &merged.jobs {
+            log::info(&crate::render::job_summary(record));
         }
         Ok(0)
     })

@@ -139,6 +139,12 @@ impl Spank {
         }
     }
 
+    /// The job owner's uid (S_JOB_UID, a `uid_t *`); also in the job epilog.
+    pub fn job_uid(&self) -> Result<u32, String> {
+        // SAFETY: S_JOB_UID is a `uid_t *`.
+        unsafe { self.item::<libc::uid_t>(sys::spank_item::S_JOB_UID, "S_JOB_UID") }
+    }
+
     /// The raw wait status of the task whose task_exit is running.
     pub fn task_exit_status(&self) -> Result<i32, String> {
         // SAFETY: S_TASK_EXIT_STATUS is an `int *`.

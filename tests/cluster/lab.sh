@@ -11,11 +11,14 @@
 #   lab.sh env                print the settings (LAB, SLURM_CONF, JOB_USER, JOBS, CGROUP, PROFILE)
 #   lab.sh add-user NAME      create another unprivileged job user (for node-level scenarios)
 #   lab.sh install-pkgs PKG…  apt-get install those of the Debian packages that are missing
+#   lab.sh kill-slurmd [NODE] kill a slurmd hard (its jobs' slurmstepds go on); start-slurmd [NODE]
 #
 # OOM_EXPLAIN_LAB_PROFILE=overmemory starts the cluster as sites that let Slurm's accounting
 # poll enforce memory do: JobAcctGatherParams=OverMemoryKill and no cgroup memory limit
 # (ConstrainRAMSpace=no: Slurm refuses to run both enforcement mechanisms at once).
 # OOM_EXPLAIN_LAB_PROFILE=accounting adds MariaDB and slurmdbd, so that sacct (MaxRSS) works.
+# OOM_EXPLAIN_LAB_PROFILE=twonode runs two slurmd on this host, nodes node1 and node2, for
+# multi-node jobs.
 #
 # Everything lives below $OOM_EXPLAIN_LAB (default /tmp/oom-explain-lab). Must run as root.
 # Facts behind the settings: docs/testing.md ("The test cluster").
@@ -29,6 +32,9 @@ DBD_PORT=${OOM_EXPLAIN_DBD_PORT:-26819}
 SLURMD_PORT=${OOM_EXPLAIN_SLURMD_PORT:-26818}
 export SLURM_CONF=$LAB/etc/slurm.conf
 JOBS=$LAB/jobs
+# The plugin's step records and the node's job log (plugstack.conf spool_dir= and job_log=).
+RECORDS=$LAB/records
+JOB_LOG=$LAB/log/oom-explain/jobs.jsonl
 # `env` reports the running lab's profile; `up` starts the one asked for (default: default).
 PROFILE=${OOM_EXPLAIN_LAB_PROFILE:-$(cat "$LAB/etc/profile" 2>/dev/null || echo default)}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -75,7 +81,8 @@ stop_pidfile() {
 
 cmd_down() {
     need_root
-    stop_pidfile "$LAB/run/slurmd.pid"
+    local f
+    for f in "$LAB"/run/slurmd*.pid; do stop_pidfile "$f"; done
     stop_pidfile "$LAB/run/slurmctld.pid"
     stop_pidfile "$LAB/run/slurmdbd.pid"
     stop_pidfile "$LAB/run/mariadbd.pid"
@@ -99,11 +106,11 @@ AuthType=auth/munge
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation=$LAB/state
-SlurmdSpoolDir=$LAB/spool
+SlurmdSpoolDir=$LAB/spool$(two_nodes && echo /%n)
 SlurmctldPidFile=$LAB/run/slurmctld.pid
-SlurmdPidFile=$LAB/run/slurmd.pid
+SlurmdPidFile=$LAB/run/slurmd$(two_nodes && echo -%n).pid
 SlurmctldLogFile=$LAB/log/slurmctld.log
-SlurmdLogFile=$LAB/log/slurmd.log
+SlurmdLogFile=$LAB/log/slurmd$(two_nodes && echo -%n).log
 SlurmdDebug=info
 ProctrackType=proctrack/cgroup
 TaskPlugin=task/cgroup,task/affinity
@@ -126,8 +133,16 @@ MinJobAge=3600
 ReturnToService=2
 KillWait=5
 PlugStackConfig=$LAB/etc/plugstack.conf
-NodeName=$NODE NodeAddr=127.0.0.1 $cpus_line RealMemory=$mem State=UNKNOWN
-PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+$(if two_nodes; then
+    # Two slurmd on this host (Debian's Slurm is built with multiple-slurmd support), each
+    # with its own name and port; they share the machine's CPUs and memory.
+    echo "NodeName=node1 NodeHostname=$NODE NodeAddr=127.0.0.1 Port=$SLURMD_PORT $cpus_line RealMemory=$((mem / 2)) State=UNKNOWN"
+    echo "NodeName=node2 NodeHostname=$NODE NodeAddr=127.0.0.1 Port=$((SLURMD_PORT + 2)) $cpus_line RealMemory=$((mem / 2)) State=UNKNOWN"
+    echo "PartitionName=debug Nodes=node1,node2 Default=YES MaxTime=INFINITE State=UP"
+else
+    echo "NodeName=$NODE NodeAddr=127.0.0.1 $cpus_line RealMemory=$mem State=UNKNOWN"
+    echo "PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP"
+fi)
 EOF
     if [ "$(cgroup_version)" = v2 ]; then
         # Pure cgroup v2 without systemd (the VM lane): Slurm makes its own scope under
@@ -150,7 +165,7 @@ EOF
     if [ "$PROFILE" = overmemory ]; then sed -i 's/^ConstrainRAMSpace=yes/ConstrainRAMSpace=no/' "$LAB/etc/cgroup.conf"; fi
     echo "$PROFILE" >"$LAB/etc/profile"
     cat >"$LAB/etc/plugstack.conf" <<EOF
-optional $LAB/lib/oom_explain.so ${OOM_EXPLAIN_PLUGIN_ARGS:-}
+optional $LAB/lib/oom_explain.so spool_dir=$RECORDS job_log=$JOB_LOG ${OOM_EXPLAIN_PLUGIN_ARGS:-}
 EOF
 }
 
@@ -203,7 +218,7 @@ cmd_up() {
     install_pkgs "${RUNTIME_PKGS[@]}"
     cmd_down 2>/dev/null || true
     # A fresh state folder restarts job ids at 1: wipe the job outputs with it.
-    rm -rf "$LAB/state" "$LAB/spool" "$LAB/jobs" "$LAB/log"
+    rm -rf "$LAB/state" "$LAB/spool" "$LAB/jobs" "$LAB/log" "$RECORDS"
     install -d -m 0755 "$LAB" "$LAB/etc" "$LAB/lib" "$LAB/run" "$LAB/log"
     install -d -m 0700 "$LAB/state" "$LAB/spool"
     id "$JOB_USER" >/dev/null 2>&1 || useradd --no-create-home --shell /bin/sh "$JOB_USER"
@@ -217,15 +232,48 @@ cmd_up() {
     start_munge
     if [ "$PROFILE" = accounting ]; then start_accounting; fi
     slurmctld -i </dev/null >/dev/null 2>&1 || die "slurmctld did not start: $(tail -n 2 "$LAB/log/slurmctld.log")"
-    slurmd -N "$NODE" </dev/null >/dev/null 2>&1 || die "slurmd did not start: $(tail -n 2 "$LAB/log/slurmd.log")"
+    local node
+    if two_nodes; then
+        # slurmd makes only the last level of its (per-node) spool folder.
+        chmod 0755 "$LAB/spool"
+        for node in $(nodes); do install -d -m 0755 "$LAB/spool/$node"; done
+    fi
+    for node in $(nodes); do start_slurmd "$node"; done
     local state=""
     for _ in $(seq 300); do
-        state=$(sinfo -h -N -o %t 2>/dev/null | head -1 || true)
+        state=$(sinfo -h -N -o %t 2>/dev/null | sort -u | tr '\n' ' ' | sed 's/ $//' || true)
         [ "$state" = idle ] && break
         sleep 0.1
     done
     [ "$state" = idle ] || { tail -n 20 "$LAB/log/slurmctld.log" "$LAB/log/slurmd.log" >&2 || true; die "node not idle (state '$state')"; }
     say "up: SLURM_CONF=$SLURM_CONF, jobs as $JOB_USER in $JOBS"
+}
+
+two_nodes() { [ "${PROFILE:-}" = twonode ]; }
+nodes() { if two_nodes; then echo node1 node2; else echo "$NODE"; fi; }
+
+start_slurmd() {
+    local log=$LAB/log/slurmd.log
+    two_nodes && log=$LAB/log/slurmd-$1.log
+    slurmd -N "$1" </dev/null >/dev/null 2>&1 || die "slurmd $1 did not start: $(tail -n 2 "$log")"
+}
+
+# Kills one node's slurmd hard (as a crash would), leaving its jobs' slurmstepds running.
+cmd_kill_slurmd() {
+    need_root
+    local node=${1:-$NODE} file=$LAB/run/slurmd.pid
+    PROFILE=$(cat "$LAB/etc/profile")
+    two_nodes && file=$LAB/run/slurmd-$node.pid
+    kill -9 "$(cat "$file")"
+    rm -f "$file"
+    say "slurmd $node killed"
+}
+
+cmd_start_slurmd() {
+    need_root
+    PROFILE=$(cat "$LAB/etc/profile")
+    start_slurmd "${1:-$NODE}"
+    say "slurmd ${1:-$NODE} started"
 }
 
 cmd_run_as() {
@@ -258,6 +306,7 @@ cgroup_version() {
 
 cmd_env() {
     echo "LAB=$LAB"; echo "SLURM_CONF=$SLURM_CONF"; echo "JOB_USER=$JOB_USER"; echo "JOBS=$JOBS"
+    echo "RECORDS=$RECORDS"; echo "JOB_LOG=$JOB_LOG"
     echo "CGROUP=$(cgroup_version)"
     echo "PROFILE=$PROFILE"
 }
@@ -278,5 +327,7 @@ case "${1:-}" in
     wait) shift; cmd_wait "$@" ;;
     env) cmd_env ;;
     add-user) shift; cmd_add_user "$1" ;;
+    kill-slurmd) shift; cmd_kill_slurmd "$@" ;;
+    start-slurmd) shift; cmd_start_slurmd "$@" ;;
     *) sed -n '2,12p' "$0" >&2; exit 2 ;;
 esac

@@ -1,0 +1,167 @@
+//! The node's side of the records: step records wait in the spool until the job epilog merges
+//! them into the node's job log, one JSON line per job.
+//!
+//! Nothing is lost on the way. A record is removed from the spool only after its job's line is
+//! in the log; a record whose epilog never ran (slurmd down at the time) is picked up by the
+//! next epilog on that node once its job is gone from the node. Epilogs run concurrently: each
+//! first claims a spool file by renaming it, so no record is merged twice, and appends to the
+//! log under an exclusive lock in one write, so lines never interleave.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::record::{JobRecord, StepRecord};
+use crate::spool;
+
+/// A claimed file left by an epilog that died is taken again after this long.
+const STALE_CLAIM: Duration = Duration::from_secs(600);
+/// How long an epilog waits for another one's lock on the log before giving up (and keeping
+/// its records for the next epilog).
+const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Leaves `record` in the spool (created root-only if missing).
+pub fn spool_step(spool_dir: &Path, record: &StepRecord) -> io::Result<()> {
+    spool::ensure_dir(spool_dir, 0o700)?;
+    let json = serde_json::to_vec(record).map_err(io::Error::other)?;
+    spool::write_new(spool_dir, &record.file_name(), &json)
+}
+
+/// What one epilog did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Merged {
+    /// The job lines appended (the epilog's own job first, then leftovers).
+    pub jobs: Vec<JobRecord>,
+    /// Spool files that could not be read as records, set aside as `*.bad`.
+    pub bad: Vec<PathBuf>,
+}
+
+/// The job epilog on `node`: merges `job`'s step records and any leftovers into the job log.
+/// `job_is_here` says whether a leftover's job still has a cgroup on the node.
+pub fn epilog(
+    spool_dir: &Path,
+    job_log: &Path,
+    job: u32,
+    node: &str,
+    job_is_here: impl Fn(&StepRecord) -> bool,
+) -> io::Result<Merged> {
+    let mut merged = Merged::default();
+    if !spool_dir.exists() {
+        return Ok(merged); // no step was ever recorded on this node
+    }
+    spool::check_dir(spool_dir)?;
+    let me = std::process::id();
+    // Claim every candidate file (rename is atomic: of concurrent epilogs, one wins each file).
+    let mut claimed: Vec<(PathBuf, PathBuf, StepRecord)> = Vec::new();
+    for entry in std::fs::read_dir(spool_dir)? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
+            continue;
+        };
+        let original = match name.split_once(".json.claimed-") {
+            Some((base, _)) if stale(&path) => spool_dir.join(format!("{base}.json")),
+            Some(_) => continue,
+            None if name.ends_with(".json") => path.clone(),
+            None => continue,
+        };
+        let record = match std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<StepRecord>(&b).map_err(|e| e.to_string()))
+        {
+            Ok(r) => r,
+            Err(_) => {
+                let bad = path.with_extension("bad");
+                if std::fs::rename(&path, &bad).is_ok() {
+                    merged.bad.push(bad);
+                }
+                continue;
+            }
+        };
+        if record.origin.node != node || (record.job != job && job_is_here(&record)) {
+            continue;
+        }
+        let claim = spool_dir.join(format!(
+            "{}.claimed-{me}",
+            original.file_name().unwrap().to_string_lossy()
+        ));
+        if std::fs::rename(&path, &claim).is_ok() {
+            claimed.push((original, claim, record));
+        }
+    }
+    let mut by_job: BTreeMap<(bool, u32), Vec<StepRecord>> = BTreeMap::new();
+    for (_, _, record) in &claimed {
+        by_job
+            .entry((record.job != job, record.job))
+            .or_default()
+            .push(record.clone());
+    }
+    merged.jobs = by_job
+        .into_iter()
+        .filter_map(|((recovered, _), steps)| JobRecord::merge(steps, recovered))
+        .collect();
+    let lines: String = merged.jobs.iter().map(|j| j.to_line() + "\n").collect();
+    if let Err(e) = append(job_log, lines.as_bytes()) {
+        // Give the records back for the next epilog.
+        for (original, claim, _) in &claimed {
+            let _ = std::fs::rename(claim, original);
+        }
+        return Err(e);
+    }
+    for (_, claim, _) in &claimed {
+        let _ = std::fs::remove_file(claim);
+    }
+    Ok(merged)
+}
+
+fn stale(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| {
+        let changed = std::time::UNIX_EPOCH + Duration::from_secs(m.ctime().max(0) as u64);
+        changed.elapsed().is_ok_and(|age| age > STALE_CLAIM)
+    })
+}
+
+/// Appends whole lines to the log (created 0644 if missing, in a root-owned directory), under
+/// an exclusive lock and in one write.
+pub fn append(job_log: &Path, lines: &[u8]) -> io::Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let dir = job_log
+        .parent()
+        .ok_or_else(|| io::Error::other(format!("{}: no directory", job_log.display())))?;
+    spool::ensure_dir(dir, 0o755)?;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(job_log)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{}: not a regular file of ours", job_log.display()),
+        ));
+    }
+    let start = Instant::now();
+    loop {
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(mut locked) => {
+                locked.write_all(lines)?;
+                return Ok(());
+            }
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) if start.elapsed() < LOCK_WAIT => {
+                file = f;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err((_, e)) => {
+                return Err(io::Error::other(format!(
+                    "{}: cannot lock: {e}",
+                    job_log.display()
+                )));
+            }
+        }
+    }
+}

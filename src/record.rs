@@ -1,0 +1,209 @@
+//! Records for admins and for the `oom-explain` command (schema in docs/records.md).
+//!
+//! Each analysed step leaves a [`StepRecord`] in the node's spool; the job epilog merges a job's
+//! step records on that node into one [`JobRecord`], one JSON line in the node's job log. A job
+//! that ran on several nodes has one line per node; readers merge them by job id.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+use crate::classify::Cause;
+use crate::recommend::{Certainty, Recommendation};
+use crate::report::StepReport;
+use crate::step::{MemoryRequest, StepContext, StepKind};
+
+/// The version of both record kinds; readers skip records of a schema they do not know.
+pub const SCHEMA: u32 = 1;
+
+/// Who ran the step and where: what the FFI layer learns from Slurm and the node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub node: String,
+    pub user: Option<String>,
+    pub uid: Option<u32>,
+    pub partition: Option<String>,
+}
+
+/// What was recommended, as the report gave it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRecommendation {
+    /// The line to paste, e.g. `#SBATCH --mem=620M`.
+    pub line: String,
+    /// The whole request on the node, in bytes.
+    pub bytes: u64,
+    /// "measured", "estimated" or "at-least".
+    pub certainty: String,
+    /// More memory is only a stop-gap for this cause.
+    pub stop_gap: bool,
+}
+
+impl From<&Recommendation> for RecordedRecommendation {
+    fn from(r: &Recommendation) -> Self {
+        RecordedRecommendation {
+            line: r.sbatch_line(),
+            bytes: r.bytes,
+            certainty: match r.basis.certainty() {
+                Certainty::Measured => "measured",
+                Certainty::Estimated => "estimated",
+                Certainty::AtLeast => "at-least",
+            }
+            .into(),
+            stop_gap: r.stop_gap,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub schema: u32,
+    pub job: u32,
+    /// `batch`, `extern`, `interactive` or the srun step number.
+    pub step: String,
+    #[serde(flatten)]
+    pub origin: Origin,
+    /// When the step ended (Unix seconds) and how long it ran.
+    pub ended: u64,
+    pub elapsed_s: Option<u64>,
+    /// `cgroup v1` or `cgroup v2`.
+    pub cgroup: String,
+    /// The job's cgroup directory while it ran. A later epilog takes this record as a leftover
+    /// (its own job's epilog never ran) only once that directory is gone.
+    pub job_cgroup: Option<PathBuf>,
+    /// The user gave `--oom-explain` (the report went to the job's stderr).
+    pub opted_in: bool,
+    pub cause: String,
+    pub secondary: Option<String>,
+    pub oom_kills: u64,
+    pub peak: Option<u64>,
+    pub limit: Option<u64>,
+    pub job_peak: Option<u64>,
+    pub job_limit: Option<u64>,
+    pub request: Option<MemoryRequest>,
+    pub recommendation: Option<RecordedRecommendation>,
+    /// The report as the job's stderr got it (for a step that did not opt in: as it would have).
+    /// Empty when all was well.
+    pub report: Vec<String>,
+}
+
+impl StepRecord {
+    pub fn new(
+        report: &StepReport,
+        context: &StepContext,
+        origin: Origin,
+        job_cgroup: Option<PathBuf>,
+        opted_in: bool,
+        ended: u64,
+    ) -> Self {
+        let d = &report.diagnosis;
+        let lines = if d.cause == Cause::None {
+            Vec::new()
+        } else {
+            crate::render::render(d, report.recommendation.as_ref(), context, &report.site)
+        };
+        StepRecord {
+            schema: SCHEMA,
+            job: context.id.job,
+            step: match context.id.step {
+                StepKind::Batch => "batch".into(),
+                StepKind::Extern => "extern".into(),
+                StepKind::Interactive => "interactive".into(),
+                StepKind::Numbered(n) => n.to_string(),
+            },
+            origin,
+            ended,
+            elapsed_s: context.elapsed.map(|e| e.as_secs()),
+            cgroup: report.snapshot.version.name().into(),
+            job_cgroup,
+            opted_in,
+            cause: d.cause.id().into(),
+            secondary: d.secondary.map(|c| c.id().into()),
+            oom_kills: d.oom_kills,
+            peak: d.peak,
+            limit: d.limit,
+            job_peak: d.job_peak,
+            job_limit: d.job_limit,
+            request: context.request,
+            recommendation: report.recommendation.as_ref().map(Into::into),
+            report: lines,
+        }
+    }
+
+    /// The spool file name: unique per job, step and node (several slurmd may share a host).
+    pub fn file_name(&self) -> String {
+        let node: String = self
+            .origin
+            .node
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{}.{}.{node}.json", self.job, self.step)
+    }
+
+    fn killed(&self) -> bool {
+        !matches!(self.cause.as_str(), "none" | "near-miss" | "over-request")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub schema: u32,
+    pub job: u32,
+    #[serde(flatten)]
+    pub origin: Origin,
+    /// When the last step ended (Unix seconds).
+    pub ended: u64,
+    /// The job's outcome on this node: the first killed step's cause, else a near miss, else
+    /// an over-request, else `none`.
+    pub cause: String,
+    pub oom_kills: u64,
+    /// The job's peak and limit on this node.
+    pub peak: Option<u64>,
+    pub limit: Option<u64>,
+    /// The longest step's run time (the batch script's, on the first node).
+    pub elapsed_s: Option<u64>,
+    /// The recommendation of the step that gave the cause.
+    pub recommendation: Option<RecordedRecommendation>,
+    /// Picked up by a later job's epilog, because this job's own epilog never ran here.
+    pub recovered: bool,
+    pub steps: Vec<StepRecord>,
+}
+
+impl JobRecord {
+    /// Merges one job's step records from one node (at least one).
+    pub fn merge(mut steps: Vec<StepRecord>, recovered: bool) -> Option<JobRecord> {
+        steps.sort_by(|a, b| (a.ended, &a.step).cmp(&(b.ended, &b.step)));
+        let first = steps.first()?;
+        let rank = |s: &StepRecord| match s.cause.as_str() {
+            _ if s.killed() => 0,
+            "near-miss" => 1,
+            "over-request" => 2,
+            _ => 3,
+        };
+        let main = steps.iter().min_by_key(|s| rank(s)).expect("not empty");
+        let max = |f: fn(&StepRecord) -> Option<u64>| steps.iter().filter_map(f).max();
+        Some(JobRecord {
+            schema: SCHEMA,
+            job: first.job,
+            origin: first.origin.clone(),
+            ended: steps.iter().map(|s| s.ended).max().unwrap_or(0),
+            cause: main.cause.clone(),
+            oom_kills: steps.iter().map(|s| s.oom_kills).sum(),
+            peak: max(|s| s.job_peak.or(s.peak)),
+            limit: max(|s| s.job_limit.or(s.limit)),
+            elapsed_s: max(|s| s.elapsed_s),
+            recommendation: main.recommendation.clone(),
+            recovered,
+            steps,
+        })
+    }
+
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("plain data always serializes")
+    }
+}
