@@ -48,6 +48,16 @@ pub enum Records {
     All,
 }
 
+impl Records {
+    pub fn name(self) -> &'static str {
+        match self {
+            Records::Off => "off",
+            Records::OptedIn => "opted-in",
+            Records::All => "all",
+        }
+    }
+}
+
 pub const DEFAULT_SPOOL_DIR: &str = "/var/spool/oom-explain";
 pub const DEFAULT_JOB_LOG: &str = "/var/log/oom-explain/jobs.jsonl";
 
@@ -298,4 +308,76 @@ mod tests {
         assert!(e.contains("/nonexistent/oom-explain.toml"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+}
+
+/// One line of a plugstack.conf (or a file it includes) that loads this plugin.
+#[derive(Debug)]
+pub struct PluginLine {
+    pub file: PathBuf,
+    pub line: usize,
+    pub args: Vec<String>,
+    /// The settings those arguments give, or what is wrong with them — exactly what the
+    /// plugin itself would decide.
+    pub config: Result<Config, ConfigError>,
+}
+
+/// Finds the lines of `plugstack` (following `include`) that load oom-explain, and parses
+/// their arguments with the plugin's own parser.
+pub fn check_plugstack(plugstack: &Path) -> Result<Vec<PluginLine>, ConfigError> {
+    let mut found = Vec::new();
+    read_plugstack(plugstack, &mut found, 0)?;
+    Ok(found)
+}
+
+fn read_plugstack(file: &Path, found: &mut Vec<PluginLine>, depth: u32) -> Result<(), ConfigError> {
+    if depth > 8 {
+        return Err(ConfigError(format!(
+            "{}: includes nested too deep",
+            file.display()
+        )));
+    }
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| ConfigError(format!("{}: {e}", file.display())))?;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [] => {}
+            ["include", pattern] => {
+                let pattern = match file.parent() {
+                    Some(dir) if !pattern.starts_with('/') => dir.join(pattern),
+                    _ => PathBuf::from(pattern),
+                };
+                let paths = glob::glob(&pattern.to_string_lossy()).map_err(|e| {
+                    ConfigError(format!("{}:{}: include: {e}", file.display(), i + 1))
+                })?;
+                for path in paths.flatten() {
+                    read_plugstack(&path, found, depth + 1)?;
+                }
+            }
+            ["required" | "optional", path, args @ ..] => {
+                let name = Path::new(path)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().replace('-', "_"))
+                    .unwrap_or_default();
+                if name.starts_with("oom_explain") || name.starts_with("liboom_explain") {
+                    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+                    found.push(PluginLine {
+                        file: file.to_path_buf(),
+                        line: i + 1,
+                        config: Config::from_args(&args),
+                        args,
+                    });
+                }
+            }
+            _ => {
+                return Err(ConfigError(format!(
+                    "{}:{}: not a plugstack.conf line (required|optional PLUGIN [ARGS], or include PATTERN): {raw:?}",
+                    file.display(),
+                    i + 1
+                )));
+            }
+        }
+    }
+    Ok(())
 }

@@ -6,14 +6,18 @@
 
 pub mod cgroup;
 pub mod classify;
+pub mod cli;
 pub mod config;
 pub mod evidence;
+pub mod fleet;
+pub mod history;
 pub mod journal;
 pub mod options;
 pub mod recommend;
 pub mod record;
 pub mod render;
 pub mod report;
+pub mod sacct;
 pub mod size;
 pub mod spank;
 pub mod spool;

@@ -81,6 +81,13 @@ pub fn duration(d: std::time::Duration) -> String {
     }
 }
 
+/// A moment (Unix seconds) as "2026-11-22 02:53" (UTC).
+pub fn date(unix_seconds: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds);
+    let text = humantime::format_rfc3339_seconds(t).to_string();
+    text[..16].replace('T', " ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +139,12 @@ mod tests {
         assert_eq!(parse_slurm_size_mib("lots"), None);
         assert_eq!(parse_slurm_size_mib("0G"), None);
         assert_eq!(parse_slurm_size_mib("12X"), None);
+    }
+
+    #[test]
+    fn dates_in_utc() {
+        assert_eq!(date(0), "1970-01-01 00:00");
+        assert_eq!(date(1_795_000_000), "2026-11-18 11:06");
     }
 
     #[test]

@@ -1,0 +1,269 @@
+//! The `oom-explain` command: a past job explained, the cluster's report, the plugin's settings
+//! checked. The logic is in [`history`], [`fleet`], [`sacct`] and [`config`]; this is the shell.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, check_plugstack};
+use crate::{fleet, history, sacct};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "oom-explain",
+    version,
+    about = "Explains why a Slurm job ran out of memory, and what to request next time",
+    long_about = "Explains why a Slurm job ran out of memory, and what to request next time.\n\n\
+        `oom-explain JOBID` gives the explanation the job's stderr got (from the records the \
+        oom-explain SPANK plugin leaves on each node), or, for a job without records, what \
+        Slurm's accounting (sacct) can tell. `oom-explain report` summarises the cluster's \
+        memory failures for admins. `oom-explain check-config` validates the plugin's settings.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    explain: Explain,
+}
+
+#[derive(Args, Debug)]
+struct Logs {
+    /// A job log, or a folder of them (*.jsonl): where the nodes' logs are collected.
+    /// Several may be given.
+    #[arg(
+        long = "log",
+        value_name = "PATH",
+        env = "OOM_EXPLAIN_LOG",
+        value_delimiter = ':',
+        default_value = config::DEFAULT_JOB_LOG
+    )]
+    logs: Vec<PathBuf>,
+    /// Print JSON for scripts instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct Explain {
+    /// The job's id (as in slurm-JOBID.out).
+    #[arg(value_name = "JOBID")]
+    job: Option<String>,
+    #[command(flatten)]
+    logs: Logs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// For admins: memory failures by cause, user and partition; memory requested but never
+    /// used; the top advice.
+    Report {
+        /// Only jobs that ended in this last period (e.g. 7d, 12h, 4w) or since this date
+        /// (2026-11-01).
+        #[arg(long, value_name = "PERIOD|DATE")]
+        since: Option<String>,
+        /// Only this user's jobs.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// How many users, partitions and advice lines to list.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        #[command(flatten)]
+        logs: Logs,
+    },
+    /// Validates the plugin's arguments in plugstack.conf (and the TOML file they name) with
+    /// the parser the plugin itself uses.
+    CheckConfig {
+        /// The plugstack.conf to read.
+        #[arg(value_name = "PLUGSTACK", default_value = "/etc/slurm/plugstack.conf")]
+        plugstack: PathBuf,
+    },
+}
+
+pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let cli = Cli::parse_from(args);
+    let result = match cli.command {
+        Some(Command::Report {
+            since,
+            user,
+            top,
+            logs,
+        }) => report(since, user, top, &logs),
+        Some(Command::CheckConfig { plugstack }) => check(&plugstack),
+        None => match cli.explain.job {
+            Some(job) => explain(&job, &cli.explain.logs),
+            None => Err("a JOBID, or a command (see --help)".into()),
+        },
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("oom-explain: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn explain(job: &str, logs: &Logs) -> Result<ExitCode, String> {
+    let id: u32 = job
+        .split('.')
+        .next()
+        .and_then(|j| j.parse().ok())
+        .ok_or_else(|| {
+            format!("{job:?} is not a job id (for an array task, give its raw id: sacct -j {job} -o JobIDRaw)")
+        })?;
+    let files: Vec<PathBuf> = history::log_files(&logs.logs)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|f| f.exists())
+        .collect();
+    let records = history::find_job(&files, id).map_err(|e| e.to_string())?;
+    if !records.is_empty() {
+        if logs.json {
+            let doc = serde_json::json!({"job": id, "source": "records", "records": records});
+            println!("{doc:#}");
+        } else {
+            history::explain(id, &records)
+                .iter()
+                .for_each(|l| println!("{l}"));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // No record: what Slurm's accounting knows.
+    let out = std::process::Command::new("sacct")
+        .args(["-j", &id.to_string(), "-P", "-n", "-o", sacct::FIELDS])
+        .output()
+        .map_err(|e| {
+            format!(
+                "job {id}: no record in {}, and sacct could not run: {e}",
+                shown(&files)
+            )
+        })?;
+    if !out.status.success() {
+        return Err(format!(
+            "job {id}: no record in {}, and sacct failed: {}",
+            shown(&files),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let rows = sacct::parse(&String::from_utf8_lossy(&out.stdout));
+    let text = sacct::explain(&id.to_string(), &rows);
+    if logs.json {
+        let doc =
+            serde_json::json!({"job": id, "source": "sacct", "sacct": rows, "explanation": text});
+        println!("{doc:#}");
+    } else {
+        text.iter().for_each(|l| println!("{l}"));
+    }
+    Ok(if rows.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn shown(files: &[PathBuf]) -> String {
+    if files.is_empty() {
+        "any job log (none found; see --log)".into()
+    } else {
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn report(
+    since: Option<String>,
+    user: Option<String>,
+    top: usize,
+    logs: &Logs,
+) -> Result<ExitCode, String> {
+    let since = since.map(|s| parse_since(&s)).transpose()?;
+    let files = history::log_files(&logs.logs).map_err(|e| e.to_string())?;
+    let mut builder = fleet::Builder::new(fleet::Filter { since, user });
+    history::for_each_line(&files, |line| builder.add_line(line)).map_err(|e| e.to_string())?;
+    let report = builder.finish(top);
+    if logs.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("plain data")
+        );
+    } else {
+        report.lines().iter().for_each(|l| println!("{l}"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// "7d", "12h", "4w" before now, or a date "2026-11-01" (UTC): Unix seconds.
+pub fn parse_since(text: &str) -> Result<u64, String> {
+    let now = std::time::SystemTime::now();
+    let moment = match humantime::parse_duration(text) {
+        Ok(ago) => now.checked_sub(ago),
+        Err(_) => humantime::parse_rfc3339_weak(&format!("{text} 00:00:00"))
+            .or_else(|_| humantime::parse_rfc3339_weak(text))
+            .ok(),
+    };
+    moment
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .ok_or_else(|| {
+            format!("--since {text:?}: expected a period (7d, 12h, 4w) or a date (2026-11-01)")
+        })
+}
+
+fn check(plugstack: &std::path::Path) -> Result<ExitCode, String> {
+    let lines = check_plugstack(plugstack).map_err(|e| e.to_string())?;
+    if lines.is_empty() {
+        return Err(format!(
+            "{}: no line loads oom-explain",
+            plugstack.display()
+        ));
+    }
+    let mut ok = true;
+    for line in &lines {
+        let at = format!("{}:{}", line.file.display(), line.line);
+        match &line.config {
+            Ok(c) => {
+                println!("{at}: OK");
+                println!(
+                    "  headroom {} %, near_miss {} %, over_request {} % (and at least {} MiB unused)",
+                    c.headroom_percent,
+                    c.near_miss_percent,
+                    c.over_request_percent,
+                    c.over_request_min_unused_mib
+                );
+                println!(
+                    "  records {}, spool_dir {}, job_log {}",
+                    c.records.name(),
+                    c.spool_dir.display(),
+                    c.job_log.display()
+                );
+                if let Some(m) = c.max_mem {
+                    println!("  max_mem {}", crate::size::human(m));
+                }
+                for (key, value) in [
+                    ("highmem_partition", &c.highmem_partition),
+                    ("support", &c.support),
+                    ("help_url", &c.help_url),
+                ] {
+                    if let Some(v) = value {
+                        println!("  {key} {v}");
+                    }
+                }
+            }
+            Err(e) => {
+                ok = false;
+                println!("{at}: error: {e}");
+                println!("  (slurmd would log this and the plugin would step aside: no reports)");
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

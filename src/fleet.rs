@@ -1,0 +1,263 @@
+//! `oom-explain report`: the cluster's memory failures and waste, from the job logs. Streams
+//! the lines and keeps only counters (and the ids of killed jobs, a small share), so a year of
+//! records is read in seconds.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::SCHEMA;
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// Only the fields the report needs; serde skips the rest (the steps) without building them.
+#[derive(Deserialize)]
+struct Line<'a> {
+    schema: u32,
+    job: u32,
+    #[serde(borrow)]
+    node: Cow<'a, str>,
+    #[serde(borrow, default)]
+    user: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    partition: Option<Cow<'a, str>>,
+    ended: u64,
+    #[serde(borrow)]
+    cause: Cow<'a, str>,
+    peak: Option<u64>,
+    limit: Option<u64>,
+    elapsed_s: Option<u64>,
+}
+
+/// Which records count.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Unix seconds: records of jobs that ended before are skipped.
+    pub since: Option<u64>,
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    /// Lines read, and of them the records that passed the filter.
+    pub lines: u64,
+    pub records: u64,
+    /// Lines that were not records of a known schema.
+    pub skipped: u64,
+    pub first_ended: Option<u64>,
+    pub last_ended: Option<u64>,
+    pub nodes: u64,
+    /// Distinct jobs killed for memory, in all and by cause, user and partition.
+    pub oom_jobs: u64,
+    pub by_cause: Vec<(String, u64)>,
+    pub by_user: Vec<(String, u64)>,
+    pub by_partition: Vec<(String, u64)>,
+    pub near_misses: u64,
+    /// Memory requested but never used, over the jobs' run time, in GiB-hours: in all, and for
+    /// the jobs flagged as over-requests.
+    pub unused_gib_hours: f64,
+    pub over_requests: u64,
+    pub over_request_gib_hours: f64,
+    pub unused_by_user: Vec<(String, f64)>,
+    /// The (user, cause) pairs with the most killed jobs, with what to tell them.
+    pub advice: Vec<Advice>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Advice {
+    pub user: String,
+    pub cause: String,
+    pub jobs: u64,
+    pub text: String,
+}
+
+#[derive(Default)]
+pub struct Builder {
+    filter: Filter,
+    report: Report,
+    nodes: HashSet<String>,
+    killed: HashSet<u32>,
+    by_cause: HashMap<String, u64>,
+    by_user: HashMap<String, u64>,
+    by_partition: HashMap<String, u64>,
+    pairs: HashMap<(String, String), u64>,
+    unused_by_user: HashMap<String, f64>,
+}
+
+fn killed(cause: &str) -> bool {
+    !matches!(cause, "none" | "near-miss" | "over-request")
+}
+
+impl Builder {
+    pub fn new(filter: Filter) -> Self {
+        Builder {
+            filter,
+            ..Builder::default()
+        }
+    }
+
+    pub fn add_line(&mut self, line: &str) {
+        self.report.lines += 1;
+        let Ok(r) = serde_json::from_str::<Line>(line) else {
+            self.report.skipped += 1;
+            return;
+        };
+        if r.schema != SCHEMA {
+            self.report.skipped += 1;
+            return;
+        }
+        if self.filter.since.is_some_and(|s| r.ended < s)
+            || self
+                .filter
+                .user
+                .as_deref()
+                .is_some_and(|u| r.user.as_deref() != Some(u))
+        {
+            return;
+        }
+        let rep = &mut self.report;
+        rep.records += 1;
+        rep.first_ended = Some(rep.first_ended.map_or(r.ended, |f| f.min(r.ended)));
+        rep.last_ended = Some(rep.last_ended.map_or(r.ended, |l| l.max(r.ended)));
+        if !self.nodes.contains(r.node.as_ref()) {
+            self.nodes.insert(r.node.to_string());
+        }
+        let user = r.user.as_deref().unwrap_or("?");
+        if killed(&r.cause) && self.killed.insert(r.job) {
+            rep.oom_jobs += 1;
+            *self.by_cause.entry(r.cause.to_string()).or_default() += 1;
+            *self.by_user.entry(user.to_owned()).or_default() += 1;
+            *self
+                .by_partition
+                .entry(r.partition.as_deref().unwrap_or("?").to_owned())
+                .or_default() += 1;
+            *self
+                .pairs
+                .entry((user.to_owned(), r.cause.to_string()))
+                .or_default() += 1;
+        }
+        if r.cause == "near-miss" {
+            rep.near_misses += 1;
+        }
+        if let (Some(peak), Some(limit), Some(secs)) = (r.peak, r.limit, r.elapsed_s) {
+            let gib_hours = limit.saturating_sub(peak) as f64 / GIB * secs as f64 / 3600.0;
+            rep.unused_gib_hours += gib_hours;
+            *self.unused_by_user.entry(user.to_owned()).or_default() += gib_hours;
+            if r.cause == "over-request" {
+                rep.over_requests += 1;
+                rep.over_request_gib_hours += gib_hours;
+            }
+        }
+    }
+
+    pub fn finish(self, top: usize) -> Report {
+        fn ranked<V: PartialOrd + Copy>(map: HashMap<String, V>, top: usize) -> Vec<(String, V)> {
+            let mut v: Vec<_> = map.into_iter().collect();
+            v.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap().then(a.0.cmp(&b.0)));
+            v.truncate(top);
+            v
+        }
+        let mut report = self.report;
+        report.nodes = self.nodes.len() as u64;
+        report.by_cause = ranked(self.by_cause, usize::MAX);
+        report.by_user = ranked(self.by_user, top);
+        report.by_partition = ranked(self.by_partition, top);
+        report.unused_by_user = ranked(self.unused_by_user, top);
+        let mut pairs: Vec<_> = self.pairs.into_iter().collect();
+        pairs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        report.advice = pairs
+            .into_iter()
+            .take(top.min(5))
+            .map(|((user, cause), jobs)| Advice {
+                text: advice_for(&cause).into(),
+                user,
+                cause,
+                jobs,
+            })
+            .collect();
+        report
+    }
+}
+
+/// What to tell a user whose jobs keep dying of this cause.
+fn advice_for(cause: &str) -> &'static str {
+    match cause {
+        "under-allocation" => "requests too small: use the recommendation in the job's report",
+        "load-spike" => "loads inputs whole: read in chunks, or request for the peak",
+        "worker-multiplication" => "copies data into every worker: share it, or use fewer workers",
+        "steady-growth" => "memory grows until killed: look for a leak or an unbounded cache",
+        "tmpfs" => "writes files to /dev/shm: use local disk ($TMPDIR) instead",
+        "rank-imbalance" => {
+            "one rank holds far more: distribute the data, or place that rank alone"
+        }
+        "other-step" => "steps share the job's memory: give each step its own --mem",
+        "node-oom" => "killed by the node running short: an admin matter (node memory, other jobs)",
+        "overmemory-kill" => "killed by Slurm's memory poll: request the peak, not the average",
+        _ => "read the job's report (oom-explain JOBID)",
+    }
+}
+
+impl Report {
+    pub fn lines(&self) -> Vec<String> {
+        let date = |t: Option<u64>| t.map_or("?".into(), crate::size::date);
+        let share = |n: u64| match self.oom_jobs {
+            0 => String::new(),
+            all => format!(" ({} %)", n * 100 / all),
+        };
+        let mut out = vec![
+            format!(
+                "oom-explain report: {} job records from {} nodes, {} to {}",
+                self.records,
+                self.nodes,
+                date(self.first_ended),
+                date(self.last_ended)
+            ),
+            String::new(),
+            format!("Jobs killed for memory: {}", self.oom_jobs),
+        ];
+        let list = |out: &mut Vec<String>, title: &str, items: &[(String, u64)]| {
+            if !items.is_empty() {
+                out.push(format!("  by {title}:"));
+                for (name, n) in items {
+                    out.push(format!("    {name:<24} {n:>8}{}", share(*n)));
+                }
+            }
+        };
+        list(&mut out, "cause", &self.by_cause);
+        list(&mut out, "user", &self.by_user);
+        list(&mut out, "partition", &self.by_partition);
+        out.push(format!(
+            "Near misses (finished close to their limit): {}",
+            self.near_misses
+        ));
+        out.push(String::new());
+        out.push(format!(
+            "Memory requested but never used: {:.0} GiB-hours ({:.0} of them in {} over-requests)",
+            self.unused_gib_hours, self.over_request_gib_hours, self.over_requests
+        ));
+        if !self.unused_by_user.is_empty() {
+            out.push("  by user:".into());
+            for (user, gh) in &self.unused_by_user {
+                out.push(format!("    {user:<24} {gh:>10.0}"));
+            }
+        }
+        if !self.advice.is_empty() {
+            out.push(String::new());
+            out.push("Top advice:".into());
+            for a in &self.advice {
+                out.push(format!(
+                    "  {} ({} jobs, {}): {}",
+                    a.user, a.jobs, a.cause, a.text
+                ));
+            }
+        }
+        if self.skipped > 0 {
+            out.push(format!(
+                "({} lines were not records and were skipped.)",
+                self.skipped
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,158 @@
+//! The explanation of a job with no record, from Slurm's accounting (`sacct`): lower fidelity,
+//! and it says what it cannot know.
+
+use crate::size::{self, human};
+
+/// The fields asked of sacct, in this order (`sacct -P -n -o …`).
+pub const FIELDS: &str = "JobID,State,ReqMem,MaxRSS,Elapsed,NTasks,NNodes,ExitCode";
+
+/// One line of sacct's output: the job or one of its steps.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SacctRow {
+    pub id: String,
+    pub state: String,
+    /// The request as sacct prints it (e.g. `200M`), and in bytes.
+    pub req_mem: String,
+    pub req_bytes: Option<u64>,
+    pub max_rss: Option<u64>,
+    pub elapsed: String,
+    pub tasks: Option<u32>,
+    pub nodes: Option<u32>,
+    pub exit_code: String,
+}
+
+/// Parses `sacct -P -n -o FIELDS` output (`|`-separated, no header).
+pub fn parse(text: &str) -> Vec<SacctRow> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split('|').collect();
+            if f.len() < 8 || f[0].is_empty() {
+                return None;
+            }
+            let req = f[2].trim_end_matches(['n', 'c']);
+            Some(SacctRow {
+                id: f[0].into(),
+                state: f[1].split_whitespace().next().unwrap_or("").into(),
+                req_mem: f[2].into(),
+                req_bytes: size::parse_slurm_size_mib(req).map(|m| m << 20),
+                max_rss: parse_bytes(f[3]),
+                elapsed: f[4].into(),
+                tasks: f[5].parse().ok(),
+                nodes: f[6].parse().ok(),
+                exit_code: f[7].into(),
+            })
+        })
+        .collect()
+}
+
+/// sacct's sizes: a number with K, M, G, T (binary), or plain bytes.
+fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, scale) = match text.chars().last()? {
+        'K' => (&text[..text.len() - 1], 1u64 << 10),
+        'M' => (&text[..text.len() - 1], 1 << 20),
+        'G' => (&text[..text.len() - 1], 1 << 30),
+        'T' => (&text[..text.len() - 1], 1 << 40),
+        _ => (text, 1),
+    };
+    let n: f64 = number.parse().ok()?;
+    Some((n * scale as f64) as u64)
+}
+
+/// The honest explanation for `oom-explain JOBID` when the plugin left no record.
+pub fn explain(job: &str, rows: &[SacctRow]) -> Vec<String> {
+    let Some(job_row) = rows.iter().find(|r| r.id == job).or(rows.first()) else {
+        return vec![format!(
+            "oom-explain: job {job}: no record here, and sacct knows no such job."
+        )];
+    };
+    let oom = rows.iter().find(|r| r.state == "OUT_OF_MEMORY");
+    let max_rss = rows.iter().filter_map(|r| r.max_rss).max();
+    let tasks = rows.iter().filter_map(|r| r.tasks).max();
+    let mut out = vec![
+        format!(
+            "oom-explain: job {job}: no oom-explain record (the job ran without --oom-explain,"
+        ),
+        "  or before records were kept); from Slurm's accounting (sacct) only:".into(),
+        format!(
+            "  State {}{}, requested {} per node on {} node(s){}, ran {}.",
+            job_row.state,
+            oom.filter(|r| r.id != job_row.id)
+                .map(|r| format!(" (step {} OUT_OF_MEMORY)", r.id))
+                .unwrap_or_default(),
+            if job_row.req_mem.is_empty() {
+                "?"
+            } else {
+                &job_row.req_mem
+            },
+            job_row.nodes.unwrap_or(1),
+            tasks.map(|t| format!(", {t} task(s)")).unwrap_or_default(),
+            job_row.elapsed
+        ),
+    ];
+    let rss_text = max_rss.map_or("not recorded".to_owned(), human);
+    match (oom, job_row.req_bytes) {
+        (Some(_), Some(req)) => {
+            let (_, twice) = size::slurm_request(req * 2);
+            out.push(format!(
+                "  It ran out of memory: the kernel killed it at its {} limit. How much more it",
+                human(req)
+            ));
+            out.push(format!(
+                "    needed is unknown; twice the request is a safe next try: --mem={twice}."
+            ));
+            out.push(format!(
+                "  sacct's MaxRSS ({rss_text}) is sampled every few seconds: it misses the final rise,"
+            ));
+            out.push("    so it is no guide to what the job needs.".into());
+        }
+        (Some(_), None) => {
+            out.push("  It ran out of memory; sacct does not say how much it had asked for.".into())
+        }
+        (None, _) => {
+            out.push(format!(
+                "  Slurm recorded no out-of-memory kill. Largest MaxRSS: {rss_text} (sampled, so the"
+            ));
+            out.push("    real peak may be higher).".into());
+        }
+    }
+    out.push(
+        "  Not known without a record: the real peak, which process was killed, and why".into(),
+    );
+    out.push("    (a load spike, copies per worker, a leak, files in /dev/shm...).".into());
+    out.push("  Next time: sbatch --oom-explain ... and this command gives the full story.".into());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real output of `sacct -P -n -o FIELDS` for an OOM-killed job on the test cluster.
+    const KILLED: &str = "7|OUT_OF_MEMORY|200M||00:00:01|||0:125\n\
+                          7.batch|OUT_OF_MEMORY|||00:00:01|1|1|0:125\n";
+
+    #[test]
+    fn a_killed_job_is_explained_with_what_is_not_known() {
+        let rows = parse(KILLED);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].req_bytes, Some(200 << 20));
+        let text = explain("7", &rows).join("\n");
+        assert!(text.contains("OUT_OF_MEMORY"), "{text}");
+        assert!(text.contains("--mem=400M"), "{text}");
+        assert!(text.contains("Not known without a record"), "{text}");
+    }
+
+    #[test]
+    fn sizes_as_sacct_prints_them() {
+        assert_eq!(parse_bytes("1540K"), Some(1540 << 10));
+        assert_eq!(parse_bytes("2.5G"), Some(5 << 29));
+        assert_eq!(parse_bytes("0"), Some(0));
+        assert_eq!(parse_bytes(""), None);
+    }
+
+    #[test]
+    fn an_unknown_job() {
+        assert!(explain("99", &[])[0].contains("no such job"));
+    }
+}
