@@ -1,0 +1,298 @@
+//! Step records, the job epilog's merge into the job log, and the `oom-explain` command's
+//! readers — on step records made from the committed real evidence (tests/fixtures/evidence),
+//! in temporary spool and log folders.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use oom_explain::config::Config;
+use oom_explain::history;
+use oom_explain::journal;
+use oom_explain::record::{JobRecord, Origin, StepRecord};
+use oom_explain::report::EvidenceRecord;
+
+/// A step record from a real evidence fixture, re-labelled as `job` on `node`.
+fn step_record(fixture: &str, job: u32, node: &str, job_cgroup: Option<PathBuf>) -> StepRecord {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/evidence/v1")
+        .join(fixture);
+    let mut evidence = EvidenceRecord::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+    evidence.context.id.job = job;
+    let report = evidence.analyse(&Config::default());
+    let origin = Origin {
+        node: node.into(),
+        user: Some("alice".into()),
+        uid: Some(1001),
+        partition: Some("debug".into()),
+    };
+    StepRecord::new(
+        &report,
+        &evidence.context,
+        origin,
+        job_cgroup,
+        true,
+        1_795_000_000,
+    )
+}
+
+fn log_lines(log: &Path) -> Vec<JobRecord> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line a whole job record"))
+        .collect()
+}
+
+#[test]
+fn the_epilog_merges_its_jobs_steps_on_its_node_and_picks_up_leftovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("spool");
+    let log = tmp.path().join("log/jobs.jsonl");
+    let running = tmp.path().join("job_30"); // a job still on the node: its cgroup exists
+    std::fs::create_dir(&running).unwrap();
+    for record in [
+        step_record("other-step.0.json", 10, "node1", None),
+        step_record("other-step.1.json", 10, "node1", None),
+        step_record("other-step.batch.json", 10, "node1", None),
+        // The same job on another slurmd of the same host: not this epilog's.
+        step_record("over-request.batch.json", 10, "node2", None),
+        // A job whose epilog never ran (its cgroup is gone): a leftover.
+        step_record(
+            "under-allocation.batch.json",
+            20,
+            "node1",
+            Some(tmp.path().join("job_20")),
+        ),
+        // A job still running here: left alone.
+        step_record("near-miss.batch.json", 30, "node1", Some(running.clone())),
+    ] {
+        journal::spool_step(&spool, &record).unwrap();
+    }
+    std::fs::write(spool.join("40.batch.node1.json"), "{ not a record").unwrap();
+
+    let here = |r: &StepRecord| r.job_cgroup.as_ref().is_some_and(|d| d.exists());
+    let merged = journal::epilog(&spool, &log, 10, "node1", here).unwrap();
+    let lines = log_lines(&log);
+    assert_eq!(lines, merged.jobs);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    let (own, leftover) = (&lines[0], &lines[1]);
+    assert_eq!((own.job, own.recovered, own.steps.len()), (10, false, 3));
+    assert_eq!(own.cause, "other-step");
+    assert_eq!(own.origin.node, "node1");
+    assert_eq!((leftover.job, leftover.recovered), (20, true));
+    assert_eq!(leftover.cause, "under-allocation");
+    assert_eq!(merged.bad, vec![spool.join("40.batch.node1.bad")]);
+    let mut left: Vec<String> = std::fs::read_dir(&spool)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "10.batch.node2.json",
+            "30.batch.node1.json",
+            "40.batch.node1.bad"
+        ]
+    );
+
+    // node2's epilog of the same job takes its own record, and the job's lines merge on read.
+    journal::epilog(&spool, &log, 10, "node2", here).unwrap();
+    let records = history::find_job(std::slice::from_ref(&log), 10).unwrap();
+    assert_eq!(records.len(), 2);
+    let text = history::explain(10, &records).join("\n");
+    assert!(
+        text.starts_with("oom-explain: job 10 of alice on node1, node2:"),
+        "{text}"
+    );
+    assert!(text.contains("cause: other-step"), "{text}");
+    assert!(text.contains("(on node1)"), "{text}");
+}
+
+#[test]
+fn the_command_shows_what_the_jobs_stderr_got() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("spool");
+    let log = tmp.path().join("log/jobs.jsonl");
+    let record = step_record("load-spike.batch.json", 7, "node1", None);
+    journal::spool_step(&spool, &record).unwrap();
+    journal::epilog(&spool, &log, 7, "node1", |_| false).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_oom-explain"))
+        .args(["--log", log.to_str().unwrap(), "7"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    // The report lines, exactly as rendered for the job's stderr.
+    for line in &record.report {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line:?} missing from\n{text}"
+        );
+    }
+    let json = Command::new(env!("CARGO_BIN_EXE_oom-explain"))
+        .args(["--log", log.to_str().unwrap(), "--json", "7"])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["source"], "records");
+    assert_eq!(doc["records"][0]["cause"], "load-spike");
+}
+
+#[test]
+fn concurrent_epilogs_never_interleave_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("spool");
+    let log = tmp.path().join("log/jobs.jsonl");
+    let jobs: Vec<u32> = (100..140).collect();
+    for &job in &jobs {
+        for fixture in ["rank-imbalance.0.json", "rank-imbalance.batch.json"] {
+            journal::spool_step(&spool, &step_record(fixture, job, "node1", None)).unwrap();
+        }
+    }
+    std::thread::scope(|s| {
+        for &job in &jobs {
+            let (spool, log) = (&spool, &log);
+            s.spawn(move || journal::epilog(spool, log, job, "node1", |_| true).unwrap());
+        }
+    });
+    let lines = log_lines(&log);
+    let mut seen: Vec<u32> = lines.iter().map(|r| r.job).collect();
+    seen.sort();
+    assert_eq!(seen, jobs, "each job exactly once");
+    assert!(lines.iter().all(|r| r.steps.len() == 2));
+}
+
+#[test]
+fn unsafe_places_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let open = tmp.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let record = step_record("near-miss.batch.json", 1, "node1", None);
+    assert!(
+        journal::spool_step(&open, &record).is_err(),
+        "a world-writable spool"
+    );
+    assert!(
+        journal::spool_step(&open.join("sub"), &record).is_err(),
+        "made inside one"
+    );
+    // The log through a symlink.
+    let logs = tmp.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", logs.join("jobs.jsonl")).unwrap();
+    assert!(journal::append(&logs.join("jobs.jsonl"), b"{}\n").is_err());
+}
+
+#[test]
+fn check_config_uses_the_plugins_parser() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("plugstack.conf");
+    let inc = tmp.path().join("plugstack.conf.d");
+    std::fs::create_dir(&inc).unwrap();
+    std::fs::write(
+        &conf,
+        "# site plugins\noptional /usr/lib/other.so x=1\ninclude plugstack.conf.d/*.conf\n",
+    )
+    .unwrap();
+    std::fs::write(
+        inc.join("oom.conf"),
+        "required /usr/lib/slurm/oom_explain.so headroom=25 records=all\n",
+    )
+    .unwrap();
+    let run = |path: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_oom-explain"))
+            .args(["check-config", path.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let ok = run(&conf);
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{text}");
+    assert!(
+        text.contains("oom.conf:1: OK")
+            && text.contains("headroom 25 %")
+            && text.contains("records all"),
+        "{text}"
+    );
+    std::fs::write(
+        inc.join("oom.conf"),
+        "required /usr/lib/slurm/oom_explain.so hedroom=25\n",
+    )
+    .unwrap();
+    let bad = run(&conf);
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(!bad.status.success());
+    assert!(
+        text.contains("oom.conf:1: error") && text.contains("\"hedroom\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_man_page_is_generated_from_the_command_line_definition() {
+    let cmd = <oom_explain::cli::Cli as clap::CommandFactory>::command();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd).render(&mut page).unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/oom-explain.1");
+    if std::env::var_os("UPDATE_EXPECTED").is_some() {
+        std::fs::write(&path, &page).unwrap();
+    }
+    let committed = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        committed == page,
+        "docs/oom-explain.1 is out of date: UPDATE_EXPECTED=1 cargo test --test records"
+    );
+}
+
+#[test]
+fn the_report_counts_jobs_by_cause_user_and_partition_and_the_unused_memory() {
+    use oom_explain::fleet::{Builder, Filter};
+    let base = |fixture: &str, job: u32, node: &str, user: &str| {
+        let mut step = step_record(fixture, job, node, None);
+        step.origin.user = Some(user.into());
+        JobRecord::merge(vec![step], false).unwrap()
+    };
+    let mut lines = vec![
+        // Job 1 ran on two nodes and was killed on both: one job.
+        base("under-allocation.batch.json", 1, "node1", "alice").to_line(),
+        base("under-allocation.batch.json", 1, "node2", "alice").to_line(),
+        base("tmpfs.batch.json", 2, "node1", "alice").to_line(),
+        base("load-spike.batch.json", 3, "node1", "bob").to_line(),
+        base("near-miss.batch.json", 4, "node1", "bob").to_line(),
+    ];
+    let mut over = base("over-request.batch.json", 5, "node1", "carol");
+    (over.peak, over.limit, over.elapsed_s) = (Some(1 << 30), Some(5 << 30), Some(7200));
+    lines.push(over.to_line());
+    let mut old = base("under-allocation.batch.json", 6, "node1", "dave");
+    old.ended = 1_000;
+    lines.push(old.to_line());
+    lines.push("not json".into());
+
+    let mut all = Builder::new(Filter::default());
+    lines.iter().for_each(|l| all.add_line(l));
+    let r = all.finish(10);
+    assert_eq!((r.lines, r.records, r.skipped), (8, 7, 1));
+    assert_eq!(r.oom_jobs, 4, "jobs 1 (once), 2, 3 and 6: {:?}", r.by_cause);
+    assert_eq!(r.by_user[0], ("alice".to_owned(), 2));
+    assert_eq!(r.near_misses, 1);
+    assert_eq!(r.over_requests, 1);
+    assert!(
+        (r.over_request_gib_hours - 8.0).abs() < 1e-9,
+        "4 GiB unused for 2 h"
+    );
+
+    let mut recent = Builder::new(Filter {
+        since: Some(1_000_000),
+        user: Some("alice".into()),
+    });
+    lines.iter().for_each(|l| recent.add_line(l));
+    let r = recent.finish(10);
+    assert_eq!((r.records, r.oom_jobs), (3, 2));
+    let text = r.lines().join("\n");
+    assert!(
+        text.contains("under-allocation") && text.contains("tmpfs"),
+        "{text}"
+    );
+}
