@@ -13,7 +13,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::record::{JobRecord, StepRecord};
+use crate::record::{JobRecord, Origin, StepRecord};
 use crate::spool;
 
 /// A claimed file left by an epilog that died is taken again after this long.
@@ -38,15 +38,18 @@ pub struct Merged {
     pub bad: Vec<PathBuf>,
 }
 
-/// The job epilog on `node`: merges `job`'s step records and any leftovers into the job log.
-/// `job_is_here` says whether a leftover's job still has a cgroup on the node.
+/// The job epilog on node `here.node`: merges `job`'s step records and any leftovers into the
+/// job log. What the epilog knows of its own job (`here`: user, partition) fills what a step
+/// could not learn (the batch step starts before Slurm sets SLURM_JOB_USER in its
+/// environment). `job_is_here` says whether a leftover's job still has a cgroup on the node.
 pub fn epilog(
     spool_dir: &Path,
     job_log: &Path,
     job: u32,
-    node: &str,
+    here: &Origin,
     job_is_here: impl Fn(&StepRecord) -> bool,
 ) -> io::Result<Merged> {
+    let node = here.node.as_str();
     let mut merged = Merged::default();
     if !spool_dir.exists() {
         return Ok(merged); // no step was ever recorded on this node
@@ -92,10 +95,17 @@ pub fn epilog(
     }
     let mut by_job: BTreeMap<(bool, u32), Vec<StepRecord>> = BTreeMap::new();
     for (_, _, record) in &claimed {
+        let mut record = record.clone();
+        if record.job == job {
+            let o = &mut record.origin;
+            o.user = o.user.take().or_else(|| here.user.clone());
+            o.uid = o.uid.or(here.uid);
+            o.partition = o.partition.take().or_else(|| here.partition.clone());
+        }
         by_job
             .entry((record.job != job, record.job))
             .or_default()
-            .push(record.clone());
+            .push(record);
     }
     merged.jobs = by_job
         .into_iter()

@@ -128,17 +128,19 @@ pub fn explain(job: &str, rows: &[SacctRow]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    /// Real output of `sacct -P -n -o FIELDS` for an OOM-killed job on the test cluster.
-    const KILLED: &str = "7|OUT_OF_MEMORY|200M||00:00:01|||0:125\n\
-                          7.batch|OUT_OF_MEMORY|||00:00:01|1|1|0:125\n";
+    /// Real output of `sacct -P -n -o FIELDS` for an OOM-killed job on the test cluster
+    /// (Slurm 22.05.8 with slurmdbd; 2026-11-22). MaxRSS of the killed step: 0.
+    const KILLED: &str = "1|OUT_OF_MEMORY|200M||00:00:00||1|0:125\n\
+                          1.batch|OUT_OF_MEMORY||0|00:00:00|1|1|0:125\n";
 
     #[test]
     fn a_killed_job_is_explained_with_what_is_not_known() {
         let rows = parse(KILLED);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].req_bytes, Some(200 << 20));
-        let text = explain("7", &rows).join("\n");
-        assert!(text.contains("OUT_OF_MEMORY"), "{text}");
+        let text = explain("1", &rows).join("\n");
+        assert!(text.contains("State OUT_OF_MEMORY"), "{text}");
+        assert!(text.contains("sacct's MaxRSS (0 KiB)"), "{text}");
         assert!(text.contains("--mem=400M"), "{text}");
         assert!(text.contains("Not known without a record"), "{text}");
     }

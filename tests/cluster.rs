@@ -54,6 +54,41 @@ fn without_the_option_the_plugin_adds_nothing() {
         !lab.slurmd_log()
             .contains(&format!("oom-explain: step {}.", job.id))
     );
+    // Nor a record (records=opted-in, the default).
+    assert!(lab.job_records(&job, 1, 3).is_empty());
+}
+
+#[test]
+fn an_opted_in_job_leaves_one_record_that_the_command_explains() {
+    let lab = Lab::get();
+    let job = lab.submit_alloc("recorded", &["--mem=100M", "--oom-explain"], "400");
+    assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
+    let records = lab.job_records(&job, 1, 30);
+    assert_eq!(records.len(), 1, "one line for the job on its one node");
+    let r = &records[0];
+    assert_eq!(r["cause"], "under-allocation");
+    assert_eq!(r["user"], "oomtest");
+    assert_eq!(r["schema"], 1);
+    assert_eq!(r["steps"][0]["cgroup"], lab.cgroup.as_str());
+    // The spool is empty again, and `oom-explain JOBID` repeats the .err's report.
+    let left: Vec<_> = std::fs::read_dir(&lab.records)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{}.", job.id))
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let out = lab.oom_explain(&[&job.id.to_string()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = lab.stderr_of(&job);
+    let line = err.lines().find(|l| l.contains("#SBATCH --mem=")).unwrap();
+    assert!(
+        text.lines().any(|l| l == line),
+        "{line:?} missing from\n{text}"
+    );
 }
 
 #[test]

@@ -35,6 +35,13 @@ fn step_record(fixture: &str, job: u32, node: &str, job_cgroup: Option<PathBuf>)
     )
 }
 
+fn node(name: &str) -> Origin {
+    Origin {
+        node: name.into(),
+        ..Origin::default()
+    }
+}
+
 fn log_lines(log: &Path) -> Vec<JobRecord> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -71,7 +78,7 @@ fn the_epilog_merges_its_jobs_steps_on_its_node_and_picks_up_leftovers() {
     std::fs::write(spool.join("40.batch.node1.json"), "{ not a record").unwrap();
 
     let here = |r: &StepRecord| r.job_cgroup.as_ref().is_some_and(|d| d.exists());
-    let merged = journal::epilog(&spool, &log, 10, "node1", here).unwrap();
+    let merged = journal::epilog(&spool, &log, 10, &node("node1"), here).unwrap();
     let lines = log_lines(&log);
     assert_eq!(lines, merged.jobs);
     assert_eq!(lines.len(), 2, "{lines:#?}");
@@ -97,7 +104,7 @@ fn the_epilog_merges_its_jobs_steps_on_its_node_and_picks_up_leftovers() {
     );
 
     // node2's epilog of the same job takes its own record, and the job's lines merge on read.
-    journal::epilog(&spool, &log, 10, "node2", here).unwrap();
+    journal::epilog(&spool, &log, 10, &node("node2"), here).unwrap();
     let records = history::find_job(std::slice::from_ref(&log), 10).unwrap();
     assert_eq!(records.len(), 2);
     let text = history::explain(10, &records).join("\n");
@@ -114,9 +121,15 @@ fn the_command_shows_what_the_jobs_stderr_got() {
     let tmp = tempfile::tempdir().unwrap();
     let spool = tmp.path().join("spool");
     let log = tmp.path().join("log/jobs.jsonl");
-    let record = step_record("load-spike.batch.json", 7, "node1", None);
+    let mut record = step_record("load-spike.batch.json", 7, "node1", None);
+    // A batch step does not know its user yet: the epilog fills it in from its own knowledge.
+    record.origin.user = None;
     journal::spool_step(&spool, &record).unwrap();
-    journal::epilog(&spool, &log, 7, "node1", |_| false).unwrap();
+    let here = Origin {
+        user: Some("bob".into()),
+        ..node("node1")
+    };
+    journal::epilog(&spool, &log, 7, &here, |_| false).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_oom-explain"))
         .args(["--log", log.to_str().unwrap(), "7"])
         .output()
@@ -137,6 +150,7 @@ fn the_command_shows_what_the_jobs_stderr_got() {
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(doc["source"], "records");
     assert_eq!(doc["records"][0]["cause"], "load-spike");
+    assert_eq!(doc["records"][0]["user"], "bob");
 }
 
 #[test]
@@ -153,7 +167,7 @@ fn concurrent_epilogs_never_interleave_lines() {
     std::thread::scope(|s| {
         for &job in &jobs {
             let (spool, log) = (&spool, &log);
-            s.spawn(move || journal::epilog(spool, log, job, "node1", |_| true).unwrap());
+            s.spawn(move || journal::epilog(spool, log, job, &node("node1"), |_| true).unwrap());
         }
     });
     let lines = log_lines(&log);

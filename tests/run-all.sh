@@ -42,6 +42,14 @@ step "real cluster with site settings: escalation beyond the node's memory, the 
 OOM_EXPLAIN_PLUGIN_ARGS="max_mem=150M highmem_partition=bigmem support=hpc-help@example.org help_url=https://hpc.example.org/oom" $LAB up
 cargo test --locked --features cluster-tests --test cluster_site
 
+step "real cluster with two slurmd nodes: a record per node, oom-explain JOBID, slurmd killed before the epilog"
+OOM_EXPLAIN_LAB_PROFILE=twonode $LAB up
+cargo test --locked --features cluster-tests --test cluster_records -- --nocapture
+
+step "real cluster with slurmdbd + MariaDB: oom-explain JOBID from sacct for a job without a record"
+OOM_EXPLAIN_LAB_PROFILE=accounting $LAB up
+cargo test --locked --features cluster-tests --test cluster_sacct
+
 $LAB down
 trap - EXIT
 step "cgroup v2 lane: the same real-cluster tests in a VM (Debian 6.1 kernel, CgroupPlugin=cgroup/v2)"

@@ -409,8 +409,15 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
         }
         // SAFETY: the handle Slurm passed to this callback.
         let job = unsafe { Spank::new(sp) }.job_id()?;
-        let node = node_name();
-        let merged = journal::epilog(&config.spool_dir, &config.job_log, job, &node, |r| {
+        // The epilog's environment is Slurm's (user-set variables only with a SPANK_ prefix).
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let here = Origin {
+            node: node_name(),
+            user: env("SLURM_JOB_USER"),
+            uid: env("SLURM_JOB_UID").and_then(|u| u.parse().ok()),
+            partition: env("SLURM_JOB_PARTITION"),
+        };
+        let merged = journal::epilog(&config.spool_dir, &config.job_log, job, &here, |r| {
             r.job_cgroup.as_ref().is_some_and(|dir| dir.exists())
         })
         .map_err(|e| format!("job {job}: records kept in the spool for the next epilog: {e}"))?;

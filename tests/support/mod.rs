@@ -16,6 +16,9 @@ pub struct Lab {
     pub cgroup: String,
     /// The lab's configuration profile (`default`, `overmemory`).
     pub profile: String,
+    /// The plugin's spool of step records, and the nodes' job log.
+    pub records: PathBuf,
+    pub job_log: PathBuf,
 }
 
 pub struct Submitted {
@@ -50,6 +53,8 @@ impl Lab {
                 lab: get("LAB"),
                 cgroup: format!("cgroup {}", get("CGROUP").display()),
                 profile: get("PROFILE").display().to_string(),
+                records: get("RECORDS"),
+                job_log: get("JOB_LOG"),
             };
             let ping = run(Command::new("scontrol")
                 .arg("ping")
@@ -166,6 +171,44 @@ impl Lab {
 
     fn file(&self, name: &str) -> String {
         std::fs::read_to_string(self.jobs.join(name)).unwrap_or_default()
+    }
+
+    /// Runs `lab.sh ARGS…` (as root), asserting it worked.
+    pub fn lab_sh(&self, args: &[&str]) {
+        let out = run(Command::new(&self.script).args(args));
+        assert!(
+            out.status.success(),
+            "lab.sh {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The job log's lines for `job` (one per node), waiting up to `secs` for `nodes` of them:
+    /// the job epilog runs a moment after the job ends.
+    pub fn job_records(&self, job: &Submitted, nodes: usize, secs: u64) -> Vec<serde_json::Value> {
+        let mut found = Vec::new();
+        for _ in 0..secs * 5 {
+            found = std::fs::read_to_string(&self.job_log)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("whole JSON lines"))
+                .filter(|r| r["job"] == job.id)
+                .collect();
+            if found.len() >= nodes {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        found
+    }
+
+    /// Runs the `oom-explain` command on this lab's job log.
+    pub fn oom_explain(&self, args: &[&str]) -> Output {
+        run(Command::new(env!("CARGO_BIN_EXE_oom-explain"))
+            .arg("--log")
+            .arg(&self.job_log)
+            .args(args)
+            .env("SLURM_CONF", &self.slurm_conf))
     }
 
     /// slurmd's log, where admins see the plugin's messages.

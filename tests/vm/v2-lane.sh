@@ -95,7 +95,10 @@ stage() {
     mkdir -p "$root$REPO/target/release" "$root/oom-vm"
     cp -r "$REPO/tests" "$root$REPO/tests"
     cp "$so" "$root$REPO/target/release/"
-    for bin in "$cluster" "$bad" "$scenarios"; do mkdir -p "$root$(dirname "$bin")" && cp "$bin" "$root$bin"; done
+    # The tests also run the oom-explain command that cargo built beside them.
+    local cli=$REPO/target/debug/oom-explain
+    [ -x "$cli" ] || die "no $cli (cargo test builds it)"
+    for bin in "$cluster" "$bad" "$scenarios" "$cli"; do mkdir -p "$root$(dirname "$bin")" && cp "$bin" "$root$bin"; done
     echo "$cluster" >"$root/oom-vm/cluster-bin"
     echo "$scenarios" >"$root/oom-vm/scenarios-bin"
     echo "$bad" >"$root/oom-vm/bad-config-bin"

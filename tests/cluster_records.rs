@@ -1,0 +1,177 @@
+//! Records on the real cluster with two slurmd "nodes" on this host (lab profile `twonode`):
+//! a 2-node job whose one node runs out of memory gets one record per node, merged by
+//! `oom-explain JOBID` into the explanation its .err got; and killing slurmd between the end of
+//! a step and the job's epilog loses no record.
+//! Built only with `--features cluster-tests`; tests/run-all.sh starts the profile.
+
+mod support;
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use support::{Lab, causes};
+
+/// The slurmd-killing test must not run beside the others.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn lab() -> &'static Lab {
+    let lab = Lab::get();
+    assert_eq!(
+        lab.profile, "twonode",
+        "start the lab with OOM_EXPLAIN_LAB_PROFILE=twonode"
+    );
+    lab
+}
+
+fn wait_for_file(path: &Path, secs: u64) -> bool {
+    (0..secs * 10).any(|_| {
+        let there = path.exists();
+        if !there {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        there
+    })
+}
+
+#[test]
+fn a_two_node_job_has_a_record_per_node_and_one_explanation() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab();
+    let (array, alloc) = (lab.workload("array.py"), lab.workload("alloc.py"));
+    let job = lab.submit(
+        "two-nodes",
+        &[
+            "--nodes=2",
+            "--ntasks-per-node=1",
+            "--mem=200M",
+            "--oom-explain",
+        ],
+        &format!(
+            "srun sh -c 'if [ \"$SLURM_NODEID\" = 0 ]; then exec /usr/bin/python3 {array} 500; \
+             else exec /usr/bin/python3 {alloc} 50 2; fi'\nexit 0"
+        ),
+    );
+    lab.wait(&job);
+    let records = lab.job_records(&job, 2, 30);
+    let mut by_node: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["node"].as_str().unwrap().to_owned(),
+                r["cause"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    by_node.sort();
+    assert_eq!(
+        by_node,
+        [
+            ("node1".into(), "under-allocation".into()),
+            ("node2".into(), "none".into())
+        ],
+        "{records:#?}"
+    );
+    let node1 = records.iter().find(|r| r["node"] == "node1").unwrap();
+    assert_eq!(
+        node1["steps"].as_array().unwrap().len(),
+        2,
+        "step 0 and the batch script"
+    );
+    assert_eq!(node1["user"], "oomtest");
+    assert_eq!(node1["partition"], "debug");
+
+    // The command gives what the .err got, and the other node's step as fine.
+    let err = lab.stderr_of(&job);
+    assert_eq!(causes(&err), ["under-allocation"], "{err}");
+    let out = lab.oom_explain(&[&job.id.to_string()]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let report: Vec<&str> = err
+        .lines()
+        .skip_while(|l| !l.starts_with("oom-explain:"))
+        .take_while(|l| !l.starts_with("slurmstepd"))
+        .collect();
+    assert!(report.len() > 5, "{err}");
+    for line in &report {
+        assert!(
+            text.lines().any(|l| l == *line),
+            "{line:?} missing from\n{text}"
+        );
+    }
+    assert!(
+        text.contains("step 0 on node2:") && text.contains(": OK."),
+        "{text}"
+    );
+    // The epilog's summary for admins.
+    let log = std::fs::read_to_string(lab.lab.join("log/slurmd-node1.log")).unwrap();
+    assert!(
+        log.contains(&format!(
+            "oom-explain: job {} on node1 (user oomtest, partition debug): under-allocation",
+            job.id
+        )),
+        "no summary in slurmd-node1.log"
+    );
+}
+
+#[test]
+fn killing_slurmd_between_step_end_and_epilog_loses_no_record() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab();
+    let array = lab.workload("array.py");
+    let job = lab.submit(
+        "slurmd-killed",
+        &[
+            "--nodes=1",
+            "--nodelist=node1",
+            "--mem=200M",
+            "--oom-explain",
+        ],
+        &format!("srun /usr/bin/python3 {array} 500\nsleep 8\nexit 0"),
+    );
+    let spooled = |step: &str| lab.records.join(format!("{}.{step}.node1.json", job.id));
+    assert!(
+        wait_for_file(&spooled("0"), 60),
+        "step 0's record never reached the spool"
+    );
+    lab.lab_sh(&["kill-slurmd", "node1"]);
+    // The batch script goes on without slurmd, ends, and leaves its record too.
+    assert!(
+        wait_for_file(&spooled("batch"), 60),
+        "the batch step's record never reached the spool"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    lab.lab_sh(&["start-slurmd", "node1"]);
+    // Slurm runs the job's epilog once slurmd is back; if it never did, the next job's epilog
+    // on the node takes the records as leftovers.
+    let mut records = lab.job_records(&job, 1, 60);
+    let mut via = "its own epilog";
+    if records.is_empty() {
+        let next = lab.submit("after-restart", &["--nodelist=node1", "--mem=100M"], "true");
+        lab.wait(&next);
+        records = lab.job_records(&job, 1, 30);
+        via = "the next job's epilog";
+    }
+    assert_eq!(
+        records.len(),
+        1,
+        "job {}: no record after slurmd's restart",
+        job.id
+    );
+    let steps: Vec<&str> = records[0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["0", "batch"], "{:#?}", records[0]);
+    assert_eq!(records[0]["cause"], "under-allocation");
+    assert!(
+        !spooled("0").exists() && !spooled("batch").exists(),
+        "spool not cleaned"
+    );
+    eprintln!(
+        "job {}: record written by {via} after slurmd's restart",
+        job.id
+    );
+}

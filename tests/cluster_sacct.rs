@@ -1,0 +1,50 @@
+//! `oom-explain JOBID` for a job that left no record: the explanation from Slurm's accounting,
+//! on the real cluster with slurmdbd and MariaDB (lab profile `accounting`).
+//! Built only with `--features cluster-tests`; tests/run-all.sh starts the profile.
+
+mod support;
+
+use std::time::Duration;
+
+use support::Lab;
+
+#[test]
+fn a_job_without_a_record_is_explained_from_sacct_honestly() {
+    let lab = Lab::get();
+    assert_eq!(
+        lab.profile, "accounting",
+        "start the lab with OOM_EXPLAIN_LAB_PROFILE=accounting"
+    );
+    // No --oom-explain: with the default records=opted-in the plugin leaves nothing.
+    let job = lab.submit_alloc("no-record", &["--mem=200M"], "500 0 50");
+    assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
+    assert!(
+        lab.job_records(&job, 1, 3).is_empty(),
+        "a record for a job that did not opt in"
+    );
+    // slurmdbd learns of the end a moment after slurmctld.
+    let mut text = String::new();
+    for _ in 0..50 {
+        let out = lab.oom_explain(&[&job.id.to_string()]);
+        text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && text.contains("OUT_OF_MEMORY") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(text.contains("no oom-explain record"), "{text}");
+    assert!(text.contains("State OUT_OF_MEMORY"), "{text}");
+    assert!(text.contains("requested 200M"), "{text}");
+    assert!(text.contains("--mem=400M"), "{text}");
+    assert!(text.contains("Not known without a record"), "{text}");
+
+    let json = lab.oom_explain(&["--json", &job.id.to_string()]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["source"], "sacct");
+    assert_eq!(doc["sacct"][0]["state"], "OUT_OF_MEMORY");
+
+    // A job id nobody knows: a clear answer and a failing exit status.
+    let none = lab.oom_explain(&["999999"]);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stdout).contains("no such job"));
+}
