@@ -203,6 +203,7 @@ impl Report {
         let date = |t: Option<u64>| t.map_or("?".into(), crate::size::date);
         let share = |n: u64| match self.oom_jobs {
             0 => String::new(),
+            all if n * 100 < all => " (<1 %)".into(),
             all => format!(" ({} %)", n * 100 / all),
         };
         let mut out = vec![

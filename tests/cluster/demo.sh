@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, from a fresh machine: build oom-explain, start a real one-node Slurm with it,
-# submit a job that runs out of memory with --oom-explain, and show its slurm-%j.err.
+# submit a job that runs out of memory with --oom-explain, show its slurm-%j.err, then ask the
+# oom-explain command about the job afterwards (from the record the job epilog left).
 # Run as root. The cluster stays up afterwards; stop it with: tests/cluster/lab.sh down
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -12,7 +13,7 @@ cargo build --release --locked 2>&1 | tail -n 1
 echo "== starting Slurm (munge, slurmctld, slurmd) on 127.0.0.1"
 $LAB_SH up
 eval "$($LAB_SH env)"
-install -m 0644 tests/cluster/workloads/alloc.py "$JOBS/alloc.py"
+install -m 0644 tests/cluster/workloads/array.py "$JOBS/array.py"
 cat >"$JOBS/demo.sh" <<JOB
 #!/bin/sh
 #SBATCH --job-name=demo
@@ -20,8 +21,8 @@ cat >"$JOBS/demo.sh" <<JOB
 #SBATCH --oom-explain
 #SBATCH --output=slurm-%j.out
 #SBATCH --error=slurm-%j.err
-# Load a "dataset" of 600 MiB into memory, 20 MiB at a time.
-/usr/bin/python3 $JOBS/alloc.py 600 0 20
+# Load a 600 MiB "dataset" into one array, as numpy.load does.
+/usr/bin/python3 $JOBS/array.py 600
 JOB
 chmod 0644 "$JOBS/demo.sh"
 echo "== submitting as user $JOB_USER: sbatch demo.sh (--mem=200M, needs about 600M)"
@@ -30,5 +31,9 @@ state=$($LAB_SH wait "$job")
 echo "== job $job ended: $state. Its $JOBS/slurm-$job.err:"
 echo
 cat "$JOBS/slurm-$job.err"
+echo
+echo "== later, on a login node: oom-explain $job (from the job log the epilog wrote)"
+for _ in $(seq 50); do grep -q "\"job\":$job," "$JOB_LOG" 2>/dev/null && break; sleep 0.2; done
+target/release/oom-explain --log "$JOB_LOG" "$job"
 echo
 echo "(The cluster is still up: SLURM_CONF=$SLURM_CONF. Stop it with: tests/cluster/lab.sh down)"
