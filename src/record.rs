@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use crate::classify::Cause;
 use crate::recommend::{Certainty, Recommendation};
 use crate::report::StepReport;
-use crate::step::{MemoryRequest, StepContext, StepKind};
+use crate::step::{MemoryRequest, StepContext};
 
 /// The version of both record kinds; readers skip records of a schema they do not know.
 pub const SCHEMA: u32 = 1;
@@ -103,12 +103,12 @@ impl StepRecord {
         StepRecord {
             schema: SCHEMA,
             job: context.id.job,
-            step: match context.id.step {
-                StepKind::Batch => "batch".into(),
-                StepKind::Extern => "extern".into(),
-                StepKind::Interactive => "interactive".into(),
-                StepKind::Numbered(n) => n.to_string(),
-            },
+            step: context
+                .id
+                .step
+                .dir_name()
+                .trim_start_matches("step_")
+                .to_owned(),
             origin,
             ended,
             elapsed_s: context.elapsed.map(|e| e.as_secs()),
