@@ -43,7 +43,7 @@ fn a_request_beyond_the_site_limit_points_to_the_highmem_partition() {
 #[test]
 fn a_per_cpu_request_gets_a_per_cpu_recommendation() {
     let lab = site_lab();
-    // 2 CPUs at 60M each: a 120 MiB limit; twice that is 120M per CPU → 200M after rounding.
+    // 2 CPUs at 60M each: a 120 MiB limit; twice that is 120M per CPU.
     let job = lab.submit_alloc(
         "site-per-cpu",
         &["--mem-per-cpu=60M", "--cpus-per-task=2", "--oom-explain"],
@@ -51,9 +51,9 @@ fn a_per_cpu_request_gets_a_per_cpu_recommendation() {
     );
     assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
     let err = lab.stderr_of(&job);
-    assert!(err.contains("#SBATCH --mem-per-cpu=200M"), "{err}");
+    assert!(err.contains("#SBATCH --mem-per-cpu=120M"), "{err}");
     assert!(
-        err.contains("(that is 400 MiB for the 2 CPUs the job has on this node)"),
+        err.contains("(that is 240 MiB for the 2 CPUs the job has on this node)"),
         "{err}"
     );
     assert!(
