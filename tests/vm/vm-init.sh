@@ -12,7 +12,9 @@ mkdir -p /dev/pts /dev/shm /run /tmp
 mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 mount -t tmpfs tmpfs /run
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# /tmp stays on the (in-memory) root file system: the checkout and its test binaries may live
+# under /tmp at the same paths as on the host, and a tmpfs mounted here would hide them.
+chmod 1777 /tmp
 mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup
 ln -sf /proc/self/fd /dev/fd
 
