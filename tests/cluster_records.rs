@@ -175,3 +175,36 @@ fn killing_slurmd_between_step_end_and_epilog_loses_no_record() {
         job.id
     );
 }
+
+#[test]
+fn with_records_all_a_step_that_did_not_opt_in_is_recorded_silently() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = lab();
+    let plugstack = std::fs::read_to_string(lab.lab.join("etc/plugstack.conf")).unwrap();
+    assert!(
+        plugstack.contains("records=all"),
+        "start the lab with OOM_EXPLAIN_PLUGIN_ARGS=records=all: {plugstack}"
+    );
+    let job = lab.submit_alloc("not-opted-in", &["--nodelist=node1", "--mem=100M"], "400");
+    assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
+    // Nothing in the user's .err beyond Slurm's own line...
+    let err = lab.stderr_of(&job);
+    assert!(!err.contains("oom-explain"), "{err}");
+    assert!(err.contains("Detected 1 oom-kill event"), "{err}");
+    // ...but a record for the admins, from the end-of-step read alone (no sampler thread).
+    let records = lab.job_records(&job, 1, 30);
+    assert_eq!(records.len(), 1);
+    let step = &records[0]["steps"][0];
+    assert_eq!(step["opted_in"], false);
+    assert_eq!(step["cause"], "under-allocation");
+    assert!(
+        !step["report"].as_array().unwrap().is_empty(),
+        "the report it would have had"
+    );
+    let log = std::fs::read_to_string(lab.lab.join("log/slurmd-node1.log")).unwrap();
+    let summary = log
+        .lines()
+        .find(|l| l.contains(&format!("oom-explain: step {}.batch", job.id)))
+        .expect("a summary line for the step");
+    assert!(summary.ends_with("no sampler"), "{summary}");
+}
