@@ -29,6 +29,9 @@ pub enum Basis {
     },
     /// A rise that was slowing down towards a level: that level plus headroom.
     Levelling { level: u64, headroom_percent: u32 },
+    /// Steps sharing the job's limit: what the other steps held (measured) plus twice what the
+    /// killed step had when the limit filled up (its need is only known to be more).
+    OthersPlusTwiceOwn { others: u64, own: u64 },
     /// A measured peak plus headroom.
     PeakPlusHeadroom { peak: u64, headroom_percent: u32 },
 }
@@ -51,7 +54,7 @@ impl Basis {
             Basis::Reserved { .. } | Basis::Workers { .. } | Basis::Levelling { .. } => {
                 Certainty::Estimated
             }
-            Basis::AboveTheLimit { .. } => Certainty::AtLeast,
+            Basis::AboveTheLimit { .. } | Basis::OthersPlusTwiceOwn { .. } => Certainty::AtLeast,
         }
     }
 }
@@ -125,12 +128,21 @@ pub fn recommend(
             headroom,
         ),
         // The job's limit is what all steps share: that is the request to change.
-        Cause::OtherStep => killed_need(
-            diagnosis,
-            context,
-            diagnosis.job_limit.or(diagnosis.limit)?,
-            headroom,
-        ),
+        Cause::OtherStep => {
+            let job_limit = diagnosis.job_limit.or(diagnosis.limit)?;
+            match diagnosis.others_usage.filter(|&o| o < job_limit) {
+                // What the other steps held was measured; only this step's need is unknown:
+                // theirs plus twice this step's share of the limit.
+                Some(others) => (
+                    others + KILLED_FACTOR * (job_limit - others),
+                    Basis::OthersPlusTwiceOwn {
+                        others,
+                        own: job_limit - others,
+                    },
+                ),
+                None => killed_need(diagnosis, context, job_limit, headroom),
+            }
+        }
         Cause::OverMemoryKill => (
             diagnosis.slurm_allocation.or(diagnosis.peak)? * KILLED_FACTOR,
             Basis::AboveTheLimit {
@@ -418,6 +430,29 @@ mod tests {
         };
         let r = recommend(&d, &three, &Config::default()).unwrap();
         assert!(matches!(r.basis, Basis::AboveTheLimit { .. }), "{r:?}");
+    }
+
+    #[test]
+    fn steps_sharing_a_limit_double_only_the_killed_steps_share() {
+        // A 400 MiB job: the other steps held 162 MiB (measured), the killed one 238 MiB.
+        let d = Diagnosis {
+            others_usage: Some(162 * MIB),
+            ..Diagnosis {
+                cause: Cause::OtherStep,
+                ..killed_at(400 * MIB)
+            }
+        };
+        let r = recommend(&d, &context(None), &Config::default()).unwrap();
+        assert_eq!(
+            r.basis,
+            Basis::OthersPlusTwiceOwn {
+                others: 162 * MIB,
+                own: 238 * MIB
+            }
+        );
+        assert_eq!(r.basis.certainty(), Certainty::AtLeast);
+        // 162 + 2 × 238 = 638 MiB → 640M, not twice the job's 400 MiB.
+        assert_eq!(r.sbatch_line(), "#SBATCH --mem=640M");
     }
 
     #[test]

@@ -346,6 +346,11 @@ pub fn render(
             (Cause::OtherStep, Basis::AboveTheLimit { .. }) => {
                 "give the whole job twice its limit:".into()
             }
+            (_, Basis::OthersPlusTwiceOwn { others, own }) => format!(
+                "give the whole job what the other steps held ({}) plus twice this step's {}:",
+                human(others),
+                human(own)
+            ),
             (_, Basis::AboveTheLimit { factor, .. }) => {
                 format!("request {} the limit and resubmit:", times(factor))
             }
