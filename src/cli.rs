@@ -47,7 +47,8 @@ struct Logs {
 
 #[derive(Args, Debug)]
 struct Explain {
-    /// The job's id (as in slurm-JOBID.out).
+    /// The job's id (as in slurm-JOBID.out), or an array task's (1234_5: its raw id is asked
+    /// of sacct).
     #[arg(value_name = "JOBID")]
     job: Option<String>,
     #[command(flatten)]
@@ -106,13 +107,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
 }
 
 fn explain(job: &str, logs: &Logs) -> Result<ExitCode, String> {
-    let id: u32 = job
-        .split('.')
-        .next()
-        .and_then(|j| j.parse().ok())
-        .ok_or_else(|| {
-            format!("{job:?} is not a job id (for an array task, give its raw id: sacct -j {job} -o JobIDRaw)")
-        })?;
+    let id = job_id(job)?;
     let files: Vec<PathBuf> = history::log_files(&logs.logs)
         .map_err(|e| e.to_string())?
         .into_iter()
@@ -161,6 +156,30 @@ fn explain(job: &str, logs: &Logs) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The job's numeric id: `1234`, `1234.0` (a step: its job), or an array task `1234_5` /
+/// heterogeneous component `1234+1`, which records know by their own raw id (asked of sacct).
+fn job_id(job: &str) -> Result<u32, String> {
+    let job = job.split('.').next().unwrap_or(job);
+    if let Ok(id) = job.parse() {
+        return Ok(id);
+    }
+    let valid = |c: char| c.is_ascii_digit() || c == '_' || c == '+';
+    if job.is_empty() || !job.chars().all(valid) {
+        return Err(format!("{job:?} is not a job id"));
+    }
+    let out = std::process::Command::new("sacct")
+        .args(["-j", job, "-X", "-n", "-P", "-o", "JobIDRaw"])
+        .output()
+        .map_err(|e| format!("{job}: cannot ask sacct for its raw job id: {e}"))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| {
+            format!("{job}: sacct knows no such job (its raw id: sacct -j {job} -o JobIDRaw)")
+        })
 }
 
 fn shown(files: &[PathBuf]) -> String {

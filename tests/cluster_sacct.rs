@@ -48,3 +48,60 @@ fn a_job_without_a_record_is_explained_from_sacct_honestly() {
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stdout).contains("no such job"));
 }
+
+#[test]
+fn an_array_task_is_found_by_its_array_id() {
+    let lab = Lab::get();
+    let job = lab.submit_alloc(
+        "array-task",
+        &["--array=1-2", "--mem=100M", "--oom-explain"],
+        "300",
+    );
+    // Wait for both tasks: the array's tasks have their own raw ids.
+    for _ in 0..300 {
+        let out = std::process::Command::new("squeue")
+            .args(["-h", "-j", &job.id.to_string()])
+            .env("SLURM_CONF", &lab.slurm_conf)
+            .output()
+            .unwrap();
+        if out.stdout.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let raw = |task: u32| {
+        let out = std::process::Command::new("sacct")
+            .args([
+                "-j",
+                &format!("{}_{task}", job.id),
+                "-X",
+                "-n",
+                "-P",
+                "-o",
+                "JobIDRaw",
+            ])
+            .env("SLURM_CONF", &lab.slurm_conf)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    // Slurm gives each task its own raw id (one of them keeps the array's).
+    let (raw1, raw2) = (raw(1), raw(2));
+    assert_ne!(raw1, raw2);
+    for (task, raw) in [(1, raw1), (2, raw2)] {
+        let mut text = String::new();
+        for _ in 0..50 {
+            let out = lab.oom_explain(&[&format!("{}_{task}", job.id)]);
+            text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if out.status.success() && text.contains("cause: under-allocation") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(
+            text.starts_with(&format!("oom-explain: job {raw} ")),
+            "{text}"
+        );
+        assert!(text.contains("cause: under-allocation"), "{text}");
+    }
+}
