@@ -310,3 +310,70 @@ fn the_report_counts_jobs_by_cause_user_and_partition_and_the_unused_memory() {
         "{text}"
     );
 }
+
+#[test]
+fn the_report_over_a_large_generated_log_counts_exactly() {
+    // 30,000 records from the real fixtures (many 1 MiB read buffers' worth), with a known
+    // mix: every 10th job killed (4 causes in turn), every 25th an over-request, the rest fine.
+    let causes = [
+        "under-allocation.batch.json",
+        "load-spike.batch.json",
+        "tmpfs.batch.json",
+        "worker-multiplication.batch.json",
+    ];
+    let templates: Vec<JobRecord> = causes
+        .iter()
+        .chain(["over-request.batch.json", "near-miss.batch.json"].iter())
+        .map(|f| JobRecord::merge(vec![step_record(f, 0, "node1", None)], false).unwrap())
+        .collect();
+    let none = {
+        let mut r = templates[5].clone();
+        r.cause = "none".into();
+        r
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("big.jsonl");
+    let mut text = String::new();
+    let (mut killed, mut over) = ([0u64; 4], 0u64);
+    for job in 1..=30_000u32 {
+        let mut r = if job % 10 == 0 {
+            let i = (job / 10 % 4) as usize;
+            killed[i] += 1;
+            templates[i].clone()
+        } else if job % 25 == 0 {
+            over += 1;
+            templates[4].clone()
+        } else {
+            none.clone()
+        };
+        r.job = job;
+        r.origin.user = Some(format!("user{}", job % 7));
+        text.push_str(&r.to_line());
+        text.push('\n');
+    }
+    std::fs::write(&log, &text).unwrap();
+    assert!(text.len() > 8 << 20, "spans many read buffers");
+    let out = Command::new(env!("CARGO_BIN_EXE_oom-explain"))
+        .args(["report", "--json", "--log", log.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["records"], 30_000);
+    assert_eq!(r["oom_jobs"], killed.iter().sum::<u64>());
+    assert_eq!(r["over_requests"], over);
+    let by_cause: std::collections::HashMap<String, u64> = r["by_cause"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_str().unwrap().to_owned(), p[1].as_u64().unwrap()))
+        .collect();
+    for (i, fixture) in causes.iter().enumerate() {
+        let cause = fixture.split('.').next().unwrap();
+        assert_eq!(by_cause[cause], killed[i], "{cause}");
+    }
+}
