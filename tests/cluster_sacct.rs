@@ -69,21 +69,22 @@ fn an_array_task_is_found_by_its_array_id() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    // slurmdbd learns of the tasks a moment after they end (longer on a fresh database).
     let raw = |task: u32| {
-        let out = std::process::Command::new("sacct")
-            .args([
-                "-j",
-                &format!("{}_{task}", job.id),
-                "-X",
-                "-n",
-                "-P",
-                "-o",
-                "JobIDRaw",
-            ])
-            .env("SLURM_CONF", &lab.slurm_conf)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        let array_id = format!("{}_{task}", job.id);
+        for _ in 0..150 {
+            let out = std::process::Command::new("sacct")
+                .args(["-j", &array_id, "-X", "-n", "-P", "-o", "JobIDRaw"])
+                .env("SLURM_CONF", &lab.slurm_conf)
+                .output()
+                .unwrap();
+            let raw = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if !raw.is_empty() {
+                return raw;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("sacct never knew {array_id}");
     };
     // Slurm gives each task its own raw id (one of them keeps the array's).
     let (raw1, raw2) = (raw(1), raw(2));
