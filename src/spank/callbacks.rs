@@ -65,6 +65,18 @@ struct Watch {
 
 static WATCH: Mutex<Option<Watch>> = Mutex::new(None);
 
+/// The plugstack.conf arguments, parsed once per process by the first callback that has them.
+///
+/// # Safety
+/// `argv` must hold `argc` valid C strings, as Slurm passes them to every callback.
+unsafe fn config_from(argc: c_int, argv: *mut *mut c_char) -> &'static Result<Config, String> {
+    CONFIG.get_or_init(|| {
+        // SAFETY: per this function's contract.
+        let args = unsafe { handle::args(argc, argv) };
+        Config::from_args(&args).map_err(|e| e.to_string())
+    })
+}
+
 /// # Safety
 /// Called only by Slurm, with the handle and plugstack.conf arguments of the running callback.
 #[unsafe(no_mangle)]
@@ -76,8 +88,7 @@ pub unsafe extern "C" fn slurm_spank_init(
     guard("init", 0, || {
         let context = handle::context();
         // SAFETY: Slurm passes argc valid strings in argv.
-        let args = unsafe { handle::args(argc, argv) };
-        let config = CONFIG.get_or_init(|| Config::from_args(&args).map_err(|e| e.to_string()));
+        let config = unsafe { config_from(argc, argv) };
         if let Err(e) = config {
             // Admins read slurmd's log; users of sbatch/srun should not see an admin's typo.
             let message = format!("{e}; the plugin is off until this is fixed");
@@ -399,9 +410,7 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
     guard("job_epilog", 0, || {
         // slurm_spank_init is not called in this context: the arguments come here.
         // SAFETY: Slurm passes argc valid strings in argv.
-        let args = unsafe { handle::args(argc, argv) };
-        let config = CONFIG
-            .get_or_init(|| Config::from_args(&args).map_err(|e| e.to_string()))
+        let config = unsafe { config_from(argc, argv) }
             .as_ref()
             .map_err(|e| format!("{e}; the plugin is off until this is fixed"))?;
         if config.records == Records::Off {
