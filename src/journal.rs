@@ -125,6 +125,19 @@ pub fn epilog(
     Ok(merged)
 }
 
+/// A record whose job's cgroup folder is unknown counts as a leftover only after this long.
+const UNKNOWN_JOB_GONE_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// Whether a record's job may still be running on this node (its steps still to end, its own
+/// epilog still to come): its cgroup folder still exists — or, where the record does not name
+/// one, it ended less than a day ago (`now` in Unix seconds).
+pub fn job_still_here(record: &StepRecord, now: u64) -> bool {
+    match &record.job_cgroup {
+        Some(dir) => dir.exists(),
+        None => record.ended + UNKNOWN_JOB_GONE_AFTER.as_secs() > now,
+    }
+}
+
 fn stale(path: &Path) -> bool {
     std::fs::symlink_metadata(path).is_ok_and(|m| {
         let changed = std::time::UNIX_EPOCH + Duration::from_secs(m.ctime().max(0) as u64);

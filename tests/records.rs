@@ -117,6 +117,24 @@ fn the_epilog_merges_its_jobs_steps_on_its_node_and_picks_up_leftovers() {
 }
 
 #[test]
+fn a_job_is_taken_for_gone_when_its_cgroup_is_or_a_day_after_its_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let running = step_record("near-miss.batch.json", 1, "node1", Some(tmp.path().into()));
+    let ended = running.ended;
+    assert!(journal::job_still_here(&running, ended + 10 * 86400));
+    let gone = step_record(
+        "near-miss.batch.json",
+        1,
+        "node1",
+        Some(tmp.path().join("job_1")),
+    );
+    assert!(!journal::job_still_here(&gone, ended));
+    let unknown = step_record("near-miss.batch.json", 1, "node1", None);
+    assert!(journal::job_still_here(&unknown, ended + 3600));
+    assert!(!journal::job_still_here(&unknown, ended + 2 * 86400));
+}
+
+#[test]
 fn the_command_shows_what_the_jobs_stderr_got() {
     let tmp = tempfile::tempdir().unwrap();
     let spool = tmp.path().join("spool");

@@ -426,8 +426,11 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
             uid: env("SLURM_JOB_UID").and_then(|u| u.parse().ok()),
             partition: env("SLURM_JOB_PARTITION"),
         };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let merged = journal::epilog(&config.spool_dir, &config.job_log, job, &here, |r| {
-            r.job_cgroup.as_ref().is_some_and(|dir| dir.exists())
+            journal::job_still_here(r, now)
         })
         .map_err(|e| format!("job {job}: records kept in the spool for the next epilog: {e}"))?;
         for bad in &merged.bad {
