@@ -33,6 +33,22 @@ pub enum Cause {
     None,
 }
 
+const ALL: [Cause; 13] = [
+    Cause::UnderAllocation,
+    Cause::LoadSpike,
+    Cause::WorkerMultiplication,
+    Cause::SteadyGrowth,
+    Cause::Tmpfs,
+    Cause::RankImbalance,
+    Cause::OtherStep,
+    Cause::NodeOom,
+    Cause::OverMemoryKill,
+    Cause::NearMiss,
+    Cause::OverRequest,
+    Cause::Unknown,
+    Cause::None,
+];
+
 impl Cause {
     pub fn id(self) -> &'static str {
         match self {
@@ -50,6 +66,11 @@ impl Cause {
             Cause::Unknown => "unknown",
             Cause::None => "none",
         }
+    }
+
+    /// The cause with this id, as records and reports spell it.
+    pub fn from_id(id: &str) -> Option<Cause> {
+        ALL.into_iter().find(|c| c.id() == id)
     }
 
     /// Whether the step was killed (as opposed to finished).
@@ -575,6 +596,14 @@ mod tests {
         let growth = steady_growth(&warming, 1024 * MIB).expect("steady growth");
         let level = growth.level.expect("a level") / MIB;
         assert!((1500..1800).contains(&level), "{level} MiB");
+    }
+
+    #[test]
+    fn cause_ids_read_back() {
+        for cause in ALL {
+            assert_eq!(Cause::from_id(cause.id()), Some(cause));
+        }
+        assert_eq!(Cause::from_id("out-of-luck"), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::SCHEMA;
+use crate::record::{SCHEMA, is_kill};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -85,10 +85,6 @@ pub struct Builder {
     unused_by_user: HashMap<String, f64>,
 }
 
-fn killed(cause: &str) -> bool {
-    !matches!(cause, "none" | "near-miss" | "over-request")
-}
-
 impl Builder {
     pub fn new(filter: Filter) -> Self {
         Builder {
@@ -124,7 +120,7 @@ impl Builder {
             self.nodes.insert(r.node.to_string());
         }
         let user = r.user.as_deref().unwrap_or("?");
-        if killed(&r.cause) && self.killed.insert(r.job) {
+        if is_kill(&r.cause) && self.killed.insert(r.job) {
             rep.oom_jobs += 1;
             *self.by_cause.entry(r.cause.to_string()).or_default() += 1;
             *self.by_user.entry(user.to_owned()).or_default() += 1;

@@ -57,7 +57,9 @@ pub fn epilog(
     spool::check_dir(spool_dir)?;
     let me = std::process::id();
     // Claim every candidate file (rename is atomic: of concurrent epilogs, one wins each file).
-    let mut claimed: Vec<(PathBuf, PathBuf, StepRecord)> = Vec::new();
+    let mut claims: Vec<(PathBuf, PathBuf)> = Vec::new();
+    // The claimed records by job: the epilog's own job first, then leftovers.
+    let mut by_job: BTreeMap<(bool, u32), Vec<StepRecord>> = BTreeMap::new();
     for entry in std::fs::read_dir(spool_dir)? {
         let path = entry?.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
@@ -69,7 +71,7 @@ pub fn epilog(
             None if name.ends_with(".json") => path.clone(),
             None => continue,
         };
-        let record = match std::fs::read(&path)
+        let mut record = match std::fs::read(&path)
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice::<StepRecord>(&b).map_err(|e| e.to_string()))
         {
@@ -89,13 +91,10 @@ pub fn epilog(
             "{}.claimed-{me}",
             original.file_name().unwrap().to_string_lossy()
         ));
-        if std::fs::rename(&path, &claim).is_ok() {
-            claimed.push((original, claim, record));
+        if std::fs::rename(&path, &claim).is_err() {
+            continue; // another epilog claimed it first
         }
-    }
-    let mut by_job: BTreeMap<(bool, u32), Vec<StepRecord>> = BTreeMap::new();
-    for (_, _, record) in &claimed {
-        let mut record = record.clone();
+        claims.push((original, claim));
         if record.job == job {
             let o = &mut record.origin;
             o.user = o.user.take().or_else(|| here.user.clone());
@@ -114,12 +113,12 @@ pub fn epilog(
     let lines: String = merged.jobs.iter().map(|j| j.to_line() + "\n").collect();
     if let Err(e) = append(job_log, lines.as_bytes()) {
         // Give the records back for the next epilog.
-        for (original, claim, _) in &claimed {
+        for (original, claim) in &claims {
             let _ = std::fs::rename(claim, original);
         }
         return Err(e);
     }
-    for (_, claim, _) in &claimed {
+    for (_, claim) in &claims {
         let _ = std::fs::remove_file(claim);
     }
     Ok(merged)

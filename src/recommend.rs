@@ -106,7 +106,7 @@ pub fn recommend(
     config: &Config,
 ) -> Option<Recommendation> {
     let headroom = config.headroom_percent;
-    let with_headroom = |bytes: u64| bytes + bytes * headroom as u64 / 100;
+    let with_headroom = |bytes: u64| plus_percent(bytes, headroom);
     let stop_gap = matches!(
         diagnosis.cause,
         Cause::LoadSpike
@@ -143,13 +143,16 @@ pub fn recommend(
                 None => killed_need(diagnosis, context, job_limit, headroom),
             }
         }
-        Cause::OverMemoryKill => (
-            diagnosis.slurm_allocation.or(diagnosis.peak)? * KILLED_FACTOR,
-            Basis::AboveTheLimit {
-                limit: diagnosis.slurm_allocation.or(diagnosis.peak)?,
-                factor: KILLED_FACTOR,
-            },
-        ),
+        Cause::OverMemoryKill => {
+            let allocation = diagnosis.slurm_allocation.or(diagnosis.peak)?;
+            (
+                allocation * KILLED_FACTOR,
+                Basis::AboveTheLimit {
+                    limit: allocation,
+                    factor: KILLED_FACTOR,
+                },
+            )
+        }
         Cause::NearMiss => {
             let peak = diagnosis.peak_unreclaimable.or(diagnosis.peak)?;
             // Never suggest the request that was just too tight (or the level it was held at).
@@ -191,11 +194,15 @@ pub fn recommend(
     })
 }
 
+fn plus_percent(bytes: u64, percent: u32) -> u64 {
+    bytes + bytes * percent as u64 / 100
+}
+
 /// The need of a step killed at `limit`, from the strongest evidence there is (the size already
 /// includes the headroom). Every estimate is checked against what the node has: no evidence
 /// can say a step needs more memory than the machine it ran on.
 fn killed_need(d: &Diagnosis, context: &StepContext, limit: u64, headroom: u32) -> (u64, Basis) {
-    let with_headroom = |bytes: u64| bytes + bytes * headroom as u64 / 100;
+    let with_headroom = |bytes: u64| plus_percent(bytes, headroom);
     let plausible = |bytes: u64| bytes > limit && context.node_memory.is_none_or(|m| bytes <= m);
     let doubled = (
         limit * KILLED_FACTOR,
@@ -359,7 +366,7 @@ mod tests {
         let r = recommend(&d, &context(None), &Config::default()).unwrap();
         assert!(matches!(r.basis, Basis::Reserved { .. }), "{r:?}");
         assert!(r.bytes >= 1200 * MIB * 12 / 10, "{r:?}");
-        // A reservation below twice the limit changes nothing.
+        // Reserved but not filled: less than half the limit, ordinary slack: nothing changes.
         let d = Diagnosis {
             victim: Some(Victim {
                 name: "python3".into(),

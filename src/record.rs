@@ -15,6 +15,18 @@ use crate::step::{MemoryRequest, StepContext};
 /// The version of both record kinds; readers skip records of a schema they do not know.
 pub const SCHEMA: u32 = 1;
 
+/// Now, in Unix seconds: the records' clock.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Whether a recorded cause id is a kill (an id this version does not know counts as one).
+pub fn is_kill(cause: &str) -> bool {
+    Cause::from_id(cause).is_none_or(Cause::is_kill)
+}
+
 /// Who ran the step and where: what the FFI layer learns from Slurm and the node.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
@@ -86,6 +98,8 @@ pub struct StepRecord {
 }
 
 impl StepRecord {
+    /// `text` is the report as rendered for the step ([`StepReport::text`]); it is kept only
+    /// when there was something to report.
     pub fn new(
         report: &StepReport,
         context: &StepContext,
@@ -93,12 +107,13 @@ impl StepRecord {
         job_cgroup: Option<PathBuf>,
         opted_in: bool,
         ended: u64,
+        text: Vec<String>,
     ) -> Self {
         let d = &report.diagnosis;
         let lines = if d.cause == Cause::None {
             Vec::new()
         } else {
-            crate::render::render(d, report.recommendation.as_ref(), context, &report.site)
+            text
         };
         StepRecord {
             schema: SCHEMA,
@@ -146,7 +161,7 @@ impl StepRecord {
     }
 
     fn killed(&self) -> bool {
-        !matches!(self.cause.as_str(), "none" | "near-miss" | "over-request")
+        is_kill(&self.cause)
     }
 }
 

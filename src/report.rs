@@ -35,16 +35,24 @@ impl StepReport {
         }
     }
 
+    /// The report's text, whatever the mode.
+    pub fn text(&self, context: &StepContext) -> Vec<String> {
+        render(
+            &self.diagnosis,
+            self.recommendation.as_ref(),
+            context,
+            &self.site,
+        )
+    }
+
+    /// Whether a step in this mode gets the report in its stderr.
+    pub fn wanted(&self, mode: Mode) -> bool {
+        wanted(mode, self.diagnosis.cause)
+    }
+
     /// The lines for the job's stderr, or `None` when this mode has nothing to say.
     pub fn lines(&self, context: &StepContext, mode: Mode) -> Option<Vec<String>> {
-        wanted(mode, self.diagnosis.cause).then(|| {
-            render(
-                &self.diagnosis,
-                self.recommendation.as_ref(),
-                context,
-                &self.site,
-            )
-        })
+        self.wanted(mode).then(|| self.text(context))
     }
 }
 

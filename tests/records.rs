@@ -25,6 +25,7 @@ fn step_record(fixture: &str, job: u32, node: &str, job_cgroup: Option<PathBuf>)
         uid: Some(1001),
         partition: Some("debug".into()),
     };
+    let text = report.text(&evidence.context);
     StepRecord::new(
         &report,
         &evidence.context,
@@ -32,6 +33,7 @@ fn step_record(fixture: &str, job: u32, node: &str, job_cgroup: Option<PathBuf>)
         job_cgroup,
         true,
         1_795_000_000,
+        text,
     )
 }
 

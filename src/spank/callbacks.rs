@@ -12,7 +12,7 @@
 use std::ffi::{CStr, c_char, c_int, c_uint};
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use once_cell::sync::OnceCell;
 
@@ -21,13 +21,13 @@ use super::handle::{self, Context, Spank};
 use super::{log, sys};
 use crate::cgroup::read_snapshot;
 use crate::cgroup::{StepCgroup, discover_step};
-use crate::classify::Evidence;
+use crate::classify::{Cause, Evidence};
 use crate::config::{Config, Records};
 use crate::evidence::kernel;
 use crate::evidence::sampler::Sampler;
 use crate::journal;
 use crate::options::Mode;
-use crate::record::{Origin, StepRecord};
+use crate::record::{self, Origin, StepRecord};
 use crate::render::PREFIX;
 use crate::report::{EvidenceRecord, StepReport};
 use crate::spool;
@@ -298,11 +298,18 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             kernel,
         };
         let report = StepReport::from_snapshot(snapshot, &evidence, &context, &config);
-        let lines = mode.and_then(|mode| report.lines(&context, mode));
+        // Rendered once, only if someone reads it: the step's stderr and/or its record.
+        let to_job = mode.is_some_and(|m| report.wanted(m));
+        let to_record = config.records != Records::Off && report.diagnosis.cause != Cause::None;
+        let text = if to_job || to_record {
+            report.text(&context)
+        } else {
+            Vec::new()
+        };
         let analysed_in = clock.elapsed();
-        if let Some(lines) = lines {
-            for line in lines {
-                log::to_job(&line);
+        if to_job {
+            for line in &text {
+                log::to_job(line);
             }
         }
         let sampler_cost = evidence.series.as_ref().map_or_else(
@@ -320,11 +327,15 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             analysed_in.as_micros(),
         ));
         if config.records != Records::Off {
-            let ended = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let job_dir = cgroup.job_dir.clone();
-            let record = StepRecord::new(&report, &context, origin, job_dir, mode.is_some(), ended);
+            let record = StepRecord::new(
+                &report,
+                &context,
+                origin,
+                cgroup.job_dir.clone(),
+                mode.is_some(),
+                record::unix_now(),
+                text,
+            );
             if let Err(e) = journal::spool_step(&config.spool_dir, &record) {
                 log::error(&format!("step {id}: step record not written: {e}"));
             }
@@ -426,9 +437,7 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
             uid: env("SLURM_JOB_UID").and_then(|u| u.parse().ok()),
             partition: env("SLURM_JOB_PARTITION"),
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = record::unix_now();
         let merged = journal::epilog(&config.spool_dir, &config.job_log, job, &here, |r| {
             journal::job_still_here(r, now)
         })
