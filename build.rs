@@ -1,36 +1,70 @@
 //! Generates the SPANK bindings from Slurm's headers into OUT_DIR (and nowhere else).
 //!
-//! Headers come from `slurm-headers/<release>/` (vendored, default release 22.05) or, when
-//! `SLURM_INCLUDE_DIR` is set, from a site's installed headers. The plugin's `plugin_version`
-//! is the headers' `SLURM_VERSION_NUMBER`, so building against the right headers is what makes
-//! Slurm accept the plugin.
+//! Which headers, first match wins:
+//! 1. `SLURM_INCLUDE_DIR`: a site's own headers (the folder holding `slurm/spank.h`);
+//! 2. `SLURM_HEADERS=<major.minor>`: a vendored set, `slurm-headers/<major.minor>/`;
+//! 3. the headers installed on this host (`/usr/include/slurm`, Debian's libslurm-dev or
+//!    RHEL's slurm-devel).
+//!
+//! With none of them the build stops and says how to choose: a plugin built for a release the
+//! site does not run is refused by Slurm, so there is no silent default.
+//!
+//! The plugin's `plugin_version` is the headers' `SLURM_VERSION_NUMBER`, and Slurm loads a
+//! SPANK plugin only when its major.minor equals its own: the build says which release it is
+//! for, and warns loudly when that is not the release installed on this host.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-const DEFAULT_RELEASE: &str = "22.05";
+/// The vendored header sets (slurm-headers/README.md says where each came from).
+const VENDORED: &[&str] = &["22.05", "23.02", "23.11", "24.11", "26.05"];
+
+/// SPANK items the plugin reads that a release might lack: each present one becomes
+/// `cfg(spank_item = "…")`, and the code reads the item only then (otherwise it degrades).
+const OPTIONAL_ITEMS: &[&str] = &["S_STEP_CPUS_PER_TASK", "S_STEP_ALLOC_MEM"];
+
+const INSTALLED: &str = "/usr/include";
 
 fn main() {
     println!("cargo:rerun-if-env-changed=SLURM_INCLUDE_DIR");
     println!("cargo:rerun-if-env-changed=SLURM_HEADERS");
+    println!("cargo:rerun-if-changed={INSTALLED}/slurm/slurm_version.h");
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
 
-    let include_dir = match env::var_os("SLURM_INCLUDE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            let release = env::var("SLURM_HEADERS").unwrap_or_else(|_| DEFAULT_RELEASE.into());
-            PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"))
-                .join("slurm-headers")
-                .join(release)
-        }
-    };
+    let (include_dir, origin) = choose_headers(&manifest);
     let spank_h = include_dir.join("slurm").join("spank.h");
     if !spank_h.is_file() {
-        panic!(
-            "no Slurm headers at {} (set SLURM_INCLUDE_DIR to the folder holding slurm/spank.h)",
+        fail(&format!(
+            "no Slurm headers at {} (SLURM_INCLUDE_DIR is the folder that holds slurm/spank.h)",
             spank_h.display()
-        );
+        ));
     }
     println!("cargo:rerun-if-changed={}", include_dir.display());
+
+    let version_h = include_dir.join("slurm").join("slurm_version.h");
+    let release = std::fs::read_to_string(&version_h)
+        .ok()
+        .and_then(|text| version_number(&text))
+        .unwrap_or_else(|| {
+            fail(&format!(
+                "no SLURM_VERSION_NUMBER in {}",
+                version_h.display()
+            ))
+        });
+    let release_text = format!(
+        "{}.{:02}.{}",
+        release >> 16,
+        (release >> 8) & 0xff,
+        release & 0xff
+    );
+    println!(
+        "cargo:warning=oom-explain: building for Slurm {release_text}, headers from {} ({origin})",
+        include_dir.display()
+    );
+    warn_if_not_installed(release);
+    println!("cargo:rustc-env=OOM_EXPLAIN_SLURM_RELEASE={release_text}");
+    println!("cargo:rustc-env=OOM_EXPLAIN_SLURM_HEADERS={origin}");
 
     let bindings = bindgen::Builder::default()
         .header(spank_h.to_string_lossy())
@@ -50,9 +84,101 @@ fn main() {
         .generate_comments(false)
         .generate()
         .expect("bindgen could not translate spank.h (is libclang installed?)");
+    let text = bindings.to_string();
+    declare_items(&text);
 
     let out = PathBuf::from(env::var("OUT_DIR").expect("set by cargo")).join("spank_bindings.rs");
-    bindings
-        .write_to_file(&out)
-        .expect("write bindings to OUT_DIR");
+    std::fs::write(&out, text).expect("write bindings to OUT_DIR");
+}
+
+/// The include folder and a word on where it came from.
+fn choose_headers(manifest: &Path) -> (PathBuf, String) {
+    if let Some(dir) = env::var_os("SLURM_INCLUDE_DIR") {
+        return (PathBuf::from(dir), "SLURM_INCLUDE_DIR".into());
+    }
+    if let Ok(release) = env::var("SLURM_HEADERS") {
+        if !VENDORED.contains(&release.as_str()) {
+            fail(&format!(
+                "SLURM_HEADERS={release}: no such vendored headers (have: {})",
+                VENDORED.join(", ")
+            ));
+        }
+        let dir = manifest.join("slurm-headers").join(&release);
+        return (dir, format!("vendored {release}"));
+    }
+    if Path::new(INSTALLED).join("slurm/spank.h").is_file() {
+        return (INSTALLED.into(), "installed on this host".into());
+    }
+    fail(&format!(
+        "no Slurm headers on this host. Install your Slurm's development package \
+         (libslurm-dev, slurm-devel), or choose: SLURM_HEADERS=<{}> for a vendored set, \
+         SLURM_INCLUDE_DIR=<folder holding slurm/spank.h> for your own",
+        VENDORED.join("|")
+    ))
+}
+
+/// `#define SLURM_VERSION_NUMBER 0x180b05` → 0x180b05.
+fn version_number(header: &str) -> Option<u32> {
+    header.lines().find_map(|line| {
+        let value = line
+            .trim()
+            .strip_prefix("#define SLURM_VERSION_NUMBER")?
+            .trim();
+        u32::from_str_radix(value.strip_prefix("0x")?, 16).ok()
+    })
+}
+
+/// The Slurm release this host runs, from the first Slurm program that answers `-V`.
+fn installed_release() -> Option<(String, u32, u32)> {
+    ["slurmd", "srun", "sinfo", "slurmctld"]
+        .iter()
+        .find_map(|program| {
+            let out = Command::new(program).arg("-V").output().ok()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let version = text.split_whitespace().nth(1)?.to_owned();
+            let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+            Some((version.clone(), parts.next()??, parts.next()??))
+        })
+}
+
+fn warn_if_not_installed(release: u32) {
+    let (major, minor) = (release >> 16, (release >> 8) & 0xff);
+    match installed_release() {
+        Some((version, m, n)) if (m, n) != (major, minor) => {
+            for line in [
+                "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+                &format!(
+                    "oom-explain: this plugin is for Slurm {major}.{minor:02}, but this host runs \
+                     Slurm {version}:"
+                ),
+                "oom-explain: Slurm will refuse to load it here (\"Incompatible Slurm plugin\").",
+                "oom-explain: build for this host with no SLURM_HEADERS / SLURM_INCLUDE_DIR.",
+                "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+            ] {
+                println!("cargo:warning={line}");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `cfg(spank_item = "S_…")` for each optional item these headers define.
+fn declare_items(bindings: &str) {
+    let values: Vec<String> = OPTIONAL_ITEMS.iter().map(|i| format!("\"{i}\"")).collect();
+    println!(
+        "cargo:rustc-check-cfg=cfg(spank_item, values({}))",
+        values.join(", ")
+    );
+    for item in OPTIONAL_ITEMS {
+        if bindings.contains(&format!("const {item}: Type")) {
+            println!("cargo:rustc-cfg=spank_item=\"{item}\"");
+        } else {
+            println!("cargo:warning=oom-explain: these headers have no {item}: not read");
+        }
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    panic!("{message}");
 }

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::cgroup::MemorySnapshot;
+use crate::cgroup::{CgroupVersion, MemorySnapshot};
 use crate::config::Config;
 use crate::evidence::kernel::OomEvent;
 use crate::evidence::sampler::{Sample, Series};
@@ -170,6 +170,9 @@ pub struct Diagnosis {
     pub secondary: Option<Cause>,
     /// Processes of this step the kernel's OOM killer killed.
     pub oom_kills: u64,
+    /// Of those, the ones killed only because the step is killed as a whole
+    /// (`--oom-kill-step`): the kernel chose the others.
+    pub oom_group_kills: u64,
     /// The limit the kernel enforced on the step.
     pub limit: Option<u64>,
     /// Times the kernel throttled the step above its soft limit (v2), and that soft limit.
@@ -179,6 +182,9 @@ pub struct Diagnosis {
     pub peak: Option<u64>,
     /// The peak less the page cache the kernel could have dropped, where known.
     pub peak_unreclaimable: Option<u64>,
+    /// The kernel kept no peak (cgroup v2 before Linux 5.19 has no memory.peak): `peak` is the
+    /// highest figure seen, so the real peak may have been higher.
+    pub peak_is_lower_bound: bool,
     /// The whole job's highest use and limit on this node.
     pub job_peak: Option<u64>,
     pub job_limit: Option<u64>,
@@ -203,11 +209,13 @@ impl Diagnosis {
             cause,
             secondary: None,
             oom_kills: 0,
+            oom_group_kills: 0,
             limit: None,
             throttled: 0,
             soft_limit: None,
             peak: None,
             peak_unreclaimable: None,
+            peak_is_lower_bound: false,
             job_peak: None,
             job_limit: None,
             victim: None,
@@ -248,10 +256,25 @@ pub fn classify(
         .as_ref()
         .and_then(|s| s.peak())
         .map(|s| s.usage);
-    let peak = match (step.peak, sampled_peak) {
+    let mut peak = match (step.peak, sampled_peak) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
+    // Without memory.peak (v2, Linux < 5.19) the highest figure is the sampler's; a limit hit
+    // counted in memory.events says use reached the limit, whatever the samples missed.
+    let peak_is_lower_bound = snapshot.version == CgroupVersion::V2 && step.peak.is_none();
+    if peak_is_lower_bound {
+        let hit = [
+            step.limit_hits,
+            step.oom_kills,
+            job.and_then(|j| j.limit_hits),
+        ]
+        .into_iter()
+        .any(|n| n.unwrap_or(0) > 0);
+        if let (true, Some(l)) = (hit, limit) {
+            peak = Some(peak.map_or(l, |p| p.max(l)));
+        }
+    }
     let peak_unreclaimable = match (peak, step.stat.reclaimable_file) {
         (Some(p), Some(cache)) => Some(p.saturating_sub(cache)),
         (p, _) => p,
@@ -266,6 +289,12 @@ pub fn classify(
         // Kernels before 4.13 (v1) count no kills: a SIGKILLed task at the limit is one.
         None if reached(peak, limit) => tasks_killed,
         None => evidence.kernel.len() as u64,
+    };
+    // With memory.oom.group the kernel ends the whole step after choosing one victim per OOM
+    // event: the rest went down with it.
+    let oom_group_kills = match snapshot.kills_whole_step {
+        true => oom_kills.saturating_sub((evidence.kernel.len() as u64).max(1)),
+        false => 0,
     };
     let victim = evidence.kernel.last().map(|e| Victim {
         name: e.victim_name.clone(),
@@ -289,11 +318,13 @@ pub fn classify(
 
     let mut d = Diagnosis {
         oom_kills,
+        oom_group_kills,
         limit,
         throttled: step.throttled.unwrap_or(0),
         soft_limit: snapshot.soft_limit,
         peak,
         peak_unreclaimable,
+        peak_is_lower_bound,
         job_peak,
         job_limit,
         victim,
@@ -346,11 +377,14 @@ pub fn classify(
     // the kernel's statistics (flushed every ~2 s) — in the gap between what the job had charged
     // at the kill (its limit) and what its processes held then (the kernel's process table).
     // Page cache would have been reclaimed instead of killing, so that gap is tmpfs/shm.
+    // Of several kills, the fullest table counts: later ones list what was left after the
+    // first victim, whose memory may still be charged while it exits.
     let held_by_processes = evidence
         .kernel
-        .last()
+        .iter()
         .filter(|e| !e.processes.is_empty())
-        .map(|e| e.processes.iter().map(|p| p.rss).sum::<u64>());
+        .map(|e| e.processes.iter().map(|p| p.rss).sum::<u64>())
+        .max();
     let unheld = held_by_processes
         .filter(|&held| job_reached && !share(held, limit_bytes, 30))
         .map(|held| limit_bytes.saturating_sub(held));
@@ -445,10 +479,10 @@ fn heavy_task(snapshot: &MemorySnapshot, limit: u64) -> Option<HeavyTask> {
     })
 }
 
-/// At the step's highest point: three or more processes, each at least 8 % of the limit and
+/// At the step's highest point that looked at its processes: three or more processes, each at least 8 % of the limit and
 /// within a factor of two of their median, holding together at least half the limit.
 fn workers(series: &Series, limit: u64) -> Option<Workers> {
-    let at_peak: &Sample = series.peak()?;
+    let at_peak: &Sample = series.peak_with_processes()?;
     let large: Vec<_> = at_peak
         .top
         .iter()
@@ -583,6 +617,7 @@ mod tests {
                     shmem: None,
                     processes: 1,
                     top: Vec::new(),
+                    quiet: false,
                 })
                 .collect(),
             ..Series::default()

@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, check_plugstack};
+use crate::slurm::SlurmRelease;
 use crate::{fleet, history, sacct};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "oom-explain",
-    version,
+    version = crate::VERSION_LINE,
     about = "Explains why a Slurm job ran out of memory, and what to request next time",
     long_about = "Explains why a Slurm job ran out of memory, and what to request next time.\n\n\
         `oom-explain JOBID` gives the explanation the job's stderr got (from the records the \
@@ -143,7 +144,7 @@ fn explain(job: &str, logs: &Logs) -> Result<ExitCode, String> {
         ));
     }
     let rows = sacct::parse(&String::from_utf8_lossy(&out.stdout));
-    let text = sacct::explain(&id.to_string(), &rows);
+    let text = sacct::explain(&id.to_string(), &rows, sacct_release());
     if logs.json {
         let doc =
             serde_json::json!({"job": id, "source": "sacct", "sacct": rows, "explanation": text});
@@ -285,4 +286,13 @@ fn check(plugstack: &std::path::Path) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The Slurm release sacct belongs to (`sacct --version`), if it says.
+fn sacct_release() -> Option<SlurmRelease> {
+    let out = std::process::Command::new("sacct")
+        .arg("--version")
+        .output()
+        .ok()?;
+    SlurmRelease::parse(&String::from_utf8_lossy(&out.stdout))
 }

@@ -4,6 +4,20 @@
 //! but the two ends is safe, pure Rust over plain data ([`cgroup`], [`classify`],
 //! [`recommend`], [`render`]); only [`spank`] touches Slurm and holds `unsafe` code.
 
+/// The Slurm release whose headers this build used (build.rs): the plugin loads only on Slurm of
+/// the same major.minor, so inside slurmstepd it is also the running release.
+pub const SLURM_RELEASE: &str = env!("OOM_EXPLAIN_SLURM_RELEASE");
+
+/// This build's version and the Slurm release it is for, as `--version` and slurmd's log say it.
+pub const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (built for Slurm ",
+    env!("OOM_EXPLAIN_SLURM_RELEASE"),
+    ", headers: ",
+    env!("OOM_EXPLAIN_SLURM_HEADERS"),
+    ")"
+);
+
 pub mod cgroup;
 pub mod classify;
 pub mod cli;
@@ -19,6 +33,7 @@ pub mod render;
 pub mod report;
 pub mod sacct;
 pub mod size;
+pub mod slurm;
 pub mod spank;
 pub mod spool;
 pub mod step;

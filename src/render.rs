@@ -36,18 +36,34 @@ pub fn render(
         .map(|t| format!(" after {}", duration(t)))
         .unwrap_or_default();
     let limit = d.limit.or(d.job_limit).unwrap_or(0);
+    // Without the kernel's own peak, the highest figure seen is only a lower bound.
+    let amount = |bytes: u64| match d.peak_is_lower_bound {
+        true => format!("at least {}", human(bytes)),
+        false => human(bytes),
+    };
     let of_limit = |peak: u64, limit: u64| match percent(peak, limit) {
-        Some(pc) => format!("{} of {} ({pc} %)", human(peak), human(limit)),
-        None => human(peak),
+        Some(pc) => format!("{} of {} ({pc} %)", amount(peak), human(limit)),
+        None => amount(peak),
     };
     let peak_phrase = |lead: &str| match (d.peak, d.limit) {
         (Some(p), Some(l)) => format!("{lead} {}", of_limit(p, l)),
-        (Some(p), None) => format!("{lead} {}, no limit", human(p)),
+        (Some(p), None) => format!("{lead} {}, no limit", amount(p)),
         _ => "its peak is unknown".into(),
     };
-    let killed = |n: u64| match &d.victim {
-        Some(v) if !v.name.is_empty() && n == 1 => format!("1 process ({})", v.name),
-        _ => processes(n),
+    let killed = |n: u64| {
+        let chosen = n.saturating_sub(d.oom_group_kills);
+        let first = match &d.victim {
+            Some(v) if !v.name.is_empty() && chosen == 1 => format!("1 process ({})", v.name),
+            _ => processes(chosen),
+        };
+        match d.oom_group_kills {
+            0 => first,
+            rest => format!(
+                "{first}, and with it the step's {} other {} (--oom-kill-step)",
+                rest,
+                if rest == 1 { "process" } else { "processes" }
+            ),
+        }
     };
     let mut push = |line: String| out.push(line);
 
@@ -291,7 +307,7 @@ pub fn render(
         Cause::None => {
             let summary = match (d.peak, d.limit) {
                 (Some(p), Some(l)) => format!("peak {}", of_limit(p, l)),
-                (Some(p), None) => format!("peak {}, no memory limit", human(p)),
+                (Some(p), None) => format!("peak {}, no memory limit", amount(p)),
                 _ => "no memory figures".into(),
             };
             push(format!("{PREFIX} step {}: {summary}: OK.", context.id));
@@ -408,7 +424,9 @@ pub fn render(
                 None => push(format!("{offers}: ask {whom} where it can run.")),
             }
         }
-        if d.cause == Cause::UnderAllocation {
+        // Before 24.11 sacct's MaxRSS is a sample taken every few seconds (JobAcctGatherFrequency).
+        let max_rss_sampled = !context.slurm.is_some_and(|r| r.max_rss_is_peak());
+        if d.cause == Cause::UnderAllocation && max_rss_sampled {
             push(
                 "  (sacct shows OUT_OF_MEMORY; its MaxRSS may read lower, as it is sampled.)"
                     .into(),
@@ -594,6 +612,8 @@ mod tests {
                 500 * GIB
             }),
             peak_unreclaimable: Some(470 * GIB),
+            // "at least 500 GiB": the longer text.
+            peak_is_lower_bound: true,
             job_peak: Some(100 * GIB),
             job_limit: Some(512 * GIB),
             victim: Some(Victim {
@@ -683,6 +703,49 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_peak_the_kernel_did_not_keep_is_said_as_a_lower_bound() {
+        let context = StepContext::new(StepId {
+            job: 1,
+            step: StepKind::Batch,
+        });
+        let d = Diagnosis {
+            peak: Some(300 << 20),
+            limit: Some(GIB),
+            peak_is_lower_bound: true,
+            ..Diagnosis::new(Cause::None)
+        };
+        let text = render(&d, None, &context, &Config::default()).join("\n");
+        assert!(
+            text.contains("peak at least 300 MiB of 1.0 GiB (29 %)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_sacct_caveat_is_only_for_releases_whose_max_rss_is_sampled() {
+        let d = Diagnosis {
+            oom_kills: 1,
+            peak: Some(GIB),
+            limit: Some(GIB),
+            ..Diagnosis::new(Cause::UnderAllocation)
+        };
+        let text = |release: &str| {
+            let context = StepContext {
+                slurm: crate::slurm::SlurmRelease::parse(release),
+                ..StepContext::new(StepId {
+                    job: 1,
+                    step: StepKind::Batch,
+                })
+            };
+            let rec = recommend(&d, &context, &Config::default());
+            render(&d, rec.as_ref(), &context, &Config::default()).join("\n")
+        };
+        assert!(text("22.05.8").contains("its MaxRSS may read lower"));
+        assert!(!text("24.11.5").contains("MaxRSS"));
+        assert!(!text("26.05.5").contains("MaxRSS"));
     }
 
     #[test]

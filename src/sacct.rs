@@ -2,6 +2,7 @@
 //! and it says what it cannot know.
 
 use crate::size::{self, human};
+use crate::slurm::SlurmRelease;
 
 /// The fields asked of sacct, in this order (`sacct -P -n -o …`).
 pub const FIELDS: &str = "JobID,State,ReqMem,MaxRSS,Elapsed,NTasks,NNodes,ExitCode";
@@ -59,8 +60,9 @@ fn parse_bytes(text: &str) -> Option<u64> {
     Some((n * scale as f64) as u64)
 }
 
-/// The honest explanation for `oom-explain JOBID` when the plugin left no record.
-pub fn explain(job: &str, rows: &[SacctRow]) -> Vec<String> {
+/// The honest explanation for `oom-explain JOBID` when the plugin left no record. `release` is
+/// the Slurm that recorded the figures (`sacct --version`): it decides what MaxRSS means.
+pub fn explain(job: &str, rows: &[SacctRow], release: Option<SlurmRelease>) -> Vec<String> {
     let Some(job_row) = rows.iter().find(|r| r.id == job).or(rows.first()) else {
         return vec![format!(
             "oom-explain: job {job}: no record here, and sacct knows no such job."
@@ -91,6 +93,7 @@ pub fn explain(job: &str, rows: &[SacctRow]) -> Vec<String> {
         ),
     ];
     let rss_text = max_rss.map_or("not recorded".to_owned(), human);
+    let rss_is_peak = release.filter(|r| r.max_rss_is_peak());
     match (oom, job_row.req_bytes) {
         (Some(_), Some(req)) => {
             let (_, twice) = size::slurm_request(req * 2);
@@ -101,20 +104,36 @@ pub fn explain(job: &str, rows: &[SacctRow]) -> Vec<String> {
             out.push(format!(
                 "    needed is unknown; twice the request is a safe next try: --mem={twice}."
             ));
-            out.push(format!(
-                "  sacct's MaxRSS ({rss_text}) is sampled every few seconds: it misses the final rise,"
-            ));
-            out.push("    so it is no guide to what the job needs.".into());
+            match rss_is_peak {
+                Some(r) => {
+                    out.push(format!(
+                        "  sacct's MaxRSS ({rss_text}) is the kernel's own peak (Slurm {r} records it"
+                    ));
+                    out.push("    so), but a job killed at its limit peaks at the limit: it does not show".into());
+                    out.push("    how much more the job needed.".into());
+                }
+                None => {
+                    out.push(format!(
+                        "  sacct's MaxRSS ({rss_text}) is sampled every few seconds: it misses the final rise,"
+                    ));
+                    out.push("    so it is no guide to what the job needs.".into());
+                }
+            }
         }
         (Some(_), None) => {
             out.push("  It ran out of memory; sacct does not say how much it had asked for.".into())
         }
-        (None, _) => {
-            out.push(format!(
-                "  Slurm recorded no out-of-memory kill. Largest MaxRSS: {rss_text} (sampled, so the"
-            ));
-            out.push("    real peak may be higher).".into());
-        }
+        (None, _) => match rss_is_peak {
+            Some(r) => out.push(format!(
+                "  Slurm recorded no out-of-memory kill. Largest MaxRSS: {rss_text} (the kernel's peak; Slurm {r})."
+            )),
+            None => {
+                out.push(format!(
+                    "  Slurm recorded no out-of-memory kill. Largest MaxRSS: {rss_text} (sampled, so the"
+                ));
+                out.push("    real peak may be higher).".into());
+            }
+        },
     }
     out.push(
         "  Not known without a record: the real peak, which process was killed, and why".into(),
@@ -138,11 +157,29 @@ mod tests {
         let rows = parse(KILLED);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].req_bytes, Some(200 << 20));
-        let text = explain("1", &rows).join("\n");
+        let text = explain("1", &rows, SlurmRelease::parse("22.05.8")).join("\n");
         assert!(text.contains("State OUT_OF_MEMORY"), "{text}");
-        assert!(text.contains("sacct's MaxRSS (0 KiB)"), "{text}");
+        assert!(text.contains("sacct's MaxRSS (0 KiB) is sampled"), "{text}");
         assert!(text.contains("--mem=400M"), "{text}");
         assert!(text.contains("Not known without a record"), "{text}");
+    }
+
+    #[test]
+    fn from_24_11_on_max_rss_is_trusted_as_the_peak_and_said_so() {
+        let killed = "7|OUT_OF_MEMORY|200M||00:00:01||1|0:125\n\
+                      7.batch|OUT_OF_MEMORY||204800K|00:00:01|1|1|0:125\n";
+        let text = explain("7", &parse(killed), SlurmRelease::parse("24.11.5")).join("\n");
+        assert!(
+            text.contains("is the kernel's own peak (Slurm 24.11"),
+            "{text}"
+        );
+        assert!(!text.contains("sampled"), "{text}");
+        let fine = "8|COMPLETED|200M||00:00:01||1|0:0\n8.batch|COMPLETED||150M|00:00:01|1|1|0:0\n";
+        let text = explain("8", &parse(fine), SlurmRelease::parse("26.05.5")).join("\n");
+        assert!(
+            text.contains("Largest MaxRSS: 150 MiB (the kernel's peak; Slurm 26.05)"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -155,6 +192,6 @@ mod tests {
 
     #[test]
     fn an_unknown_job() {
-        assert!(explain("99", &[])[0].contains("no such job"));
+        assert!(explain("99", &[], None)[0].contains("no such job"));
     }
 }

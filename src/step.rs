@@ -1,5 +1,6 @@
 //! Who the report is about: the job, the step, and what happened to its tasks.
 
+use crate::slurm::SlurmRelease;
 use std::fmt;
 use std::time::Duration;
 
@@ -107,6 +108,9 @@ pub struct StepContext {
     /// The node's physical memory (MemTotal): no step can need more than this here.
     #[serde(default)]
     pub node_memory: Option<u64>,
+    /// The Slurm release running the step (what Slurm's own messages and sacct say).
+    #[serde(default)]
+    pub slurm: Option<SlurmRelease>,
 }
 
 impl StepContext {
@@ -121,6 +125,7 @@ impl StepContext {
             cpus_per_task: None,
             local_tasks: None,
             node_memory: None,
+            slurm: None,
         }
     }
 

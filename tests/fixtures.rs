@@ -240,3 +240,55 @@ fn v2_throttling_above_memory_high_is_a_near_miss() {
         "{text}"
     );
 }
+
+/// A copy of a captured tree without any `memory.peak`, as on kernels before 5.19 (RHEL 8 and
+/// many RHEL 9 kernels): everything else is the real kernel's.
+fn without_memory_peak(set: &str, case: &str) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else if entry.file_name() != "memory.peak" {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&fixtures().join(set).join(case), dir.path());
+    dir
+}
+
+fn report_of(root: &Path) -> StepReport {
+    let cgroup = discover(root, "self").unwrap();
+    let snapshot = read_snapshot(&cgroup).unwrap();
+    assert_eq!(snapshot.step.peak, None, "the copy has no memory.peak");
+    StepReport::from_snapshot(
+        snapshot,
+        &Evidence::default(),
+        &context_for(&cgroup),
+        &Config::default(),
+    )
+}
+
+#[test]
+fn v2_without_memory_peak_a_kill_means_use_reached_the_limit_at_least() {
+    let tree = without_memory_peak(V2, "job1-step_batch-at-task_exit");
+    let r = report_of(tree.path());
+    let d = &r.diagnosis;
+    assert_eq!(d.cause, Cause::UnderAllocation);
+    assert!(d.peak_is_lower_bound);
+    // memory.events counted the kill: use reached the 50 MiB limit, whatever was sampled.
+    assert_eq!(d.peak, Some(50 << 20));
+    assert!(r.recommendation.unwrap().bytes > 50 << 20);
+}
+
+#[test]
+fn v2_without_memory_peak_a_step_that_went_well_is_not_called_a_near_miss() {
+    let tree = without_memory_peak(V2, "job3-step_batch-at-task_exit");
+    let r = report_of(tree.path());
+    assert_eq!(r.diagnosis.cause, Cause::None);
+    assert!(r.diagnosis.peak_is_lower_bound);
+}

@@ -2,7 +2,10 @@
 //!
 //! slurmstepd lives in its step's cgroup from `user_init` on: on v1 in
 //! `<memory mount>/slurm_<node>/uid_<u>/job_<j>/step_<s>`, on v2 in
-//! `<mount>/…/job_<j>/step_<s>/slurm` (its tasks are in the sibling `user/task_<n>`).
+//! `<mount>/…/<job>/step_<s>/slurm` (its tasks are in the sibling `user/task_<n>`).
+//! The job's folder is the step's parent, whatever its name: `job_<j>` up to Slurm 25.11, the
+//! job's SLUID (`sEKNKTV3WPV500`) from 26.05 on unless `CgroupJobIdPaths=yes`. Nothing here
+//! builds a path from the job id.
 //! Everything is read below `root`, so tests point it at a captured tree.
 
 use std::path::{Component, Path, PathBuf};
@@ -20,7 +23,8 @@ pub struct StepCgroup {
     pub version: CgroupVersion,
     /// `step_<s>`: the whole step (on v2 it also holds slurmstepd itself, in `slurm/`).
     pub step_dir: PathBuf,
-    /// `job_<j>`: all the job's steps on this node; where the job-wide limit sits.
+    /// The step's parent (`job_<j>` or the job's SLUID): all the job's steps on this node;
+    /// where the job-wide limit sits.
     pub job_dir: Option<PathBuf>,
     /// The step's and the job's cgroup paths inside the hierarchy, as the kernel names them
     /// (e.g. in its OOM report): `/slurm_<node>/uid_<u>/job_<j>/step_<s>`.
@@ -156,8 +160,8 @@ fn nearest<'a>(path: &'a Path, prefix: &str) -> Option<&'a Path> {
     })
 }
 
-/// Walks up from the process's cgroup to the nearest `step_*` and `job_*` directories.
-/// `pathname` is the same cgroup as the kernel names it, relative to the hierarchy.
+/// Walks up from the process's cgroup to the nearest `step_*` directory; the job's is its
+/// parent. `pathname` is the same cgroup as the kernel names it, relative to the hierarchy.
 fn step_and_job(
     version: CgroupVersion,
     dir: &Path,
@@ -171,13 +175,18 @@ fn step_and_job(
             source.display()
         ))
     })?;
-    let pathname = Path::new(pathname);
-    let path_of = |prefix| nearest(pathname, prefix).map(|p| p.display().to_string());
+    let step_path = nearest(Path::new(pathname), "step_");
+    // A step directly below the hierarchy's root has no job folder to speak of.
+    let job_path = step_path
+        .and_then(Path::parent)
+        .filter(|p| p.parent().is_some());
     Ok(StepCgroup {
         version,
         step_dir: step_dir.to_path_buf(),
-        job_dir: nearest(dir, "job_").map(Path::to_path_buf),
-        step_path: path_of("step_").unwrap_or_default(),
-        job_path: path_of("job_"),
+        job_dir: job_path.and(step_dir.parent()).map(Path::to_path_buf),
+        step_path: step_path
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        job_path: job_path.map(|p| p.display().to_string()),
     })
 }

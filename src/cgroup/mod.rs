@@ -97,6 +97,10 @@ pub struct MemorySnapshot {
     /// slows the step down to reclaim memory. Slurm 22.05 sets it equal to the limit.
     pub soft_limit: Option<u64>,
     pub tasks: Vec<TaskFigures>,
+    /// The kernel kills the step's processes together (v2 `memory.oom.group` = 1: Slurm sets it
+    /// for `--oom-kill-step` / `TaskPluginParam=OOMKillStep`, 24.11 on).
+    #[serde(default)]
+    pub kills_whole_step: bool,
 }
 
 /// Reads the step's figures (and its job's) as they are now.

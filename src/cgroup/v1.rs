@@ -36,6 +36,8 @@ pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
         limit,
         soft_limit: None,
         tasks,
+        // Slurm's v1 OOMKillStep is Slurm's own doing, not the kernel's: not visible here.
+        kills_whole_step: false,
     })
 }
 

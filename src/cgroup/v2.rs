@@ -58,6 +58,7 @@ pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
         limit: tightest(limits),
         soft_limit: tightest(soft_limits),
         tasks,
+        kills_whole_step: read_u64(workload_dir, "memory.oom.group")? == Some(1),
     })
 }
 

@@ -8,13 +8,23 @@
 //! The thread runs only in slurmstepd (started in user_init, before any task is forked; fork
 //! copies only the forking thread), wakes at once when stopped, and is joined before the report
 //! is built — never left running into plugin unload.
+//!
+//! It must never be the reason a process is killed. slurmstepd sits in the job's own cgroup, so
+//! what the thread allocates — kernel memory for every file it opens included — is charged to
+//! the job: at the job's limit that charge makes the kernel kill another of the job's
+//! processes (seen on Linux 7.2: a second and third worker killed by the sampler's reads). So
+//! the cgroup's own figures are read through files opened once ([`Gauge`]: re-reading an open
+//! file reuses the kernel's buffer), and near the limit a sample is only those figures: no
+//! process is looked at, no file opened.
 
-use std::path::Path;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::cgroup::parse::{read_keyed, read_optional, read_u64};
+use crate::cgroup::parse::{parse_keyed, parse_u64, read_limit, read_optional};
 use crate::cgroup::{CgroupVersion, StepCgroup};
 
 pub const CAPACITY: usize = 240;
@@ -25,6 +35,8 @@ pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 pub const TOP_PROCESSES: usize = 8;
 /// At most this many processes are looked at per sample (a fork bomb must not make it slow).
 pub const MAX_PIDS: usize = 512;
+/// Within this share of the limit (memory the kernel cannot drop), samples are quiet.
+pub const QUIET_PERCENT: u64 = 3;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProcessSize {
@@ -43,8 +55,11 @@ pub struct Sample {
     pub file: Option<u64>,
     pub shmem: Option<u64>,
     pub processes: u32,
-    /// The largest processes, largest first.
+    /// The largest processes, largest first (none in a quiet sample).
     pub top: Vec<ProcessSize>,
+    /// Taken so close to the limit that only the cgroup's figures were read.
+    #[serde(default)]
+    pub quiet: bool,
 }
 
 /// A fixed-capacity series whose resolution halves when it is full.
@@ -70,19 +85,19 @@ impl Default for Series {
 }
 
 impl Series {
+    /// Adds a sample; a full series first merges neighbours in place (no allocation: this can
+    /// run close to the job's limit).
     pub fn push(&mut self, sample: Sample) {
         if self.samples.len() == CAPACITY {
-            let merged: Vec<Sample> = self
-                .samples
-                .chunks(2)
-                .map(|pair| {
-                    pair.iter()
-                        .max_by_key(|s| s.usage)
-                        .cloned()
-                        .expect("non-empty chunk")
-                })
-                .collect();
-            self.samples = merged;
+            for i in 0..CAPACITY / 2 {
+                let higher = if self.samples[2 * i + 1].usage > self.samples[2 * i].usage {
+                    2 * i + 1
+                } else {
+                    2 * i
+                };
+                self.samples.swap(i, higher);
+            }
+            self.samples.truncate(CAPACITY / 2);
             self.interval = (self.interval * 2).min(MAX_INTERVAL);
         }
         self.samples.push(sample);
@@ -91,35 +106,143 @@ impl Series {
     pub fn peak(&self) -> Option<&Sample> {
         self.samples.iter().max_by_key(|s| s.usage)
     }
+
+    /// The highest sample that looked at the processes (quiet ones near the limit did not).
+    pub fn peak_with_processes(&self) -> Option<&Sample> {
+        self.samples
+            .iter()
+            .filter(|s| !s.quiet)
+            .max_by_key(|s| s.usage)
+    }
 }
 
-/// Reads one sample of the step (`root` is where /proc lives; "/" in slurmstepd).
-pub fn sample(step: &StepCgroup, root: &Path, at: Duration) -> Sample {
-    let (dir, usage_file, anon_key, file_key, prefix) = match step.version {
-        CgroupVersion::V1 => (
-            step.step_dir.clone(),
-            "memory.usage_in_bytes",
-            "rss",
-            "cache",
-            "total_",
-        ),
-        CgroupVersion::V2 => {
-            let user = step.step_dir.join("user");
-            let dir = if user.is_dir() {
-                user
-            } else {
-                step.step_dir.clone()
-            };
-            (dir, "memory.current", "anon", "file", "")
+/// The step's cgroup figures, read through files opened once.
+pub struct Gauge {
+    version: CgroupVersion,
+    /// The step's processes (v2: `user/`, without slurmstepd).
+    dir: PathBuf,
+    usage: Option<File>,
+    stat: Option<File>,
+    /// The tightest limit from this directory up to the job's.
+    limit: Option<u64>,
+    buffer: Vec<u8>,
+}
+
+/// What the gauge read: usage and the memory.stat figures under names common to v1 and v2.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    pub usage: Option<u64>,
+    pub anon: Option<u64>,
+    pub file: Option<u64>,
+    pub shmem: Option<u64>,
+    /// Page cache the kernel can drop (active + inactive file).
+    pub reclaimable: Option<u64>,
+}
+
+impl Gauge {
+    pub fn open(step: &StepCgroup) -> Gauge {
+        let (dir, usage) = match step.version {
+            CgroupVersion::V1 => (step.step_dir.clone(), "memory.usage_in_bytes"),
+            CgroupVersion::V2 => {
+                let user = step.step_dir.join("user");
+                let dir = if user.is_dir() {
+                    user
+                } else {
+                    step.step_dir.clone()
+                };
+                (dir, "memory.current")
+            }
+        };
+        let limit_file = match step.version {
+            CgroupVersion::V1 => "memory.limit_in_bytes",
+            CgroupVersion::V2 => "memory.max",
+        };
+        let top = step.job_dir.as_deref().unwrap_or(&step.step_dir);
+        let limit = dir
+            .ancestors()
+            .take_while(|d| d.starts_with(top))
+            .filter_map(|d| read_limit(d, limit_file).ok().flatten())
+            .min();
+        Gauge {
+            version: step.version,
+            usage: File::open(dir.join(usage)).ok(),
+            stat: File::open(dir.join("memory.stat")).ok(),
+            dir,
+            limit,
+            buffer: Vec::with_capacity(8192),
         }
-    };
-    let cgroup_usage = read_u64(&dir, usage_file).ok().flatten();
-    let stat = read_keyed(&dir, "memory.stat")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let get = |key: &str| stat.get(&format!("{prefix}{key}")).copied();
-    let pids = pids_below(&dir);
+    }
+
+    /// Reads the open files again from their start.
+    pub fn read(&mut self) -> Reading {
+        let usage =
+            read_again(self.usage.as_ref(), &mut self.buffer).and_then(|text| parse_u64(text).ok());
+        let stat = read_again(self.stat.as_ref(), &mut self.buffer)
+            .and_then(|text| parse_keyed(text).ok())
+            .unwrap_or_default();
+        let (prefix, anon, file) = match self.version {
+            CgroupVersion::V1 => ("total_", "rss", "cache"),
+            CgroupVersion::V2 => ("", "anon", "file"),
+        };
+        let get = |key: &str| stat.get(&format!("{prefix}{key}")).copied();
+        let reclaimable = match (get("active_file"), get("inactive_file")) {
+            (Some(a), Some(i)) => Some(a + i),
+            _ => None,
+        };
+        Reading {
+            usage,
+            anon: get(anon),
+            file: get(file),
+            shmem: get("shmem"),
+            reclaimable,
+        }
+    }
+
+    /// Whether memory the kernel cannot drop is within [`QUIET_PERCENT`] of the limit.
+    pub fn near_limit(&self, reading: &Reading) -> bool {
+        let (Some(usage), Some(limit)) = (reading.usage, self.limit) else {
+            return false;
+        };
+        let held = usage.saturating_sub(reading.reclaimable.unwrap_or(0));
+        held.saturating_add(limit / 100 * QUIET_PERCENT) >= limit
+    }
+}
+
+/// The whole text of an open file, read from offset 0 into `buffer`.
+fn read_again<'a>(file: Option<&File>, buffer: &'a mut Vec<u8>) -> Option<&'a str> {
+    let file = file?;
+    buffer.clear();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = file.read_at(&mut chunk, buffer.len() as u64).ok()?;
+        if n == 0 {
+            break;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if buffer.len() > 1 << 20 {
+            return None;
+        }
+    }
+    std::str::from_utf8(buffer).ok()
+}
+
+/// Reads one sample of the step (`root` is where /proc lives; "/" in slurmstepd). Near the
+/// limit only the gauge is read.
+pub fn sample(gauge: &mut Gauge, root: &Path, at: Duration) -> Sample {
+    let reading = gauge.read();
+    if gauge.near_limit(&reading) {
+        return Sample {
+            at,
+            usage: reading.usage.unwrap_or(0),
+            anon: reading.anon,
+            file: reading.file,
+            shmem: reading.shmem,
+            processes: 0,
+            top: Vec::new(),
+            quiet: true,
+        };
+    }
+    let pids = pids_below(&gauge.dir);
     let mut sizes: Vec<ProcessSize> = pids
         .iter()
         .take(MAX_PIDS)
@@ -131,7 +254,9 @@ pub fn sample(step: &StepCgroup, root: &Path, at: Duration) -> Sample {
         })
         .collect();
     // Without a memory cgroup (Slurm not constraining memory), use is what its processes hold.
-    let usage = cgroup_usage.unwrap_or_else(|| sizes.iter().map(|p| p.rss).sum());
+    let usage = reading
+        .usage
+        .unwrap_or_else(|| sizes.iter().map(|p| p.rss).sum());
     sizes.sort_by_key(|p| std::cmp::Reverse(p.rss));
     sizes.truncate(TOP_PROCESSES);
     for p in &mut sizes {
@@ -144,11 +269,12 @@ pub fn sample(step: &StepCgroup, root: &Path, at: Duration) -> Sample {
     Sample {
         at,
         usage,
-        anon: get(anon_key),
-        file: get(file_key),
-        shmem: get("shmem"),
+        anon: reading.anon,
+        file: reading.file,
+        shmem: reading.shmem,
         processes: pids.len() as u32,
         top: sizes,
+        quiet: false,
     }
 }
 
@@ -215,11 +341,12 @@ impl Sampler {
         let started = Instant::now();
         let thread = {
             let shared = Arc::clone(&shared);
-            let step = step.clone();
+            // Opened here, before the tasks start: the job has all its memory free.
+            let gauge = Gauge::open(&step);
             std::thread::Builder::new()
                 .name("oom-explain".into())
                 .stack_size(256 * 1024)
-                .spawn(move || run(&shared, &step, started))?
+                .spawn(move || run(&shared, gauge, started))?
         };
         Ok(Sampler {
             shared,
@@ -233,7 +360,9 @@ impl Sampler {
     pub fn stop(mut self) -> Series {
         self.halt();
         let mut series = std::mem::take(&mut *lock(&self.shared.series));
-        series.push(sample(&self.step, Path::new("/"), self.started.elapsed()));
+        // The tasks have ended: opening files no longer competes with them for memory.
+        let mut gauge = Gauge::open(&self.step);
+        series.push(sample(&mut gauge, Path::new("/"), self.started.elapsed()));
         series
     }
 
@@ -257,10 +386,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn run(shared: &Shared, step: &StepCgroup, started: Instant) {
+fn run(shared: &Shared, mut gauge: Gauge, started: Instant) {
     loop {
         let clock = Instant::now();
-        let s = sample(step, Path::new("/"), started.elapsed());
+        let s = sample(&mut gauge, Path::new("/"), started.elapsed());
         let interval = {
             let mut series = lock(&shared.series);
             series.push(s);
@@ -292,6 +421,7 @@ mod tests {
             shmem: None,
             processes: 1,
             top: Vec::new(),
+            quiet: false,
         }
     }
 

@@ -87,6 +87,10 @@ pub unsafe extern "C" fn slurm_spank_init(
 ) -> c_int {
     guard("init", 0, || {
         let context = handle::context();
+        if context == Context::Slurmd {
+            // Once per slurmd start: which build the node runs, for admins after an upgrade.
+            log::info(&format!("loaded, version {}", crate::VERSION_LINE));
+        }
         // SAFETY: Slurm passes argc valid strings in argv.
         let config = unsafe { config_from(argc, argv) };
         if let Err(e) = config {
@@ -209,6 +213,7 @@ pub unsafe extern "C" fn slurm_spank_user_init(
             cpus_per_task: spank.cpus_per_task().ok(),
             local_tasks: Some(local_tasks),
             node_memory: crate::step::node_memory(Path::new("/")),
+            slurm: Some(crate::slurm::SlurmRelease::built_for()),
             ..StepContext::new(id)
         };
         // Memory over time, for opted-in steps only; without a thread the report is made from
