@@ -30,7 +30,7 @@ fn an_oom_killed_batch_job_is_explained_in_its_err_file() {
         "killed at the limit, the request must go above it: {err}"
     );
     // Slurm's own line is still there: the plugin adds to it, never replaces it.
-    assert!(err.contains("Detected 1 oom-kill event"), "{err}");
+    assert!(support::has_slurm_oom_line(&err), "{err}");
     // Admins get a one-line summary in slurmd's log.
     assert!(
         lab.slurmd_log().contains(&format!(
@@ -48,7 +48,7 @@ fn without_the_option_the_plugin_adds_nothing() {
     let job = lab.submit_alloc("no-option", &["--mem=100M"], "400");
     assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
     let err = lab.stderr_of(&job);
-    assert!(err.contains("Detected 1 oom-kill event"), "{err}");
+    assert!(support::has_slurm_oom_line(&err), "{err}");
     assert!(!err.contains("oom-explain"), "{err}");
     assert!(
         !lab.slurmd_log()
@@ -101,8 +101,14 @@ fn an_oom_killed_srun_step_is_explained_in_the_jobs_err_file() {
         &["--mem=100M"],
         &format!("#SBATCH --oom-explain\nsrun /usr/bin/python3 {alloc} 400\necho srun-exit=$?"),
     );
-    // The script goes on after srun fails, so the job itself completes.
-    assert_eq!(lab.wait(&job), "COMPLETED");
+    // The script goes on after srun fails, so the job itself completes; from 23.02 on Slurm
+    // may also mark the job OUT_OF_MEMORY, when the batch step ends after the job's cgroup
+    // counted the kill (a race in Slurm, seen on 26.05).
+    let state = lab.wait(&job);
+    assert!(
+        ["COMPLETED", "OUT_OF_MEMORY"].contains(&state.as_str()),
+        "{state}"
+    );
     let err = lab.stderr_of(&job);
     assert!(
         err.contains(&format!(

@@ -19,6 +19,10 @@
 # OOM_EXPLAIN_LAB_PROFILE=accounting adds MariaDB and slurmdbd, so that sacct (MaxRSS) works.
 # OOM_EXPLAIN_LAB_PROFILE=twonode runs two slurmd on this host, nodes node1 and node2, for
 # multi-node jobs.
+# OOM_EXPLAIN_LAB_CGROUP_CONF adds one line to cgroup.conf (e.g. CgroupJobIdPaths=yes).
+# Where systemd is PID 1 on cgroup v2 (a VM lane, or a real node), slurmd runs as Debian's
+# slurmd.service with Slurm's default systemd integration (IgnoreSystemd=no: slurmd asks systemd
+# over D-Bus for slurmstepd.scope); elsewhere it is started directly (IgnoreSystemd=yes on v2).
 #
 # Everything lives below $OOM_EXPLAIN_LAB (default /tmp/oom-explain-lab). Must run as root.
 # Facts behind the settings: docs/testing.md ("The test cluster").
@@ -82,6 +86,7 @@ stop_pidfile() {
 cmd_down() {
     need_root
     local f
+    if under_systemd; then systemctl stop slurmd 2>/dev/null || true; fi
     for f in "$LAB"/run/slurmd*.pid; do stop_pidfile "$f"; done
     stop_pidfile "$LAB/run/slurmctld.pid"
     stop_pidfile "$LAB/run/slurmdbd.pid"
@@ -144,8 +149,11 @@ else
     echo "PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP"
 fi)
 EOF
-    if [ "$(cgroup_version)" = v2 ]; then
-        # Pure cgroup v2 without systemd (the VM lane): Slurm makes its own scope under
+    if under_systemd; then
+        # Slurm's defaults: systemd makes the scope, with the controllers delegated.
+        printf 'CgroupPlugin=cgroup/v2\nConstrainRAMSpace=yes\n' >"$LAB/etc/cgroup.conf"
+    elif [ "$(cgroup_version)" = v2 ]; then
+        # Pure cgroup v2 without systemd (a VM lane): Slurm makes its own scope under
         # system.slice, which must exist with the controllers enabled on the way down.
         mkdir -p /sys/fs/cgroup/system.slice
         for dir in /sys/fs/cgroup /sys/fs/cgroup/system.slice; do
@@ -163,6 +171,7 @@ ConstrainRAMSpace=yes
 EOF
     fi
     if [ "$PROFILE" = overmemory ]; then sed -i 's/^ConstrainRAMSpace=yes/ConstrainRAMSpace=no/' "$LAB/etc/cgroup.conf"; fi
+    if [ -n "${OOM_EXPLAIN_LAB_CGROUP_CONF:-}" ]; then echo "$OOM_EXPLAIN_LAB_CGROUP_CONF" >>"$LAB/etc/cgroup.conf"; fi
     echo "$PROFILE" >"$LAB/etc/profile"
     cat >"$LAB/etc/plugstack.conf" <<EOF
 optional $LAB/lib/oom_explain.so spool_dir=$RECORDS job_log=$JOB_LOG ${OOM_EXPLAIN_PLUGIN_ARGS:-}
@@ -255,6 +264,16 @@ nodes() { if two_nodes; then echo node1 node2; else echo "$NODE"; fi; }
 start_slurmd() {
     local log=$LAB/log/slurmd.log
     two_nodes && log=$LAB/log/slurmd-$1.log
+    if under_systemd; then
+        two_nodes && die "the twonode profile starts slurmd directly: not where systemd is PID 1"
+        # Debian's own unit (Type=notify, Delegate=yes, KillMode=process), pointed at the lab.
+        install -d /run/systemd/system/slurmd.service.d
+        printf '[Service]\nEnvironment=SLURM_CONF=%s\nEnvironment=SLURMD_OPTIONS=-N %s\n' "$SLURM_CONF" "$1" \
+            >/run/systemd/system/slurmd.service.d/oom-explain-lab.conf
+        systemctl daemon-reload
+        systemctl restart slurmd || die "slurmd.service did not start: $(tail -n 3 "$log" 2>/dev/null)"
+        return
+    fi
     slurmd -N "$1" </dev/null >/dev/null 2>&1 || die "slurmd $1 did not start: $(tail -n 2 "$log")"
 }
 
@@ -299,6 +318,9 @@ cmd_wait() {
     die "job $job still $state after ${limit}s"
 }
 
+# systemd is PID 1 and cgroup v2 holds memory: slurmd goes through systemd, as on most v2 sites.
+under_systemd() { [ -d /run/systemd/system ] && [ "$(cgroup_version)" = v2 ]; }
+
 # Which cgroup version holds the memory controller here: v1 (legacy or hybrid) or v2.
 cgroup_version() {
     if grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then echo v2; else echo v1; fi
@@ -309,6 +331,7 @@ cmd_env() {
     echo "RECORDS=$RECORDS"; echo "JOB_LOG=$JOB_LOG"
     echo "CGROUP=$(cgroup_version)"
     echo "PROFILE=$PROFILE"
+    echo "INIT=$(under_systemd && echo systemd || echo direct)"
 }
 
 cmd_add_user() {

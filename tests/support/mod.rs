@@ -238,3 +238,9 @@ pub fn recommended_mib(text: &str) -> Option<u64> {
         _ => None,
     }
 }
+
+/// Whether the job's stderr has Slurm's own line for one OOM kill: "Detected 1 oom-kill
+/// event(s) …" up to 22.05, "Detected 1 oom_kill event(s) …" from 23.02 on.
+pub fn has_slurm_oom_line(err: &str) -> bool {
+    err.contains("Detected 1 oom-kill event") || err.contains("Detected 1 oom_kill event")
+}

@@ -1,78 +1,120 @@
 #!/usr/bin/env bash
-# The cgroup v2 lane: the real-cluster tests again, on a real Slurm 22.05 running on a pure
-# cgroup v2 kernel (Debian's 6.1) inside a small qemu VM.
+# The VM lanes: the real-cluster tests again, on a real Slurm of another release running on a
+# pure cgroup v2 kernel inside a small qemu VM.
 #
-#   tests/vm/v2-lane.sh            build what is missing, boot, run the tests, report (exit 1 on
-#                                  any failure, including a VM that does not boot)
+#   tests/vm/lane.sh LANE [--capture]
+#                             build what is missing, boot, run the tests, report (exit 1 on any
+#                             failure, including a VM that does not boot); --capture also
+#                             captures real cgroup trees into tests/fixtures/ (capture-v2.sh)
 #
-# The VM image is Debian 12 from debootstrap (Slurm, munge, python3 from Debian's packages) with
-# this checkout's plugin, scripts and compiled test binaries copied in at the same paths, packed
-# whole as the initramfs. Results come back through a 9p share. Needs root and the release
-# plugin and test binaries built (tests/run-all.sh does that). Work folder: $OOM_EXPLAIN_VM
-# (default /tmp/oom-explain-vm); the Debian root filesystem and kernel there are reused while
-# their package list is unchanged.
+#   LANE       Debian suite   Slurm    kernel   PID 1     cgroup.conf
+#   bookworm   bookworm       22.05    6.1      script    IgnoreSystemd=yes
+#   trixie     trixie         24.11    6.12     systemd   Slurm's defaults (slurmd.service, D-Bus scope)
+#   sid        unstable       26.05    7.x      script    IgnoreSystemd=yes; SLUID job folders, then
+#                                                         CgroupJobIdPaths=yes (job_<id> folders)
+#
+# The VM image is that suite from debootstrap (Slurm, munge, python3, and systemd + D-Bus where
+# PID 1 is systemd), with the plugin built against that release's vendored headers and this
+# checkout's scripts and compiled test binaries copied in at the same paths, packed whole as the
+# initramfs. The kernel is the suite's own. Results come back through a 9p share. Needs root and
+# the host's test binaries built (tests/run-all.sh does that).
+#
+# Work folder: $OOM_EXPLAIN_VM/LANE (default /tmp/oom-explain-vm/LANE). The suite's root file
+# system, package lists and kernel there are reused while unchanged (same machine only).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-VM=${OOM_EXPLAIN_VM:-/tmp/oom-explain-vm}
+LANE=${1:-}
+CAPTURE=${2:-}
+case "$LANE" in
+    bookworm) SUITE=bookworm HEADERS=22.05 INIT=script ;;
+    trixie) SUITE=trixie HEADERS=24.11 INIT=systemd ;;
+    sid) SUITE=sid HEADERS=26.05 INIT=script ;;
+    *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+esac
+VM=${OOM_EXPLAIN_VM:-/tmp/oom-explain-vm}/$LANE
 PKGS=procps,kmod,iproute2,munge,slurmd,slurmctld,slurm-client,python3,binutils
+[ "$INIT" = systemd ] && PKGS=$PKGS,systemd,systemd-sysv,dbus
 MODULES=(virtio_pci 9pnet_virtio 9p)
 MEMORY_MIB=3072
 BOOT_LIMIT_S=${OOM_EXPLAIN_VM_TIMEOUT:-900}
 
-say() { echo "v2-lane: $*" >&2; }
-die() { echo "v2-lane: FAILED: $*" >&2; exit 1; }
+say() { echo "vm-lane $LANE: $*" >&2; }
+die() { echo "vm-lane $LANE: FAILED: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap, a 9p share)"
 
 host_tools() {
     # The same "install what is missing" as the lab's, for the VM tools.
-    bash "$REPO/tests/cluster/lab.sh" install-pkgs qemu-system-x86 debootstrap cpio zstd kmod
+    bash "$REPO/tests/cluster/lab.sh" install-pkgs qemu-system-x86 debootstrap cpio zstd kmod binutils
 }
 
 # The Debian mirror this machine's apt uses.
 mirror() {
     local m
-    m=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+    m=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1)
     [ -n "$m" ] || m=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
     echo "${m:-http://deb.debian.org/debian}"
 }
 
+# apt options that see only the lane's suite (its own lists, never the host's sources).
+APT_OPTS=()
+suite_apt() {
+    local dir=$VM/apt
+    APT_OPTS=(-o "Dir::Etc::SourceList=$dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+        -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache" -o APT::Sandbox::User=root)
+    mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(mirror) $SUITE main" >"$dir/sources.list"
+    # Fresh lists once a day are enough: the kernel package name comes from them.
+    if [ -z "$(find "$dir/lists" -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
+        apt-get "${APT_OPTS[@]}" update -qq >"$VM/apt-update.log" 2>&1 || { cat "$VM/apt-update.log" >&2; die "apt-get update for $SUITE failed"; }
+    fi
+}
+
 build_rootfs() {
-    if [ -f "$VM/rootfs.stamp" ] && [ "$(cat "$VM/rootfs.stamp")" = "$PKGS" ]; then return; fi
-    say "debootstrap bookworm with $PKGS (about a minute)"
+    local stamp="$SUITE $PKGS"
+    if [ -f "$VM/rootfs.stamp" ] && [ "$(cat "$VM/rootfs.stamp")" = "$stamp" ]; then return; fi
+    say "debootstrap $SUITE with $PKGS (a few minutes)"
     rm -rf "$VM/rootfs" "$VM/rootfs.stamp"
-    debootstrap --variant=minbase --include="$PKGS" bookworm "$VM/rootfs" "$(mirror)" >"$VM/debootstrap.log" 2>&1 ||
+    debootstrap --variant=minbase --include="$PKGS" "$SUITE" "$VM/rootfs" "$(mirror)" >"$VM/debootstrap.log" 2>&1 ||
         { tail -n 20 "$VM/debootstrap.log" >&2; die "debootstrap failed"; }
     # The VM boots from RAM: drop what nothing there reads.
     rm -rf "$VM"/rootfs/usr/share/{doc,man,info,locale} "$VM"/rootfs/var/cache/apt/* "$VM"/rootfs/var/lib/apt/lists/*
-    echo "$PKGS" >"$VM/rootfs.stamp"
+    echo "$stamp" >"$VM/rootfs.stamp"
 }
 
-# Debian's current 6.1 kernel and the few modules the VM loads (virtio PCI and the 9p share).
+# The suite's current kernel and the few modules the VM loads (virtio PCI and the 9p share).
+# Newer kernels come split (linux-image-V depends on linux-binary-V, modules in linux-modules-V).
 build_kernel() {
-    local pkg kver
-    pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*\)/\1/p' | head -1)
-    [ -n "$pkg" ] || die "cannot find Debian's kernel package (apt-get update?)"
+    local pkg ver kver p
+    pkg=$(apt-cache "${APT_OPTS[@]}" depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*\)/\1/p' | head -1)
+    [ -n "$pkg" ] || die "cannot find $SUITE's kernel package"
+    ver=${pkg#linux-image-}
     if [ ! -f "$VM/kernel/$pkg.stamp" ]; then
         say "fetching $pkg"
         rm -rf "$VM/kernel" && mkdir -p "$VM/kernel/x"
-        (cd "$VM/kernel" && apt-get download -q "$pkg" >/dev/null 2>&1) || die "apt-get download $pkg failed"
-        dpkg-deb -x "$VM"/kernel/*.deb "$VM/kernel/x"
+        for p in "$pkg" "linux-binary-$ver" "linux-modules-$ver" "linux-base-$ver"; do
+            apt-cache "${APT_OPTS[@]}" show "$p" >/dev/null 2>&1 || continue
+            (cd "$VM/kernel" && apt-get "${APT_OPTS[@]}" download -q "$p" >/dev/null 2>&1) || die "apt-get download $p failed"
+        done
+        for p in "$VM"/kernel/*.deb; do dpkg-deb -x "$p" "$VM/kernel/x"; done
         rm -f "$VM"/kernel/*.deb
         touch "$VM/kernel/$pkg.stamp"
     fi
-    kver=$(ls "$VM/kernel/x/lib/modules")
-    cp "$VM/kernel/x/boot/vmlinuz-$kver" "$VM/vmlinuz"
-    depmod -b "$VM/kernel/x" "$kver"
-    rm -rf "$VM/rootfs/lib/modules" && mkdir -p "$VM/rootfs/lib/modules/$kver"
+    local mods=$VM/kernel/x/lib/modules
+    [ -d "$mods" ] || mods=$VM/kernel/x/usr/lib/modules
+    kver=$(ls "$mods")
+    cp "$(find "$VM/kernel/x" -name "vmlinuz-$kver" -o -path "*/$kver/vmlinuz" | head -1)" "$VM/vmlinuz"
+    depmod -b "${mods%/lib/modules}" "$kver"
+    rm -rf "$VM/rootfs/lib/modules/$kver" && mkdir -p "$VM/rootfs/lib/modules/$kver"
     for m in "${MODULES[@]}"; do
-        modprobe -d "$VM/kernel/x" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
+        modprobe -d "${mods%/lib/modules}" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
     done | sort -u | while read -r ko; do
-        dest="$VM/rootfs/lib/modules/$kver/${ko#"$VM/kernel/x/lib/modules/$kver/"}"
+        dest="$VM/rootfs/lib/modules/$kver/${ko#"$mods/$kver/"}"
         mkdir -p "$(dirname "$dest")" && cp "$ko" "$dest"
     done
-    cp "$VM/kernel/x/lib/modules/$kver"/modules.{order,builtin,builtin.modinfo} "$VM/rootfs/lib/modules/$kver/" 2>/dev/null || true
+    cp "$mods/$kver"/modules.{order,builtin,builtin.modinfo} "$VM/rootfs/lib/modules/$kver/" 2>/dev/null || true
     depmod -b "$VM/rootfs" "$kver"
+    echo "$kver" >"$VM/kernel.version"
 }
 
 # The test binaries cargo built for the real-cluster tests (same paths inside the VM).
@@ -85,16 +127,42 @@ for line in sys.stdin:
         print(m["executable"])' "$1" | tail -1
 }
 
+# PID 1 is systemd: our tests run as a service once the system is up, and Slurm's own daemons do
+# not start by themselves (lab.sh starts them with the lab's configuration). /tmp stays on the
+# root file system: the checkout may live there.
+setup_systemd() {
+    local root=$1 etc=$1/etc/systemd/system
+    cat >"$etc/oom-vm.service" <<'EOF'
+[Unit]
+Description=oom-explain real-cluster tests
+After=basic.target dbus.socket
+Wants=dbus.socket
+
+[Service]
+Type=oneshot
+ExecStart=/oom-vm/init
+StandardOutput=null
+StandardError=null
+EOF
+    mkdir -p "$etc/multi-user.target.wants"
+    ln -sf ../oom-vm.service "$etc/multi-user.target.wants/oom-vm.service"
+    rm -f "$etc"/multi-user.target.wants/{slurmd,slurmctld,munge}.service
+    ln -sf /dev/null "$etc/tmp.mount"
+    echo vmtest >"$root/etc/hostname"
+}
+
 stage() {
-    local cluster bad so=$REPO/target/release/liboom_explain.so
-    [ -f "$so" ] || die "no $so: cargo build --release first"
+    local so=$REPO/target/plugins/$HEADERS/oom_explain.so bin
+    [ -f "$so" ] || bash "$REPO/tests/build-plugin.sh" "$HEADERS"
+    local cluster bad scenarios
     cluster=$(test_binary cluster); bad=$(test_binary cluster_bad_config); scenarios=$(test_binary scenarios)
     [ -x "$cluster" ] && [ -x "$bad" ] && [ -x "$scenarios" ] || die "cannot build the cluster test binaries"
     local root=$VM/rootfs
-    rm -rf "$root$REPO" "$root/oom-vm"
+    rm -rf "$root$REPO" "$root/oom-vm" "$root/etc/systemd/system/oom-vm.service"
     mkdir -p "$root$REPO/target/release" "$root/oom-vm"
     cp -r "$REPO/tests" "$root$REPO/tests"
-    cp "$so" "$root$REPO/target/release/"
+    # lab.sh installs target/release/liboom_explain.so: here, the build for this lane's release.
+    cp "$so" "$root$REPO/target/release/liboom_explain.so"
     # The tests also run the oom-explain command that cargo built beside them.
     local cli=$REPO/target/debug/oom-explain
     [ -x "$cli" ] || die "no $cli (cargo test builds it)"
@@ -103,15 +171,19 @@ stage() {
     echo "$scenarios" >"$root/oom-vm/scenarios-bin"
     echo "$bad" >"$root/oom-vm/bad-config-bin"
     echo "$REPO" >"$root/oom-vm/repo"
-    install -m 0755 "$HERE/vm-init.sh" "$root/oom-vm/init"
+    echo "$LANE" >"$root/oom-vm/lane"
+    if [ "$CAPTURE" = --capture ]; then touch "$root/oom-vm/capture"; fi
+    install -m 0755 "$HERE/guest.sh" "$root/oom-vm/init"
+    [ "$INIT" = systemd ] && setup_systemd "$root"
     say "packing the initramfs"
     (cd "$root" && find . -xdev -print0 | cpio --null -o -H newc --quiet | zstd -q -T0 -3 -o "$VM/initrd.zst" -f)
 }
 
 # qemu, with the accelerator given; serial console to $2, results in $VM/out.
 boot() {
-    local accel=$1 log=$2 limit=$3 append
-    append="console=ttyS0 panic=-1 quiet loglevel=3 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 rdinit=/oom-vm/init"
+    local accel=$1 log=$2 limit=$3 append init=/oom-vm/init
+    [ "$INIT" = systemd ] && init=/lib/systemd/systemd
+    append="console=ttyS0 panic=-1 quiet loglevel=3 systemd.show_status=0 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 rdinit=$init"
     rm -rf "$VM/out" && mkdir -p "$VM/out"
     timeout --kill-after=5 "$limit" qemu-system-x86_64 -accel "$accel" -cpu max -smp 2 -m "$MEMORY_MIB" \
         -kernel "$VM/vmlinuz" -initrd "$VM/initrd.zst" -append "$append ${4:-}" \
@@ -120,14 +192,21 @@ boot() {
 }
 
 # An accelerator is chosen by booting with it, never by trusting that /dev/kvm opens (a
-# paravirtual kvm has been seen to open fine and then hang a stock kernel).
+# paravirtual kvm has been seen to open fine and then hang a stock kernel). One probe per
+# machine boot, shared by the lanes.
 pick_accel() {
-    if [ -r /dev/kvm ]; then
-        boot kvm "$VM/probe.log" 25 "oom_vm_probe=1"
-        if grep -q "OOMVM: probe ok" "$VM/probe.log" 2>/dev/null; then echo kvm; return; fi
-        say "kvm did not boot the kernel within 25 s: using software emulation (tcg)"
+    local cache=${OOM_EXPLAIN_VM:-/tmp/oom-explain-vm}/accel
+    if [ -f "$cache" ] && [ "$(cat "$cache.boot" 2>/dev/null)" = "$(cat /proc/sys/kernel/random/boot_id)" ]; then
+        cat "$cache"; return
     fi
-    echo "tcg,thread=multi"
+    local accel="tcg,thread=multi"
+    if [ -r /dev/kvm ]; then
+        boot kvm "$VM/probe.log" 25 "oom_vm_probe=1 rdinit=/oom-vm/init"
+        if grep -q "OOMVM: probe ok" "$VM/probe.log" 2>/dev/null; then accel=kvm
+        else say "kvm did not boot the kernel within 25 s: using software emulation (tcg)"; fi
+    fi
+    echo "$accel" >"$cache"; cat /proc/sys/kernel/random/boot_id >"$cache.boot"
+    echo "$accel"
 }
 
 main() {
@@ -135,26 +214,33 @@ main() {
     started=$(date +%s)
     mkdir -p "$VM"
     host_tools
+    suite_apt
     build_rootfs
     build_kernel
     stage
     accel=$(pick_accel)
-    say "booting Debian $(ls "$VM/rootfs/lib/modules") with cgroup v2 ($accel); serial log $VM/serial.log"
+    say "booting Debian $SUITE, Linux $(cat "$VM/kernel.version"), PID 1: $INIT ($accel); serial log $VM/serial.log"
     boot "$accel" "$VM/serial.log" "$BOOT_LIMIT_S"
     say "VM done after $(( $(date +%s) - started )) s"
     [ -f "$VM/out/booted" ] || { tail -n 30 "$VM/serial.log" >&2 || true; die "the VM did not boot"; }
-    local failed=0
-    for suite in cluster scenarios bad-config; do
-        echo "--- cgroup v2 lane: $suite tests (inside the VM)"
+    local failed=0 suite
+    for suite in $(cat "$VM/out/suites" 2>/dev/null); do
+        echo "--- $LANE lane: $suite tests (inside the VM)"
         cat "$VM/out/$suite.txt" 2>/dev/null || echo "(no output)"
         [ "$(cat "$VM/out/$suite.rc" 2>/dev/null)" = 0 ] || failed=1
     done
+    [ -s "$VM/out/suites" ] || failed=1
     grep -q "^CGROUP=v2$" "$VM/out/lab-env.txt" 2>/dev/null || { cat "$VM/out/lab-env.txt" >&2 || true; die "the VM's Slurm was not on cgroup v2"; }
     if [ $failed != 0 ]; then
         tail -n 40 "$VM/out/slurmd.log" >&2 || true
-        die "tests failed on cgroup v2"
+        die "tests failed"
     fi
-    say "all real-cluster tests passed on cgroup v2 ($(cat "$VM/out/versions.txt"))"
+    if [ "$CAPTURE" = --capture ]; then
+        [ -d "$VM/out/capture" ] || { cat "$VM/out/capture.log" >&2; die "the capture failed"; }
+        cp -r "$VM"/out/capture/* "$REPO/tests/fixtures/"
+        say "captured: $(ls "$VM/out/capture" | tr '\n' ' ')($(tail -n 1 "$VM/out/capture.log"))"
+    fi
+    say "all real-cluster tests passed ($(cat "$VM/out/versions.txt"))"
 }
 
 main "$@"

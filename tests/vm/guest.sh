@@ -1,0 +1,80 @@
+#!/bin/bash
+# Inside a VM lane's guest (tests/vm/lane.sh packs it as /oom-vm/init): PID 1 itself, or a
+# oneshot service when systemd is PID 1. Sets up the bare minimum a Slurm needs, runs the
+# real-cluster test binaries, writes the results to the 9p share, powers off. Nothing here may
+# print much: the serial console is slow under emulation.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+poweroff_now() { sync; echo o >/proc/sysrq-trigger; sleep 10; }
+
+if [ $$ = 1 ]; then
+    mount -t proc proc /proc
+    mount -t sysfs sys /sys
+    mount -t devtmpfs dev /dev
+    mkdir -p /dev/pts /dev/shm /run /tmp
+    mount -t devpts devpts /dev/pts
+    mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+    mount -t tmpfs tmpfs /run
+    mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 /sys/fs/cgroup
+    ln -sf /proc/self/fd /dev/fd
+fi
+# /tmp stays on the (in-memory) root file system: the checkout and its test binaries may live
+# under /tmp at the same paths as on the host, and a tmpfs mounted here would hide them.
+chmod 1777 /tmp
+
+if grep -q oom_vm_probe=1 /proc/cmdline; then
+    echo "OOMVM: probe ok" >/dev/console
+    poweroff_now
+fi
+
+# Without a network card Slurm cannot resolve its own address: give loopback a second one.
+ip link set lo up
+ip addr add 10.254.254.1/32 dev lo
+hostname vmtest
+printf '127.0.0.1 localhost\n10.254.254.1 vmtest\n' >/etc/hosts
+
+# Without udev: load the virtio PCI transport and 9p by hand, then mount the results share.
+for m in virtio_pci 9pnet_virtio 9p; do modprobe "$m" 2>/dev/null; done
+mkdir -p /out
+mount -t 9p -o trans=virtio,version=9p2000.L out /out || { echo "OOMVM: no 9p share" >/dev/console; poweroff_now; }
+echo "booted $(uname -r), PID 1: $(cat /proc/1/comm)" >/out/booted
+echo "OOMVM: booted, running the tests" >/dev/console
+
+REPO=$(cat /oom-vm/repo)
+LANE=$(cat /oom-vm/lane)
+cd "$REPO" || poweroff_now
+LAB_SH=$REPO/tests/cluster/lab.sh
+{ uname -r; slurmd -V; echo "PID 1: $(cat /proc/1/comm)"; } | tr '\n' ' ' >/out/versions.txt
+"$LAB_SH" env >/out/lab-env.txt
+: >/out/suites
+
+# name, test binary, extra plugstack arguments, extra cgroup.conf line
+run_suite() {
+    echo "$1" >>/out/suites
+    OOM_EXPLAIN_PLUGIN_ARGS=$3 OOM_EXPLAIN_LAB_CGROUP_CONF=$4 "$LAB_SH" up >/out/"$1"-lab-up.log 2>&1
+    "$2" --color never --nocapture >/out/"$1".txt 2>&1
+    echo $? >/out/"$1".rc
+    cp /tmp/oom-explain-lab/log/slurmd.log /out/"$1"-slurmd.log 2>/dev/null
+    cp /tmp/oom-explain-lab/etc/cgroup.conf /out/"$1"-cgroup.conf 2>/dev/null
+}
+run_suite cluster "$(cat /oom-vm/cluster-bin)" "" ""
+cp /out/cluster-slurmd.log /out/slurmd.log 2>/dev/null
+if [ -f /oom-vm/capture ]; then
+    # Real cgroup trees of this release and kernel, for the fixture tests (lane.sh --capture).
+    name=v2-slurm-$(slurmd -V | awk '{print $2}' | cut -d. -f1,2)-linux-$(uname -r | cut -d- -f1)
+    bash "$REPO/tests/fixtures/capture-v2.sh" "/out/capture/$name" >/out/capture.log 2>&1
+fi
+# The scenario corpus, on the lab the cluster suite started.
+echo scenarios >>/out/suites
+"$(cat /oom-vm/scenarios-bin)" --color never --nocapture >/out/scenarios.txt 2>&1
+echo $? >/out/scenarios.rc
+cp "$REPO"/target/scenarios-v2-default.md /out/ 2>/dev/null
+run_suite bad-config "$(cat /oom-vm/bad-config-bin)" "headroom=25 hedroom=5" ""
+if [ "$LANE" = sid ]; then
+    # Slurm 26.05 names job folders after the SLUID; sites may restore job_<id> names.
+    run_suite cluster-job-id-paths "$(cat /oom-vm/cluster-bin)" "" "CgroupJobIdPaths=yes"
+fi
+"$LAB_SH" down >/dev/null 2>&1
+# The kernel's own record of every OOM kill in the lane, for whoever reads a failure.
+dmesg >/out/dmesg.txt 2>&1
+echo "OOMVM: done" >/dev/console
+poweroff_now
