@@ -292,3 +292,27 @@ fn v2_without_memory_peak_a_step_that_went_well_is_not_called_a_near_miss() {
     assert_eq!(r.diagnosis.cause, Cause::None);
     assert!(r.diagnosis.peak_is_lower_bound);
 }
+
+#[test]
+fn a_step_killed_as_a_whole_says_which_processes_went_down_with_the_victim() {
+    // job_B: memory.oom.group=1 (what Slurm sets for --oom-kill-step); the kernel counted 4
+    // kills. Without its log, one is taken as the victim the kernel chose.
+    let snapshot = read_snapshot(&plain_v2("job_B")).unwrap();
+    assert!(snapshot.kills_whole_step);
+    assert!(!read_snapshot(&plain_v2("job_A")).unwrap().kills_whole_step);
+    let context = StepContext::new(StepId {
+        job: 2,
+        step: StepKind::Numbered(0),
+    });
+    let r = StepReport::from_snapshot(snapshot, &Evidence::default(), &context, &Config::default());
+    assert_eq!(r.diagnosis.oom_kills, 4);
+    assert_eq!(r.diagnosis.oom_group_kills, 3);
+    let text = r.lines(&context, Mode::Always).unwrap().join(" ");
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        text.contains(
+            "killed 1 process, and with it the step's 3 other processes (--oom-kill-step)"
+        ),
+        "{text}"
+    );
+}

@@ -198,14 +198,18 @@ impl Gauge {
         }
     }
 
-    /// Whether memory the kernel cannot drop is within [`QUIET_PERCENT`] of the limit.
     pub fn near_limit(&self, reading: &Reading) -> bool {
-        let (Some(usage), Some(limit)) = (reading.usage, self.limit) else {
-            return false;
-        };
-        let held = usage.saturating_sub(reading.reclaimable.unwrap_or(0));
-        held.saturating_add(limit / 100 * QUIET_PERCENT) >= limit
+        near_limit(reading, self.limit)
     }
+}
+
+/// Whether memory the kernel cannot drop is within [`QUIET_PERCENT`] of the limit.
+fn near_limit(reading: &Reading, limit: Option<u64>) -> bool {
+    let (Some(usage), Some(limit)) = (reading.usage, limit) else {
+        return false;
+    };
+    let held = usage.saturating_sub(reading.reclaimable.unwrap_or(0));
+    held.saturating_add(limit / 100 * QUIET_PERCENT) >= limit
 }
 
 /// The whole text of an open file, read from offset 0 into `buffer`.
@@ -500,6 +504,59 @@ mod tests {
             series.push(at(i, i));
         }
         assert_eq!(series.interval, MAX_INTERVAL);
+    }
+
+    #[test]
+    fn near_the_limit_only_memory_the_kernel_cannot_drop_counts() {
+        const MIB: u64 = 1 << 20;
+        let reading = |usage, reclaimable| Reading {
+            usage: Some(usage),
+            reclaimable,
+            ..Reading::default()
+        };
+        let limit = Some(100 * MIB);
+        assert!(near_limit(&reading(98 * MIB, None), limit));
+        assert!(near_limit(&reading(100 * MIB, Some(0)), limit));
+        assert!(!near_limit(&reading(90 * MIB, None), limit));
+        // Full of page cache: the kernel drops it before it kills anything.
+        assert!(!near_limit(&reading(100 * MIB, Some(40 * MIB)), limit));
+        // No limit, no figure: never quiet.
+        assert!(!near_limit(&reading(100 * MIB, None), None));
+        assert!(!near_limit(&Reading::default(), limit));
+    }
+
+    #[test]
+    fn the_gauge_reads_its_open_files_again_and_finds_the_limit_above() {
+        // A real v2 tree (Linux 6.1): a process holding 40 MiB under memory.max=100M.
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2-plain-linux-6.1/job_F");
+        let step = StepCgroup {
+            version: CgroupVersion::V2,
+            step_dir: dir.join("step_0"),
+            job_dir: Some(dir.clone()),
+            step_path: "/job_F/step_0".into(),
+            job_path: Some("/job_F".into()),
+        };
+        let mut gauge = Gauge::open(&step);
+        assert_eq!(gauge.limit, Some(100 << 20));
+        let first = gauge.read();
+        assert_eq!(first.usage, Some(43_143_168));
+        assert!(first.anon.unwrap() >= 40 << 20);
+        assert_eq!(gauge.read(), first, "read again from the start");
+        assert!(!gauge.near_limit(&first));
+    }
+
+    #[test]
+    fn merging_keeps_the_higher_of_each_pair_in_time_order() {
+        let mut series = Series::default();
+        for i in 0..CAPACITY as u64 {
+            series.push(at(i, if i % 2 == 0 { i } else { 1000 + i }));
+        }
+        series.push(at(CAPACITY as u64, 7));
+        assert_eq!(series.samples.len(), CAPACITY / 2 + 1);
+        assert_eq!(series.samples[0].usage, 1001);
+        assert_eq!(series.samples[1].usage, 1003);
+        assert_eq!(series.samples.last().unwrap().usage, 7);
     }
 
     #[test]
