@@ -123,6 +123,13 @@ pub struct Gauge {
     dir: PathBuf,
     usage: Option<File>,
     stat: Option<File>,
+    /// The job's `memory.events` (v2, hierarchical): its `oom_kill` count, and the count when
+    /// sampling started.
+    events: Option<File>,
+    kills_at_start: Option<u64>,
+    /// The job has had an OOM kill since sampling started: while the victim's memory is still
+    /// charged, any allocation may cost another process. Quiet for the rest of the step.
+    killed: bool,
     /// The tightest limit from this directory up to the job's.
     limit: Option<u64>,
     buffer: Vec<u8>,
@@ -163,14 +170,50 @@ impl Gauge {
             .take_while(|d| d.starts_with(top))
             .filter_map(|d| read_limit(d, limit_file).ok().flatten())
             .min();
-        Gauge {
+        let events = match step.version {
+            CgroupVersion::V2 => File::open(top.join("memory.events")).ok(),
+            // v1 counts kills only in the victim's own directory: no one file to watch.
+            CgroupVersion::V1 => None,
+        };
+        let mut gauge = Gauge {
             version: step.version,
             usage: File::open(dir.join(usage)).ok(),
             stat: File::open(dir.join("memory.stat")).ok(),
+            events,
+            kills_at_start: None,
+            killed: false,
             dir,
             limit,
             buffer: Vec::with_capacity(8192),
+        };
+        gauge.kills_at_start = gauge.kills();
+        gauge
+    }
+
+    /// The job's OOM kills so far (v2).
+    fn kills(&mut self) -> Option<u64> {
+        let text = read_again(self.events.as_ref(), &mut self.buffer)?;
+        parse_keyed(text).ok()?.get("oom_kill").copied()
+    }
+
+    /// Whether a sample must read nothing but the gauge: close to the limit, or after a kill.
+    pub fn must_be_quiet(&mut self, reading: &Reading) -> bool {
+        if !self.killed && self.kills() > self.kills_at_start {
+            self.killed = true;
         }
+        self.killed || self.near_limit(reading)
+    }
+
+    /// Usage read again (one file) against the limit, counting `reclaimable` as droppable.
+    fn near_limit_now(&mut self, reclaimable: Option<u64>) -> bool {
+        let usage =
+            read_again(self.usage.as_ref(), &mut self.buffer).and_then(|text| parse_u64(text).ok());
+        let reading = Reading {
+            usage,
+            reclaimable,
+            ..Reading::default()
+        };
+        near_limit(&reading, self.limit)
     }
 
     /// Reads the open files again from their start.
@@ -231,32 +274,42 @@ fn read_again<'a>(file: Option<&File>, buffer: &'a mut Vec<u8>) -> Option<&'a st
 }
 
 /// Reads one sample of the step (`root` is where /proc lives; "/" in slurmstepd). Near the
-/// limit only the gauge is read.
+/// limit, or once the job has had a kill, only the gauge is read; otherwise the usage is read
+/// again before each file the walk opens, and the walk stops as soon as it gets close.
 pub fn sample(gauge: &mut Gauge, root: &Path, at: Duration) -> Sample {
     let reading = gauge.read();
-    if gauge.near_limit(&reading) {
-        return Sample {
-            at,
-            usage: reading.usage.unwrap_or(0),
-            anon: reading.anon,
-            file: reading.file,
-            shmem: reading.shmem,
-            processes: 0,
-            top: Vec::new(),
-            quiet: true,
-        };
+    let quiet = |processes: u32| Sample {
+        at,
+        usage: reading.usage.unwrap_or(0),
+        anon: reading.anon,
+        file: reading.file,
+        shmem: reading.shmem,
+        processes,
+        top: Vec::new(),
+        quiet: true,
+    };
+    if gauge.must_be_quiet(&reading) {
+        return quiet(0);
     }
-    let pids = pids_below(&gauge.dir);
-    let mut sizes: Vec<ProcessSize> = pids
-        .iter()
-        .take(MAX_PIDS)
-        .filter_map(|&pid| Some((pid, resident_bytes(root, pid)?)))
-        .map(|(pid, rss)| ProcessSize {
-            pid,
-            name: String::new(),
-            rss,
-        })
-        .collect();
+    let reclaimable = reading.reclaimable;
+    let dir = gauge.dir.clone();
+    let mut safe = || !gauge.near_limit_now(reclaimable);
+    let Some(pids) = pids_below(&dir, &mut safe) else {
+        return quiet(0);
+    };
+    let mut sizes = Vec::with_capacity(pids.len().min(MAX_PIDS));
+    for &pid in pids.iter().take(MAX_PIDS) {
+        if !safe() {
+            return quiet(pids.len() as u32);
+        }
+        if let Some(rss) = resident_bytes(root, pid) {
+            sizes.push(ProcessSize {
+                pid,
+                name: String::new(),
+                rss,
+            });
+        }
+    }
     // Without a memory cgroup (Slurm not constraining memory), use is what its processes hold.
     let usage = reading
         .usage
@@ -264,6 +317,9 @@ pub fn sample(gauge: &mut Gauge, root: &Path, at: Duration) -> Sample {
     sizes.sort_by_key(|p| std::cmp::Reverse(p.rss));
     sizes.truncate(TOP_PROCESSES);
     for p in &mut sizes {
+        if !safe() {
+            break;
+        }
         p.name = read_optional(&root.join(format!("proc/{}/comm", p.pid)))
             .ok()
             .flatten()
@@ -282,11 +338,15 @@ pub fn sample(gauge: &mut Gauge, root: &Path, at: Duration) -> Sample {
     }
 }
 
-/// Every pid in `dir` and its sub-cgroups (task_N, user/…).
-fn pids_below(dir: &Path) -> Vec<u32> {
+/// Every pid in `dir` and its sub-cgroups (task_N, user/…); `None` as soon as `safe` says
+/// opening another file is not.
+fn pids_below(dir: &Path, safe: &mut impl FnMut() -> bool) -> Option<Vec<u32>> {
     let mut pids = Vec::new();
     let mut dirs = vec![dir.to_path_buf()];
     while let Some(d) = dirs.pop() {
+        if !safe() {
+            return None;
+        }
         if let Ok(Some(text)) = read_optional(&d.join("cgroup.procs")) {
             pids.extend(text.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
         }
@@ -302,7 +362,7 @@ fn pids_below(dir: &Path) -> Vec<u32> {
             break;
         }
     }
-    pids
+    Some(pids)
 }
 
 /// A process's resident memory, from /proc/<pid>/statm (pages).
@@ -544,6 +604,27 @@ mod tests {
         assert!(first.anon.unwrap() >= 40 << 20);
         assert_eq!(gauge.read(), first, "read again from the start");
         assert!(!gauge.near_limit(&first));
+    }
+
+    #[test]
+    fn after_a_kill_in_the_job_every_sample_is_quiet() {
+        // job_A of a real v2 tree (Linux 6.1) had an OOM kill; as if it came after the start.
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2-plain-linux-6.1/job_A");
+        let step = StepCgroup {
+            version: CgroupVersion::V2,
+            step_dir: dir.join("step_0"),
+            job_dir: Some(dir.clone()),
+            step_path: "/job_A/step_0".into(),
+            job_path: Some("/job_A".into()),
+        };
+        let mut gauge = Gauge::open(&step);
+        let reading = gauge.read();
+        assert!(!gauge.must_be_quiet(&reading), "no kill since the start");
+        gauge.kills_at_start = Some(0);
+        assert!(gauge.must_be_quiet(&reading));
+        let s = sample(&mut gauge, Path::new("/nonexistent"), Duration::ZERO);
+        assert!(s.quiet && s.top.is_empty());
     }
 
     #[test]
