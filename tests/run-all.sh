@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Every test of oom-explain, from a fresh machine: installs what it needs (apt), checks style,
-# runs the unit and fixture tests, builds the plugin, starts a real Slurm on loopback, runs the
-# real-cluster tests (cgroup v1 on this host), stops every daemon it started, then runs the same
-# real-cluster tests on cgroup v2 inside a VM. Run as root (it starts slurmd and qemu).
+# runs the unit and fixture tests, builds the plugin for every vendored Slurm release and checks
+# each plugin_version, starts a real Slurm 22.05 on loopback, runs the real-cluster tests
+# (cgroup v1 on this host), stops every daemon it started, then runs the same real-cluster tests
+# and the scenario corpus on cgroup v2 inside VMs: Slurm 22.05 (Debian 12), 24.11 under systemd
+# (Debian 13) and 26.05 (Debian unstable). Run as root (it starts slurmd and qemu).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 LAB=tests/cluster/lab.sh
@@ -19,7 +21,10 @@ cargo clippy --all-targets --features cluster-tests -- -D warnings
 step "unit and fixture tests (the pure core on real captured cgroup trees)"
 cargo test --locked
 
-step "build the plugin (release)"
+step "build the plugin for every vendored Slurm release; check each plugin_version"
+bash tests/build-plugin.sh --all
+
+step "build the plugin (release) for this host's Slurm"
 cargo build --locked --release
 
 trap '$LAB down' EXIT
@@ -52,7 +57,15 @@ cargo test --locked --features cluster-tests --test cluster_sacct
 
 $LAB down
 trap - EXIT
-step "cgroup v2 lane: the same real-cluster tests in a VM (Debian 6.1 kernel, CgroupPlugin=cgroup/v2)"
-bash tests/vm/v2-lane.sh
+# Every lane runs even when one fails, so one run shows all of them.
+failed_lanes=()
+for lane in bookworm trixie sid; do
+    step "VM lane $lane: the real-cluster tests and the scenario corpus on cgroup v2 ($(sed -n "s/^#   $lane  *//p" tests/vm/lane.sh | head -1))"
+    bash tests/vm/lane.sh "$lane" || failed_lanes+=("$lane")
+done
+if [ ${#failed_lanes[@]} -gt 0 ]; then
+    echo "FAILED VM lanes: ${failed_lanes[*]}" >&2
+    exit 1
+fi
 
 step "all tests passed"

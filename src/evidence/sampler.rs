@@ -121,8 +121,9 @@ pub struct Gauge {
     version: CgroupVersion,
     /// The step's processes (v2: `user/`, without slurmstepd).
     dir: PathBuf,
-    usage: Option<File>,
-    stat: Option<File>,
+    /// Where a limit can be hit: the step's processes, and the job (whose limit all its
+    /// steps share, slurmstepd included).
+    levels: Vec<Level>,
     /// The job's `memory.events` (v2, hierarchical): its `oom_kill` count, and the count when
     /// sampling started.
     events: Option<File>,
@@ -130,9 +131,16 @@ pub struct Gauge {
     /// The job has had an OOM kill since sampling started: while the victim's memory is still
     /// charged, any allocation may cost another process. Quiet for the rest of the step.
     killed: bool,
-    /// The tightest limit from this directory up to the job's.
-    limit: Option<u64>,
     buffer: Vec<u8>,
+}
+
+/// One cgroup whose limit the sampler must keep clear of.
+struct Level {
+    usage: Option<File>,
+    stat: Option<File>,
+    limit: Option<u64>,
+    /// Page cache the kernel could drop, as of the last full read.
+    reclaimable: Option<u64>,
 }
 
 /// What the gauge read: usage and the memory.stat figures under names common to v1 and v2.
@@ -148,46 +156,83 @@ pub struct Reading {
 
 impl Gauge {
     pub fn open(step: &StepCgroup) -> Gauge {
-        let (dir, usage) = match step.version {
-            CgroupVersion::V1 => (step.step_dir.clone(), "memory.usage_in_bytes"),
-            CgroupVersion::V2 => {
-                let user = step.step_dir.join("user");
-                let dir = if user.is_dir() {
-                    user
-                } else {
-                    step.step_dir.clone()
-                };
-                (dir, "memory.current")
-            }
+        let (usage, limit) = match step.version {
+            CgroupVersion::V1 => ("memory.usage_in_bytes", "memory.limit_in_bytes"),
+            CgroupVersion::V2 => ("memory.current", "memory.max"),
         };
-        let limit_file = match step.version {
-            CgroupVersion::V1 => "memory.limit_in_bytes",
-            CgroupVersion::V2 => "memory.max",
+        let dir = match step.version {
+            CgroupVersion::V2 if step.step_dir.join("user").is_dir() => step.step_dir.join("user"),
+            _ => step.step_dir.clone(),
         };
-        let top = step.job_dir.as_deref().unwrap_or(&step.step_dir);
-        let limit = dir
-            .ancestors()
-            .take_while(|d| d.starts_with(top))
-            .filter_map(|d| read_limit(d, limit_file).ok().flatten())
-            .min();
+        let level = |d: &Path| Level {
+            usage: File::open(d.join(usage)).ok(),
+            stat: File::open(d.join("memory.stat")).ok(),
+            limit: read_limit(d, limit).ok().flatten(),
+            reclaimable: None,
+        };
+        let mut levels = vec![level(&dir)];
+        if let Some(job) = step.job_dir.as_deref().filter(|j| *j != dir) {
+            levels.push(level(job));
+        }
         let events = match step.version {
-            CgroupVersion::V2 => File::open(top.join("memory.events")).ok(),
+            CgroupVersion::V2 => File::open(
+                step.job_dir
+                    .as_deref()
+                    .unwrap_or(&step.step_dir)
+                    .join("memory.events"),
+            )
+            .ok(),
             // v1 counts kills only in the victim's own directory: no one file to watch.
             CgroupVersion::V1 => None,
         };
         let mut gauge = Gauge {
             version: step.version,
-            usage: File::open(dir.join(usage)).ok(),
-            stat: File::open(dir.join("memory.stat")).ok(),
+            dir,
+            levels,
             events,
             kills_at_start: None,
             killed: false,
-            dir,
-            limit,
             buffer: Vec::with_capacity(8192),
         };
         gauge.kills_at_start = gauge.kills();
         gauge
+    }
+
+    /// The tightest limit the step runs under.
+    pub fn limit(&self) -> Option<u64> {
+        self.levels.iter().filter_map(|l| l.limit).min()
+    }
+
+    /// Reads the step's figures again from the open files, and each level's page cache.
+    pub fn read(&mut self) -> Reading {
+        let (prefix, anon, file) = match self.version {
+            CgroupVersion::V1 => ("total_", "rss", "cache"),
+            CgroupVersion::V2 => ("", "anon", "file"),
+        };
+        let mut step = Reading::default();
+        for i in 0..self.levels.len() {
+            let usage = read_again(self.levels[i].usage.as_ref(), &mut self.buffer)
+                .and_then(|text| parse_u64(text).ok());
+            let stat = read_again(self.levels[i].stat.as_ref(), &mut self.buffer)
+                .and_then(|text| parse_keyed(text).ok())
+                .unwrap_or_default();
+            let get = |key: &str| stat.get(&format!("{prefix}{key}")).copied();
+            let reclaimable = match (get("active_file"), get("inactive_file")) {
+                (Some(a), Some(i)) => Some(a + i),
+                _ => None,
+            };
+            self.levels[i].reclaimable = reclaimable;
+            if i == 0 {
+                step = Reading {
+                    usage,
+                    anon: get(anon),
+                    file: get(file),
+                    shmem: get("shmem"),
+                    reclaimable,
+                };
+            }
+        }
+        step
     }
 
     /// The job's OOM kills so far (v2).
@@ -196,53 +241,29 @@ impl Gauge {
         parse_keyed(text).ok()?.get("oom_kill").copied()
     }
 
-    /// Whether a sample must read nothing but the gauge: close to the limit, or after a kill.
-    pub fn must_be_quiet(&mut self, reading: &Reading) -> bool {
+    /// Whether opening a file now is safe: no OOM kill in the job since sampling started, and
+    /// every level's usage (read again) clear of its limit. Opened files only: costs no memory.
+    pub fn safe_now(&mut self) -> bool {
         if !self.killed && self.kills() > self.kills_at_start {
             self.killed = true;
         }
-        self.killed || self.near_limit(reading)
-    }
-
-    /// Usage read again (one file) against the limit, counting `reclaimable` as droppable.
-    fn near_limit_now(&mut self, reclaimable: Option<u64>) -> bool {
-        let usage =
-            read_again(self.usage.as_ref(), &mut self.buffer).and_then(|text| parse_u64(text).ok());
-        let reading = Reading {
-            usage,
-            reclaimable,
-            ..Reading::default()
-        };
-        near_limit(&reading, self.limit)
-    }
-
-    /// Reads the open files again from their start.
-    pub fn read(&mut self) -> Reading {
-        let usage =
-            read_again(self.usage.as_ref(), &mut self.buffer).and_then(|text| parse_u64(text).ok());
-        let stat = read_again(self.stat.as_ref(), &mut self.buffer)
-            .and_then(|text| parse_keyed(text).ok())
-            .unwrap_or_default();
-        let (prefix, anon, file) = match self.version {
-            CgroupVersion::V1 => ("total_", "rss", "cache"),
-            CgroupVersion::V2 => ("", "anon", "file"),
-        };
-        let get = |key: &str| stat.get(&format!("{prefix}{key}")).copied();
-        let reclaimable = match (get("active_file"), get("inactive_file")) {
-            (Some(a), Some(i)) => Some(a + i),
-            _ => None,
-        };
-        Reading {
-            usage,
-            anon: get(anon),
-            file: get(file),
-            shmem: get("shmem"),
-            reclaimable,
+        if self.killed {
+            return false;
         }
-    }
-
-    pub fn near_limit(&self, reading: &Reading) -> bool {
-        near_limit(reading, self.limit)
+        for i in 0..self.levels.len() {
+            let usage = read_again(self.levels[i].usage.as_ref(), &mut self.buffer)
+                .and_then(|text| parse_u64(text).ok());
+            let level = &self.levels[i];
+            let reading = Reading {
+                usage,
+                reclaimable: level.reclaimable,
+                ..Reading::default()
+            };
+            if near_limit(&reading, level.limit) {
+                return false;
+            }
+        }
+        true
     }
 }
 
@@ -288,12 +309,11 @@ pub fn sample(gauge: &mut Gauge, root: &Path, at: Duration) -> Sample {
         top: Vec::new(),
         quiet: true,
     };
-    if gauge.must_be_quiet(&reading) {
+    if !gauge.safe_now() {
         return quiet(0);
     }
-    let reclaimable = reading.reclaimable;
     let dir = gauge.dir.clone();
-    let mut safe = || !gauge.near_limit_now(reclaimable);
+    let mut safe = || gauge.safe_now();
     let Some(pids) = pids_below(&dir, &mut safe) else {
         return quiet(0);
     };
@@ -585,44 +605,64 @@ mod tests {
         assert!(!near_limit(&Reading::default(), limit));
     }
 
-    #[test]
-    fn the_gauge_reads_its_open_files_again_and_finds_the_limit_above() {
-        // A real v2 tree (Linux 6.1): a process holding 40 MiB under memory.max=100M.
-        let dir =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2-plain-linux-6.1/job_F");
-        let step = StepCgroup {
+    /// A real v2 tree (Linux 6.1) read as a job with one step.
+    fn plain(job: &str) -> StepCgroup {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/v2-plain-linux-6.1")
+            .join(job);
+        StepCgroup {
             version: CgroupVersion::V2,
             step_dir: dir.join("step_0"),
-            job_dir: Some(dir.clone()),
-            step_path: "/job_F/step_0".into(),
-            job_path: Some("/job_F".into()),
-        };
-        let mut gauge = Gauge::open(&step);
-        assert_eq!(gauge.limit, Some(100 << 20));
+            job_dir: Some(dir),
+            step_path: format!("/{job}/step_0"),
+            job_path: Some(format!("/{job}")),
+        }
+    }
+
+    #[test]
+    fn the_gauge_reads_its_open_files_again_and_finds_the_limits() {
+        // job_F: a live process holding 40 MiB under the parent's memory.max=100M.
+        let mut gauge = Gauge::open(&plain("job_F"));
+        assert_eq!(gauge.levels.len(), 2, "the step and its job");
+        assert_eq!(gauge.limit(), Some(100 << 20));
         let first = gauge.read();
         assert_eq!(first.usage, Some(43_143_168));
         assert!(first.anon.unwrap() >= 40 << 20);
         assert_eq!(gauge.read(), first, "read again from the start");
-        assert!(!gauge.near_limit(&first));
+        assert!(gauge.safe_now());
+    }
+
+    #[test]
+    fn a_job_near_its_limit_makes_every_steps_sampler_quiet() {
+        // A real Slurm 22.05 job on v2 (Linux 6.1), read from its batch step; as if the job's
+        // limit were just above the job's usage (another step holding the rest of it).
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/v2-slurm-22.05-linux-6.1/job2-step_batch-at-task_exit");
+        let step = crate::cgroup::discover(&root, "self").unwrap();
+        let job_usage: u64 =
+            std::fs::read_to_string(step.job_dir.as_ref().unwrap().join("memory.current"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+        let mut gauge = Gauge::open(&step);
+        gauge.read();
+        assert!(gauge.safe_now());
+        gauge.levels[0].limit = Some(1 << 30);
+        gauge.levels[1].limit = Some(job_usage + (job_usage / 100));
+        assert!(!gauge.safe_now());
+        gauge.levels[1].limit = Some(1 << 30);
+        assert!(gauge.safe_now());
     }
 
     #[test]
     fn after_a_kill_in_the_job_every_sample_is_quiet() {
-        // job_A of a real v2 tree (Linux 6.1) had an OOM kill; as if it came after the start.
-        let dir =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2-plain-linux-6.1/job_A");
-        let step = StepCgroup {
-            version: CgroupVersion::V2,
-            step_dir: dir.join("step_0"),
-            job_dir: Some(dir.clone()),
-            step_path: "/job_A/step_0".into(),
-            job_path: Some("/job_A".into()),
-        };
-        let mut gauge = Gauge::open(&step);
-        let reading = gauge.read();
-        assert!(!gauge.must_be_quiet(&reading), "no kill since the start");
+        // job_A had an OOM kill; as if it came after sampling started.
+        let mut gauge = Gauge::open(&plain("job_A"));
+        gauge.read();
+        assert!(gauge.safe_now(), "no kill since the start");
         gauge.kills_at_start = Some(0);
-        assert!(gauge.must_be_quiet(&reading));
+        assert!(!gauge.safe_now());
         let s = sample(&mut gauge, Path::new("/nonexistent"), Duration::ZERO);
         assert!(s.quiet && s.top.is_empty());
     }
