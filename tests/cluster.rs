@@ -235,3 +235,40 @@ fn the_plugin_exports_only_its_own_symbols() {
         ]
     );
 }
+
+#[test]
+fn a_step_killed_whole_by_oom_kill_step_names_the_victim_and_the_rest() {
+    let lab = Lab::get();
+    // --oom-kill-step exists from Slurm 24.11 on; on v2 the kernel kills the step as a group
+    // (memory.oom.group), which is what the report explains.
+    if lab.slurm_release() < (24, 11) || lab.cgroup != "cgroup v2" {
+        eprintln!(
+            "not applicable: Slurm {:?} on {} has no --oom-kill-step group kill",
+            lab.slurm_release(),
+            lab.cgroup
+        );
+        return;
+    }
+    let alloc = lab.workload("alloc.py");
+    // Rank 0 outgrows the step; rank 1 only waits, and is killed with it.
+    let job = lab.submit(
+        "oom-kill-step",
+        &["--mem=150M", "-n", "2", "--oom-explain"],
+        &format!(
+            "srun --oom-kill-step -n 2 sh -c 'if [ $SLURM_PROCID = 0 ]; then exec /usr/bin/python3 {alloc} 400; else exec sleep 60; fi'\necho srun-exit=$?"
+        ),
+    );
+    let started = std::time::Instant::now();
+    lab.wait(&job);
+    let waited = started.elapsed();
+    let err = lab.stderr_of(&job);
+    assert_eq!(causes(&err), ["under-allocation"], "{err}");
+    let text = err.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        text.contains("killed 1 process (python3), and with it the step's"),
+        "{err}"
+    );
+    assert!(text.contains("(--oom-kill-step)"), "{err}");
+    // The waiting rank went down with it: the job did not wait 60 s for it.
+    assert!(waited.as_secs() < 50, "{waited:?}: {err}");
+}

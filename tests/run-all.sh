@@ -14,6 +14,15 @@ step() { echo; echo "=== $* ($(( $(date +%s) - started )) s)"; }
 step "install: Slurm 22.05, munge, libclang (for bindgen), python3"
 $LAB install
 
+step "VM lanes: prepare their Debian images and kernels in the background"
+bash tests/cluster/lab.sh install-pkgs qemu-system-x86 debootstrap cpio zstd kmod binutils
+mkdir -p target
+prepare_pids=()
+for lane in bookworm trixie sid; do
+    bash tests/vm/lane.sh "$lane" --prepare >"target/vm-prepare-$lane.log" 2>&1 &
+    prepare_pids+=("$lane:$!")
+done
+
 step "style: cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --all -- --check
 cargo clippy --all-targets --features cluster-tests -- -D warnings
@@ -57,6 +66,9 @@ cargo test --locked --features cluster-tests --test cluster_sacct
 
 $LAB down
 trap - EXIT
+for entry in "${prepare_pids[@]}"; do
+    wait "${entry#*:}" || { cat "target/vm-prepare-${entry%%:*}.log" >&2; echo "preparing VM lane ${entry%%:*} failed" >&2; exit 1; }
+done
 # Every lane runs even when one fails, so one run shows all of them.
 failed_lanes=()
 for lane in bookworm trixie sid; do

@@ -2,6 +2,8 @@
 # The VM lanes: the real-cluster tests again, on a real Slurm of another release running on a
 # pure cgroup v2 kernel inside a small qemu VM.
 #
+#   tests/vm/lane.sh LANE --prepare   only build the lane's image and kernel (no VM; several
+#                             lanes may prepare at once, e.g. while other tests run)
 #   tests/vm/lane.sh LANE [--capture]
 #                             build what is missing, boot, run the tests, report (exit 1 on any
 #                             failure, including a VM that does not boot); --capture also
@@ -217,6 +219,7 @@ main() {
     suite_apt
     build_rootfs
     build_kernel
+    if [ "$CAPTURE" = --prepare ]; then say "prepared in $(( $(date +%s) - started )) s"; return; fi
     stage
     accel=$(pick_accel)
     say "booting Debian $SUITE, Linux $(cat "$VM/kernel.version"), PID 1: $INIT ($accel); serial log $VM/serial.log"
