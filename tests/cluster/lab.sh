@@ -268,7 +268,7 @@ start_slurmd() {
         two_nodes && die "the twonode profile starts slurmd directly: not where systemd is PID 1"
         # Debian's own unit (Type=notify, Delegate=yes, KillMode=process), pointed at the lab.
         install -d /run/systemd/system/slurmd.service.d
-        printf '[Service]\nEnvironment=SLURM_CONF=%s\nEnvironment=SLURMD_OPTIONS=-N %s\n' "$SLURM_CONF" "$1" \
+        printf '[Service]\nEnvironment="SLURM_CONF=%s"\nEnvironment="SLURMD_OPTIONS=-N %s"\n' "$SLURM_CONF" "$1" \
             >/run/systemd/system/slurmd.service.d/oom-explain-lab.conf
         systemctl daemon-reload
         systemctl restart slurmd || die "slurmd.service did not start: $(tail -n 3 "$log" 2>/dev/null)"

@@ -214,7 +214,9 @@ impl Lab {
     /// slurmd's log, where admins see the plugin's messages.
     /// The lab's Slurm release as (major, minor), from `sinfo -V` ("slurm 24.11.5").
     pub fn slurm_release(&self) -> (u32, u32) {
-        let out = run(Command::new("sinfo").arg("-V"));
+        let out = run(Command::new("sinfo")
+            .arg("-V")
+            .env("SLURM_CONF", &self.slurm_conf));
         let text = String::from_utf8_lossy(&out.stdout);
         let version = text.split_whitespace().last().unwrap_or("");
         let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));

@@ -50,7 +50,11 @@ LAB_SH=$REPO/tests/cluster/lab.sh
 # name, test binary, extra plugstack arguments, extra cgroup.conf line
 run_suite() {
     echo "$1" >>/out/suites
-    OOM_EXPLAIN_PLUGIN_ARGS=$3 OOM_EXPLAIN_LAB_CGROUP_CONF=$4 "$LAB_SH" up >/out/"$1"-lab-up.log 2>&1
+    if ! OOM_EXPLAIN_PLUGIN_ARGS=$3 OOM_EXPLAIN_LAB_CGROUP_CONF=$4 "$LAB_SH" up >/out/"$1"-lab-up.log 2>&1; then
+        # What systemd knows of a slurmd that did not start.
+        { systemctl status slurmd --no-pager -l; journalctl -u slurmd --no-pager | tail -n 60; } \
+            >>/out/"$1"-lab-up.log 2>&1
+    fi
     "$2" --color never --nocapture >/out/"$1".txt 2>&1
     echo $? >/out/"$1".rc
     cp /tmp/oom-explain-lab/log/slurmd.log /out/"$1"-slurmd.log 2>/dev/null
