@@ -10,19 +10,21 @@ use oom_explain::classify::{Cause, Evidence};
 use oom_explain::config::Config;
 use oom_explain::options::Mode;
 use oom_explain::report::StepReport;
+use oom_explain::slurm::SlurmRelease;
 use oom_explain::step::{StepContext, StepId, StepKind};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// The step's identity, read off the discovered directories as Slurm named them.
+/// The step's identity, read off the discovered directories as Slurm named them. A job folder
+/// named after the SLUID (26.05) does not say the job id: SPANK would; 1 stands in for it.
 fn context_for(cgroup: &StepCgroup) -> StepContext {
     let name = |d: &Path| d.file_name().unwrap().to_str().unwrap().to_owned();
     let job = cgroup.job_dir.as_deref().map(name).unwrap();
     let step = name(&cgroup.step_dir);
     StepContext::new(StepId {
-        job: job.trim_start_matches("job_").parse().unwrap(),
+        job: job.strip_prefix("job_").map_or(1, |id| id.parse().unwrap()),
         step: match step.trim_start_matches("step_") {
             "batch" => StepKind::Batch,
             n => StepKind::Numbered(n.parse().unwrap()),
@@ -34,7 +36,16 @@ fn check_case(set: &str, case: &str, version: CgroupVersion, cause: Cause) -> St
     let root = fixtures().join(set).join(case);
     let cgroup = discover(&root, "self").unwrap_or_else(|e| panic!("{set}/{case}: {e}"));
     assert_eq!(cgroup.version, version, "{set}/{case}");
-    let context = context_for(&cgroup);
+    // The release that made the tree (the set's name says it): some text depends on it.
+    let slurm = set
+        .split('-')
+        .skip_while(|part| *part != "slurm")
+        .nth(1)
+        .and_then(SlurmRelease::parse);
+    let context = StepContext {
+        slurm,
+        ..context_for(&cgroup)
+    };
     let snapshot = read_snapshot(&cgroup).unwrap_or_else(|e| panic!("{set}/{case}: {e}"));
     let report =
         StepReport::from_snapshot(snapshot, &Evidence::default(), &context, &Config::default());
@@ -314,5 +325,54 @@ fn a_step_killed_as_a_whole_says_which_processes_went_down_with_the_victim() {
             "killed 1 process, and with it the step's 3 other processes (--oom-kill-step)"
         ),
         "{text}"
+    );
+}
+
+const V2_2605: &str = "v2-slurm-26.05-linux-7.2";
+
+#[test]
+fn slurm_26_05_names_the_job_folder_after_its_sluid_and_the_job_is_still_found() {
+    for case in ["batch-oom", "srun-oom", "near-miss", "over-request"] {
+        let root = fixtures().join(V2_2605).join(case);
+        let cgroup = discover(&root, "self").unwrap();
+        let job = cgroup.job_dir.as_deref().unwrap().file_name().unwrap();
+        let job = job.to_str().unwrap();
+        // A SLUID: 's' and 13 more upper-case letters and digits, not job_<id>.
+        assert!(
+            job.len() == 14 && job.starts_with('s') && !job.starts_with("job_"),
+            "{case}: {job}"
+        );
+        assert_eq!(cgroup.step_dir.parent(), cgroup.job_dir.as_deref());
+        assert!(cgroup.job_path.as_deref().unwrap().ends_with(job), "{case}");
+    }
+}
+
+#[test]
+fn slurm_26_05_a_kill_at_the_jobs_own_limit_is_the_jobs_not_the_nodes() {
+    let r = check_case(
+        V2_2605,
+        "batch-oom",
+        CgroupVersion::V2,
+        Cause::UnderAllocation,
+    );
+    assert_eq!(r.diagnosis.limit, Some(50 << 20));
+    assert_eq!(r.diagnosis.job_limit, Some(50 << 20));
+    let r = check_case(
+        V2_2605,
+        "srun-oom",
+        CgroupVersion::V2,
+        Cause::UnderAllocation,
+    );
+    assert!(r.diagnosis.oom_kills >= 1);
+}
+
+#[test]
+fn slurm_26_05_steps_that_went_well() {
+    check_case(V2_2605, "near-miss", CgroupVersion::V2, Cause::NearMiss);
+    check_case(
+        V2_2605,
+        "over-request",
+        CgroupVersion::V2,
+        Cause::OverRequest,
     );
 }
