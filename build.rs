@@ -17,9 +17,6 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The vendored header sets (slurm-headers/README.md says where each came from).
-const VENDORED: &[&str] = &["22.05", "23.02", "23.11", "24.11", "26.05"];
-
 /// SPANK items the plugin reads that a release might lack: each present one becomes
 /// `cfg(spank_item = "…")`, and the code reads the item only then (otherwise it degrades).
 const OPTIONAL_ITEMS: &[&str] = &["S_STEP_CPUS_PER_TASK", "S_STEP_ALLOC_MEM"];
@@ -29,7 +26,11 @@ const INSTALLED: &str = "/usr/include";
 fn main() {
     println!("cargo:rerun-if-env-changed=SLURM_INCLUDE_DIR");
     println!("cargo:rerun-if-env-changed=SLURM_HEADERS");
-    println!("cargo:rerun-if-changed={INSTALLED}/slurm/slurm_version.h");
+    // A path that does not exist would make cargo rerun this on every build.
+    let installed_version_h = Path::new(INSTALLED).join("slurm/slurm_version.h");
+    if installed_version_h.is_file() {
+        println!("cargo:rerun-if-changed={}", installed_version_h.display());
+    }
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
 
     let (include_dir, origin) = choose_headers(&manifest);
@@ -40,7 +41,10 @@ fn main() {
             spank_h.display()
         ));
     }
-    println!("cargo:rerun-if-changed={}", include_dir.display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        include_dir.join("slurm").display()
+    );
 
     let version_h = include_dir.join("slurm").join("slurm_version.h");
     let release = std::fs::read_to_string(&version_h)
@@ -97,13 +101,13 @@ fn choose_headers(manifest: &Path) -> (PathBuf, String) {
         return (PathBuf::from(dir), "SLURM_INCLUDE_DIR".into());
     }
     if let Ok(release) = env::var("SLURM_HEADERS") {
-        if !VENDORED.contains(&release.as_str()) {
+        let dir = manifest.join("slurm-headers").join(&release);
+        if release.contains('/') || !dir.join("slurm/spank.h").is_file() {
             fail(&format!(
                 "SLURM_HEADERS={release}: no such vendored headers (have: {})",
-                VENDORED.join(", ")
+                vendored(manifest).join(", ")
             ));
         }
-        let dir = manifest.join("slurm-headers").join(&release);
         return (dir, format!("vendored {release}"));
     }
     if Path::new(INSTALLED).join("slurm/spank.h").is_file() {
@@ -113,8 +117,21 @@ fn choose_headers(manifest: &Path) -> (PathBuf, String) {
         "no Slurm headers on this host. Install your Slurm's development package \
          (libslurm-dev, slurm-devel), or choose: SLURM_HEADERS=<{}> for a vendored set, \
          SLURM_INCLUDE_DIR=<folder holding slurm/spank.h> for your own",
-        VENDORED.join("|")
+        vendored(manifest).join("|")
     ))
+}
+
+/// The vendored header sets: slurm-headers/<major.minor>/ (its README says where each came from).
+fn vendored(manifest: &Path) -> Vec<String> {
+    let mut releases: Vec<String> = std::fs::read_dir(manifest.join("slurm-headers"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("slurm/spank.h").is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    releases.sort();
+    releases
 }
 
 /// `#define SLURM_VERSION_NUMBER 0x180b05` → 0x180b05.

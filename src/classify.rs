@@ -256,25 +256,14 @@ pub fn classify(
         .as_ref()
         .and_then(|s| s.peak())
         .map(|s| s.usage);
-    let mut peak = match (step.peak, sampled_peak) {
+    let peak = match (step.peak, sampled_peak) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
-    // Without memory.peak (v2, Linux < 5.19) the highest figure is the sampler's; a limit hit
-    // counted in memory.events says use reached the limit, whatever the samples missed.
+    // Without memory.peak (v2, Linux < 5.19) the highest figure is the sampler's: the real peak
+    // may have been higher. (memory.events cannot fill the gap: its `max` also counts page
+    // cache reclaimed at the limit, and the job's counts any step's limit hits.)
     let peak_is_lower_bound = snapshot.version == CgroupVersion::V2 && step.peak.is_none();
-    if peak_is_lower_bound {
-        let hit = [
-            step.limit_hits,
-            step.oom_kills,
-            job.and_then(|j| j.limit_hits),
-        ]
-        .into_iter()
-        .any(|n| n.unwrap_or(0) > 0);
-        if let (true, Some(l)) = (hit, limit) {
-            peak = Some(peak.map_or(l, |p| p.max(l)));
-        }
-    }
     let peak_unreclaimable = match (peak, step.stat.reclaimable_file) {
         (Some(p), Some(cache)) => Some(p.saturating_sub(cache)),
         (p, _) => p,
@@ -351,7 +340,14 @@ pub fn classify(
     // The kernel's report says whose limit was hit; without it, a kill well below the job's own
     // limit can only have come from above the job.
     let kernel_says_node = evidence.kernel.iter().any(|e| e.beyond_job);
-    let job_reached = reached(job_peak, job_limit) || reached(peak, limit);
+    // Without the kernel's peak, the limit counters say whether the job's own limits were hit
+    // (a limit above the job leaves them at 0).
+    let limit_hit = [step.limit_hits, job.and_then(|j| j.limit_hits)]
+        .into_iter()
+        .any(|n| n.unwrap_or(0) > 0);
+    let job_reached = reached(job_peak, job_limit)
+        || reached(peak, limit)
+        || (peak_is_lower_bound || peak.is_none()) && limit_hit;
     if kernel_says_node || (evidence.kernel.is_empty() && !job_reached) {
         d.cause = Cause::NodeOom;
         return d;

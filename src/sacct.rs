@@ -107,10 +107,12 @@ pub fn explain(job: &str, rows: &[SacctRow], release: Option<SlurmRelease>) -> V
             match rss_is_peak {
                 Some(r) => {
                     out.push(format!(
-                        "  sacct's MaxRSS ({rss_text}) is the kernel's own peak (Slurm {r} records it"
+                        "  sacct's MaxRSS ({rss_text}): from Slurm 24.11 on (this is {r}) it is the kernel's"
                     ));
-                    out.push("    so), but a job killed at its limit peaks at the limit: it does not show".into());
-                    out.push("    how much more the job needed.".into());
+                    out.push("    peak where Slurm gathers through cgroups; a job killed at its limit peaks at".into());
+                    out.push(
+                        "    the limit, so it does not show how much more the job needed.".into(),
+                    );
                 }
                 None => {
                     out.push(format!(
@@ -124,9 +126,12 @@ pub fn explain(job: &str, rows: &[SacctRow], release: Option<SlurmRelease>) -> V
             out.push("  It ran out of memory; sacct does not say how much it had asked for.".into())
         }
         (None, _) => match rss_is_peak {
-            Some(r) => out.push(format!(
-                "  Slurm recorded no out-of-memory kill. Largest MaxRSS: {rss_text} (the kernel's peak; Slurm {r})."
-            )),
+            Some(r) => {
+                out.push(format!(
+                    "  Slurm recorded no out-of-memory kill. Largest MaxRSS: {rss_text} (on Slurm {r},"
+                ));
+                out.push("    the kernel's peak where Slurm gathers through cgroups).".into());
+            }
             None => {
                 out.push(format!(
                     "  Slurm recorded no out-of-memory kill. Largest MaxRSS: {rss_text} (sampled, so the"
@@ -170,14 +175,14 @@ mod tests {
                       7.batch|OUT_OF_MEMORY||204800K|00:00:01|1|1|0:125\n";
         let text = explain("7", &parse(killed), SlurmRelease::parse("24.11.5")).join("\n");
         assert!(
-            text.contains("is the kernel's own peak (Slurm 24.11"),
+            text.contains("from Slurm 24.11 on (this is 24.11) it is the kernel's"),
             "{text}"
         );
         assert!(!text.contains("sampled"), "{text}");
         let fine = "8|COMPLETED|200M||00:00:01||1|0:0\n8.batch|COMPLETED||150M|00:00:01|1|1|0:0\n";
         let text = explain("8", &parse(fine), SlurmRelease::parse("26.05.5")).join("\n");
         assert!(
-            text.contains("Largest MaxRSS: 150 MiB (the kernel's peak; Slurm 26.05)"),
+            text.contains("Largest MaxRSS: 150 MiB (on Slurm 26.05,"),
             "{text}"
         );
     }

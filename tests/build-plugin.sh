@@ -46,6 +46,9 @@ build_one() {
 [ "$1" = --all ] && set -- $(vendored)
 # Leave the default build (the host's own release) where it was.
 saved=""
-if [ -f target/release/liboom_explain.so ]; then saved=$(mktemp) && cp target/release/liboom_explain.so "$saved"; fi
+if [ -f target/release/liboom_explain.so ]; then
+    saved=$(mktemp)
+    cp target/release/liboom_explain.so "$saved"
+    trap 'mv -f "$saved" target/release/liboom_explain.so' EXIT
+fi
 for release in "$@"; do build_one "$release"; done
-if [ -n "$saved" ]; then mv -f "$saved" target/release/liboom_explain.so; fi

@@ -5,6 +5,7 @@
 
 mod support;
 
+use oom_explain::slurm::SlurmRelease;
 use support::{Lab, causes, recommended_mib};
 
 #[test]
@@ -241,11 +242,11 @@ fn a_step_killed_whole_by_oom_kill_step_names_the_victim_and_the_rest() {
     let lab = Lab::get();
     // --oom-kill-step exists from Slurm 24.11 on; on v2 the kernel kills the step as a group
     // (memory.oom.group), which is what the report explains.
-    if lab.slurm_release() < (24, 11) || lab.cgroup != "cgroup v2" {
+    let release = lab.slurm_release();
+    if release < SlurmRelease::parse("24.11").unwrap() || lab.cgroup != "cgroup v2" {
         eprintln!(
-            "not applicable: Slurm {:?} on {} has no --oom-kill-step group kill",
-            lab.slurm_release(),
-            lab.cgroup
+            "not applicable: Slurm {} on {} has no --oom-kill-step group kill",
+            release, lab.cgroup
         );
         return;
     }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use oom_explain::cgroup::{CgroupVersion, StepCgroup, discover, read_snapshot};
 use oom_explain::classify::{Cause, Evidence};
 use oom_explain::config::Config;
+use oom_explain::evidence::sampler::{Sample, Series};
 use oom_explain::options::Mode;
 use oom_explain::report::StepReport;
 use oom_explain::slurm::SlurmRelease;
@@ -272,34 +273,69 @@ fn without_memory_peak(set: &str, case: &str) -> tempfile::TempDir {
     dir
 }
 
-fn report_of(root: &Path) -> StepReport {
+/// The report on a tree, with the sampler's one figure if given (a usage read off the tree).
+fn report_of(root: &Path, sampled: Option<u64>) -> StepReport {
     let cgroup = discover(root, "self").unwrap();
     let snapshot = read_snapshot(&cgroup).unwrap();
     assert_eq!(snapshot.step.peak, None, "the copy has no memory.peak");
+    let evidence = Evidence {
+        series: sampled.map(|usage| Series {
+            samples: vec![Sample {
+                at: std::time::Duration::from_secs(1),
+                usage,
+                anon: None,
+                file: None,
+                shmem: None,
+                processes: 1,
+                top: Vec::new(),
+                quiet: false,
+            }],
+            ..Series::default()
+        }),
+        ..Evidence::default()
+    };
     StepReport::from_snapshot(
         snapshot,
-        &Evidence::default(),
+        &evidence,
         &context_for(&cgroup),
         &Config::default(),
     )
 }
 
 #[test]
-fn v2_without_memory_peak_a_kill_means_use_reached_the_limit_at_least() {
+fn v2_without_memory_peak_a_kill_at_the_limit_is_still_under_allocation() {
     let tree = without_memory_peak(V2, "job1-step_batch-at-task_exit");
-    let r = report_of(tree.path());
+    let r = report_of(tree.path(), None);
     let d = &r.diagnosis;
     assert_eq!(d.cause, Cause::UnderAllocation);
     assert!(d.peak_is_lower_bound);
-    // memory.events counted the kill: use reached the 50 MiB limit, whatever was sampled.
-    assert_eq!(d.peak, Some(50 << 20));
     assert!(r.recommendation.unwrap().bytes > 50 << 20);
+}
+
+#[test]
+fn v2_without_memory_peak_the_highest_sample_is_said_as_a_lower_bound_never_raised() {
+    // job_2's srun step filled the job's 100 MiB (memory.events of job_2: max 140), while the
+    // batch step held a few MiB: the job's limit hits must not become the batch step's peak.
+    let tree = without_memory_peak(V2, "job2-step_batch-at-task_exit");
+    let cgroup = discover(tree.path(), "self").unwrap();
+    let user = cgroup.step_dir.join("user/memory.current");
+    let sampled: u64 = std::fs::read_to_string(user)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let r = report_of(tree.path(), Some(sampled));
+    assert_eq!(r.diagnosis.cause, Cause::None);
+    assert_eq!(r.diagnosis.peak, Some(sampled));
+    let context = context_for(&cgroup);
+    let text = r.lines(&context, Mode::Always).unwrap().join("\n");
+    assert!(text.contains("peak at least "), "{text}");
 }
 
 #[test]
 fn v2_without_memory_peak_a_step_that_went_well_is_not_called_a_near_miss() {
     let tree = without_memory_peak(V2, "job3-step_batch-at-task_exit");
-    let r = report_of(tree.path());
+    let r = report_of(tree.path(), None);
     assert_eq!(r.diagnosis.cause, Cause::None);
     assert!(r.diagnosis.peak_is_lower_bound);
 }

@@ -22,6 +22,9 @@ for lane in bookworm trixie sid; do
     bash tests/vm/lane.sh "$lane" --prepare >"target/vm-prepare-$lane.log" 2>&1 &
     prepare_pids+=("$lane:$!")
 done
+# If anything below fails, the preparations (debootstrap as root) stop with it.
+stop_preparing() { for entry in "${prepare_pids[@]}"; do pkill -P "${entry#*:}" 2>/dev/null; kill "${entry#*:}" 2>/dev/null; done; true; }
+trap stop_preparing EXIT
 
 step "style: cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --all -- --check
@@ -36,7 +39,7 @@ bash tests/build-plugin.sh --all
 step "build the plugin (release) for this host's Slurm"
 cargo build --locked --release
 
-trap '$LAB down' EXIT
+trap '$LAB down; stop_preparing' EXIT
 step "real cluster: start Slurm with the plugin, run the scenarios"
 $LAB up
 cargo test --locked --features cluster-tests --test cluster
@@ -65,7 +68,7 @@ OOM_EXPLAIN_LAB_PROFILE=accounting $LAB up
 cargo test --locked --features cluster-tests --test cluster_sacct
 
 $LAB down
-trap - EXIT
+trap stop_preparing EXIT
 for entry in "${prepare_pids[@]}"; do
     wait "${entry#*:}" || { cat "target/vm-prepare-${entry%%:*}.log" >&2; echo "preparing VM lane ${entry%%:*} failed" >&2; exit 1; }
 done

@@ -58,7 +58,9 @@ pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
         limit: tightest(limits),
         soft_limit: tightest(soft_limits),
         tasks,
-        kills_whole_step: read_u64(workload_dir, "memory.oom.group")? == Some(1),
+        // Slurm sets it on `user/`; a site's own tooling might set it on the step.
+        kills_whole_step: read_u64(workload_dir, "memory.oom.group")? == Some(1)
+            || read_u64(&step.step_dir, "memory.oom.group")? == Some(1),
     })
 }
 

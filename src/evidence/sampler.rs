@@ -244,7 +244,11 @@ impl Gauge {
     /// Whether opening a file now is safe: no OOM kill in the job since sampling started, and
     /// every level's usage (read again) clear of its limit. Opened files only: costs no memory.
     pub fn safe_now(&mut self) -> bool {
-        if !self.killed && self.kills() > self.kills_at_start {
+        // With `memory_localevents` on the cgroup2 mount the job's count misses its steps'
+        // kills; the usage checks below still hold then.
+        if let (false, Some(now), Some(start)) = (self.killed, self.kills(), self.kills_at_start)
+            && now > start
+        {
             self.killed = true;
         }
         if self.killed {
@@ -409,9 +413,9 @@ struct Shared {
 /// The running sampler of one step.
 pub struct Sampler {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    /// The thread gives its gauge back when it ends: the last sample keeps its rules.
+    thread: Option<JoinHandle<Gauge>>,
     started: Instant,
-    step: StepCgroup,
 }
 
 impl Sampler {
@@ -436,26 +440,25 @@ impl Sampler {
             shared,
             thread: Some(thread),
             started,
-            step,
         })
     }
 
-    /// Stops the thread (it wakes at once), takes one last sample, returns the series.
+    /// Stops the thread (it wakes at once), takes one last sample with the thread's own gauge
+    /// (quiet if the job had a kill: another step may still be at the limit), returns the
+    /// series.
     pub fn stop(mut self) -> Series {
-        self.halt();
+        let gauge = self.halt();
         let mut series = std::mem::take(&mut *lock(&self.shared.series));
-        // The tasks have ended: opening files no longer competes with them for memory.
-        let mut gauge = Gauge::open(&self.step);
-        series.push(sample(&mut gauge, Path::new("/"), self.started.elapsed()));
+        if let Some(mut gauge) = gauge {
+            series.push(sample(&mut gauge, Path::new("/"), self.started.elapsed()));
+        }
         series
     }
 
-    fn halt(&mut self) {
+    fn halt(&mut self) -> Option<Gauge> {
         *lock(&self.shared.stop) = true;
         self.shared.wake.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.thread.take().and_then(|thread| thread.join().ok())
     }
 }
 
@@ -470,7 +473,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn run(shared: &Shared, mut gauge: Gauge, started: Instant) {
+fn run(shared: &Shared, mut gauge: Gauge, started: Instant) -> Gauge {
     loop {
         let clock = Instant::now();
         let s = sample(&mut gauge, Path::new("/"), started.elapsed());
@@ -487,7 +490,7 @@ fn run(shared: &Shared, mut gauge: Gauge, started: Instant) {
             .wait_timeout_while(stop, interval, |stop| !*stop)
             .unwrap_or_else(|p| p.into_inner());
         if *stop {
-            return;
+            return gauge;
         }
     }
 }

@@ -41,6 +41,8 @@ RECORDS=$LAB/records
 JOB_LOG=$LAB/log/oom-explain/jobs.jsonl
 # `env` reports the running lab's profile; `up` starts the one asked for (default: default).
 PROFILE=${OOM_EXPLAIN_LAB_PROFILE:-$(cat "$LAB/etc/profile" 2>/dev/null || echo default)}
+# Where systemd is PID 1: the runtime drop-in that points Debian's slurmd.service at the lab.
+SLURMD_DROPIN=/run/systemd/system/slurmd.service.d/oom-explain-lab.conf
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 
@@ -86,7 +88,11 @@ stop_pidfile() {
 cmd_down() {
     need_root
     local f
-    if under_systemd; then systemctl stop slurmd 2>/dev/null || true; fi
+    if under_systemd; then
+        # Leave Debian's slurmd.service as it was found: not pointed at the lab any more.
+        systemctl stop slurmd 2>/dev/null || true
+        if [ -f "$SLURMD_DROPIN" ]; then rm -f "$SLURMD_DROPIN" && systemctl daemon-reload; fi
+    fi
     for f in "$LAB"/run/slurmd*.pid; do stop_pidfile "$f"; done
     stop_pidfile "$LAB/run/slurmctld.pid"
     stop_pidfile "$LAB/run/slurmdbd.pid"
@@ -267,9 +273,9 @@ start_slurmd() {
     if under_systemd; then
         two_nodes && die "the twonode profile starts slurmd directly: not where systemd is PID 1"
         # Debian's own unit (Type=notify, Delegate=yes, KillMode=process), pointed at the lab.
-        install -d /run/systemd/system/slurmd.service.d
+        install -d "$(dirname "$SLURMD_DROPIN")"
         printf '[Service]\nEnvironment="SLURM_CONF=%s"\nEnvironment="SLURMD_OPTIONS=-N %s"\n' "$SLURM_CONF" "$1" \
-            >/run/systemd/system/slurmd.service.d/oom-explain-lab.conf
+            >"$SLURMD_DROPIN"
         systemctl daemon-reload
         systemctl restart slurmd || die "slurmd.service did not start: $(tail -n 3 "$log" 2>/dev/null)"
         return

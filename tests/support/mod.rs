@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+use oom_explain::slurm::SlurmRelease;
+
 pub struct Lab {
     script: PathBuf,
     pub jobs: PathBuf,
@@ -212,19 +214,17 @@ impl Lab {
     }
 
     /// slurmd's log, where admins see the plugin's messages.
-    /// The lab's Slurm release as (major, minor), from `sinfo -V` ("slurm 24.11.5").
-    pub fn slurm_release(&self) -> (u32, u32) {
+    pub fn slurmd_log(&self) -> String {
+        std::fs::read_to_string(self.lab.join("log/slurmd.log")).unwrap_or_default()
+    }
+
+    /// The lab's Slurm release, from `sinfo -V` ("slurm 24.11.5").
+    pub fn slurm_release(&self) -> SlurmRelease {
         let out = run(Command::new("sinfo")
             .arg("-V")
             .env("SLURM_CONF", &self.slurm_conf));
-        let text = String::from_utf8_lossy(&out.stdout);
-        let version = text.split_whitespace().last().unwrap_or("");
-        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-        (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
-    }
-
-    pub fn slurmd_log(&self) -> String {
-        std::fs::read_to_string(self.lab.join("log/slurmd.log")).unwrap_or_default()
+        SlurmRelease::parse(&String::from_utf8_lossy(&out.stdout))
+            .unwrap_or_else(|| panic!("sinfo -V: {}", String::from_utf8_lossy(&out.stderr)))
     }
 }
 

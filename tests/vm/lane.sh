@@ -32,7 +32,11 @@ case "$LANE" in
     bookworm) SUITE=bookworm HEADERS=22.05 INIT=script ;;
     trixie) SUITE=trixie HEADERS=24.11 INIT=systemd ;;
     sid) SUITE=sid HEADERS=26.05 INIT=script ;;
-    *) sed -n '2,13p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,18p' "$0" >&2; exit 2 ;;
+esac
+case "${2:-}" in
+    ""|--prepare|--capture) ;;
+    *) echo "vm-lane: unknown option ${2}" >&2; sed -n '2,18p' "$0" >&2; exit 2 ;;
 esac
 VM=${OOM_EXPLAIN_VM:-/tmp/oom-explain-vm}/$LANE
 PKGS=procps,kmod,iproute2,munge,slurmd,slurmctld,slurm-client,python3,binutils
@@ -121,7 +125,7 @@ build_kernel() {
 
 # The test binaries cargo built for the real-cluster tests (same paths inside the VM).
 test_binary() {
-    (cd "$REPO" && cargo test --locked --features cluster-tests --test "$1" --no-run --message-format=json 2>/dev/null) |
+    (cd "$REPO" && cargo test --locked --features cluster-tests --test "$1" --no-run --message-format=json 2>"$VM/cargo-$1.log") |
         python3 -c 'import json,sys
 for line in sys.stdin:
     m = json.loads(line)
@@ -157,7 +161,9 @@ stage() {
     local so=$REPO/target/plugins/$HEADERS/oom_explain.so bin
     bash "$REPO/tests/build-plugin.sh" "$HEADERS" # cargo rebuilds only what changed
     local cluster bad scenarios
-    cluster=$(test_binary cluster); bad=$(test_binary cluster_bad_config); scenarios=$(test_binary scenarios)
+    cluster=$(test_binary cluster) || { cat "$VM/cargo-cluster.log" >&2; die "cannot build the cluster tests"; }
+    bad=$(test_binary cluster_bad_config) || die "cannot build the bad-config tests"
+    scenarios=$(test_binary scenarios) || die "cannot build the scenario tests"
     [ -x "$cluster" ] && [ -x "$bad" ] && [ -x "$scenarios" ] || die "cannot build the cluster test binaries"
     local root=$VM/rootfs
     rm -rf "$root$REPO" "$root/oom-vm" "$root/etc/systemd/system/oom-vm.service"
