@@ -40,8 +40,9 @@ pub struct Merged {
 
 /// The job epilog on node `here.node`: merges `job`'s step records and any leftovers into the
 /// job log. What the epilog knows of its own job (`here`: user, partition) fills what a step
-/// could not learn (the batch step starts before Slurm sets SLURM_JOB_USER in its
-/// environment). `job_is_here` says whether a leftover's job still has a cgroup on the node.
+/// could not learn (a user name the node could not look up, a partition the batch step's
+/// environment did not have yet). `job_is_here` says whether a leftover's job still has a cgroup
+/// on the node.
 pub fn epilog(
     spool_dir: &Path,
     job_log: &Path,

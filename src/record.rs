@@ -36,6 +36,16 @@ pub struct Origin {
     pub partition: Option<String>,
 }
 
+/// The user name of `uid`, from the system's user database: identity comes from Slurm's uid,
+/// never from the job's environment (which the user controls, and which Slurm does not always
+/// fill in time for the batch step).
+pub fn user_name(uid: u32) -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
 /// What was recommended, as the report gave it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedRecommendation {
@@ -220,5 +230,16 @@ impl JobRecord {
 
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("plain data always serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_name_comes_from_the_uid() {
+        assert_eq!(user_name(0).as_deref(), Some("root"));
+        assert_eq!(user_name(4_000_000_000), None);
     }
 }

@@ -192,10 +192,11 @@ pub unsafe extern "C" fn slurm_spank_user_init(
                 return Err(format!("step {id}: {e}"));
             }
         };
+        let uid = spank.job_uid().ok();
         let origin = Origin {
             node: node_name(),
-            user: spank.job_env("SLURM_JOB_USER"),
-            uid: spank.job_uid().ok(),
+            user: uid.and_then(record::user_name),
+            uid,
             partition: spank.job_env("SLURM_JOB_PARTITION"),
         };
         let local_tasks = spank.local_task_count()?.max(1);
@@ -433,13 +434,20 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
             return Ok(0);
         }
         // SAFETY: the handle Slurm passed to this callback.
-        let job = unsafe { Spank::new(sp) }.job_id()?;
+        let spank = unsafe { Spank::new(sp) };
+        let job = spank.job_id()?;
         // The epilog's environment is Slurm's (user-set variables only with a SPANK_ prefix).
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let uid = spank
+            .job_uid()
+            .ok()
+            .or_else(|| env("SLURM_JOB_UID").and_then(|u| u.parse().ok()));
         let here = Origin {
             node: node_name(),
-            user: env("SLURM_JOB_USER"),
-            uid: env("SLURM_JOB_UID").and_then(|u| u.parse().ok()),
+            user: uid
+                .and_then(record::user_name)
+                .or_else(|| env("SLURM_JOB_USER")),
+            uid,
             partition: env("SLURM_JOB_PARTITION"),
         };
         let now = record::unix_now();

@@ -65,7 +65,7 @@ cp /out/cluster-slurmd.log /out/slurmd.log 2>/dev/null
 if [ -f /oom-vm/capture ]; then
     # Real cgroup trees of this release and kernel, for the fixture tests (lane.sh --capture).
     name=v2-slurm-$(slurmd -V | awk '{print $2}' | cut -d. -f1,2)-linux-$(uname -r | cut -d. -f1,2)
-    bash "$REPO/tests/fixtures/capture-v2.sh" "/out/capture/$name" >/out/capture.log 2>&1
+    bash "$REPO/tests/fixtures/capture.sh" "/out/capture/$name" >/out/capture.log 2>&1
 fi
 # The scenario corpus, on the lab the cluster suite started.
 echo scenarios >>/out/suites

@@ -7,7 +7,7 @@
 #   tests/vm/lane.sh LANE [--capture]
 #                             build what is missing, boot, run the tests, report (exit 1 on any
 #                             failure, including a VM that does not boot); --capture also
-#                             captures real cgroup trees into tests/fixtures/ (capture-v2.sh)
+#                             captures real cgroup trees into tests/fixtures/ (capture.sh)
 #
 #   LANE       Debian suite   Slurm    kernel   PID 1     cgroup.conf
 #   bookworm   bookworm       22.05    6.1      script    IgnoreSystemd=yes
