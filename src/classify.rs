@@ -605,16 +605,7 @@ mod tests {
         Series {
             interval: Duration::from_secs(1),
             samples: (0..=seconds)
-                .map(|t| Sample {
-                    at: Duration::from_secs(t),
-                    usage: usage(t as f64) as u64,
-                    anon: None,
-                    file: None,
-                    shmem: None,
-                    processes: 1,
-                    top: Vec::new(),
-                    quiet: false,
-                })
+                .map(|t| Sample::usage_only(Duration::from_secs(t), usage(t as f64) as u64))
                 .collect(),
             ..Series::default()
         }

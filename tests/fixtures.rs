@@ -280,16 +280,7 @@ fn report_of(root: &Path, sampled: Option<u64>) -> StepReport {
     assert_eq!(snapshot.step.peak, None, "the copy has no memory.peak");
     let evidence = Evidence {
         series: sampled.map(|usage| Series {
-            samples: vec![Sample {
-                at: std::time::Duration::from_secs(1),
-                usage,
-                anon: None,
-                file: None,
-                shmem: None,
-                processes: 1,
-                top: Vec::new(),
-                quiet: false,
-            }],
+            samples: vec![Sample::usage_only(std::time::Duration::from_secs(1), usage)],
             ..Series::default()
         }),
         ..Evidence::default()

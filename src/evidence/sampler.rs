@@ -62,6 +62,22 @@ pub struct Sample {
     pub quiet: bool,
 }
 
+impl Sample {
+    /// A sample that knows only the usage (of one process, no breakdown).
+    pub fn usage_only(at: Duration, usage: u64) -> Sample {
+        Sample {
+            at,
+            usage,
+            anon: None,
+            file: None,
+            shmem: None,
+            processes: 1,
+            top: Vec::new(),
+            quiet: false,
+        }
+    }
+}
+
 /// A fixed-capacity series whose resolution halves when it is full.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Series {
@@ -500,16 +516,7 @@ mod tests {
     use super::*;
 
     fn at(i: u64, usage: u64) -> Sample {
-        Sample {
-            at: Duration::from_millis(i * 250),
-            usage,
-            anon: None,
-            file: None,
-            shmem: None,
-            processes: 1,
-            top: Vec::new(),
-            quiet: false,
-        }
+        Sample::usage_only(Duration::from_millis(i * 250), usage)
     }
 
     #[test]
