@@ -274,3 +274,18 @@ fn a_step_killed_whole_by_oom_kill_step_names_the_victim_and_the_rest() {
     // The waiting rank went down with it: the job did not wait 60 s for it.
     assert!(waited.as_secs() < 50, "{waited:?}: {err}");
 }
+
+#[test]
+fn slurmds_log_names_the_release_the_plugin_was_built_for() {
+    let lab = Lab::get();
+    let log = lab.slurmd_log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("oom-explain: loaded, version"))
+        .unwrap_or_else(|| panic!("no start line from the plugin in slurmd.log"));
+    // Slurm loaded it, so it was built for the running major.minor.
+    assert!(
+        line.contains(&format!("built for Slurm {}.", lab.slurm_release())),
+        "{line}"
+    );
+}
