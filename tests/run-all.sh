@@ -23,7 +23,14 @@ for lane in bookworm trixie sid; do
     prepare_pids+=("$lane:$!")
 done
 # If anything below fails, the preparations (debootstrap as root) stop with it.
-stop_preparing() { for entry in "${prepare_pids[@]}"; do pkill -P "${entry#*:}" 2>/dev/null; kill "${entry#*:}" 2>/dev/null; done; true; }
+# (Under set -e a failing command in the trap would become the script's exit status.)
+stop_preparing() {
+    local entry
+    for entry in "${prepare_pids[@]}"; do
+        pkill -P "${entry#*:}" 2>/dev/null || true
+        kill "${entry#*:}" 2>/dev/null || true
+    done
+}
 trap stop_preparing EXIT
 
 step "style: cargo fmt --check, cargo clippy -D warnings"
