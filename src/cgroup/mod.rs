@@ -42,6 +42,14 @@ pub struct MemoryStat {
 }
 
 impl MemoryStat {
+    /// memory.stat's fields under the key names of `version` (v1's hierarchical `total_*`).
+    pub(crate) fn of(version: CgroupVersion, fields: &BTreeMap<String, u64>) -> Self {
+        match version {
+            CgroupVersion::V1 => Self::from_fields(fields, "total_", "rss", "cache"),
+            CgroupVersion::V2 => Self::from_fields(fields, "", "anon", "file"),
+        }
+    }
+
     fn from_fields(fields: &BTreeMap<String, u64>, prefix: &str, anon: &str, file: &str) -> Self {
         let get = |name: &str| fields.get(&format!("{prefix}{name}")).copied();
         let reclaimable_file = match (get("active_file"), get("inactive_file")) {

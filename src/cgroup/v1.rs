@@ -51,7 +51,7 @@ fn figures(dir: &Path) -> Result<CgroupFigures, CgroupError> {
         limit_hits: read_u64(dir, "memory.failcnt")?,
         oom_kills: oom_kills_in_tree(dir)?,
         throttled: None,
-        stat: MemoryStat::from_fields(&stat_fields, "total_", "rss", "cache"),
+        stat: MemoryStat::of(super::CgroupVersion::V1, &stat_fields),
     })
 }
 

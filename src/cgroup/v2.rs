@@ -74,7 +74,7 @@ fn figures(dir: &Path) -> Result<CgroupFigures, CgroupError> {
         limit_hits: events(dir, "max")?,
         oom_kills: events(dir, "oom_kill")?,
         throttled: events(dir, "high")?,
-        stat: MemoryStat::from_fields(&stat_fields, "", "anon", "file"),
+        stat: MemoryStat::of(super::CgroupVersion::V2, &stat_fields),
     })
 }
 

@@ -25,7 +25,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::cgroup::parse::{parse_keyed, parse_u64, read_limit, read_optional};
-use crate::cgroup::{CgroupVersion, StepCgroup};
+use crate::cgroup::{CgroupVersion, MemoryStat, StepCgroup};
 
 pub const CAPACITY: usize = 240;
 pub const FIRST_INTERVAL: Duration = Duration::from_millis(250);
@@ -159,15 +159,11 @@ struct Level {
     reclaimable: Option<u64>,
 }
 
-/// What the gauge read: usage and the memory.stat figures under names common to v1 and v2.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// What the gauge read: usage and memory.stat.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Reading {
     pub usage: Option<u64>,
-    pub anon: Option<u64>,
-    pub file: Option<u64>,
-    pub shmem: Option<u64>,
-    /// Page cache the kernel can drop (active + inactive file).
-    pub reclaimable: Option<u64>,
+    pub stat: MemoryStat,
 }
 
 impl Gauge {
@@ -214,38 +210,19 @@ impl Gauge {
         gauge
     }
 
-    /// The tightest limit the step runs under.
-    pub fn limit(&self) -> Option<u64> {
-        self.levels.iter().filter_map(|l| l.limit).min()
-    }
-
     /// Reads the step's figures again from the open files, and each level's page cache.
     pub fn read(&mut self) -> Reading {
-        let (prefix, anon, file) = match self.version {
-            CgroupVersion::V1 => ("total_", "rss", "cache"),
-            CgroupVersion::V2 => ("", "anon", "file"),
-        };
         let mut step = Reading::default();
         for i in 0..self.levels.len() {
             let usage = read_again(self.levels[i].usage.as_ref(), &mut self.buffer)
                 .and_then(|text| parse_u64(text).ok());
-            let stat = read_again(self.levels[i].stat.as_ref(), &mut self.buffer)
+            let fields = read_again(self.levels[i].stat.as_ref(), &mut self.buffer)
                 .and_then(|text| parse_keyed(text).ok())
                 .unwrap_or_default();
-            let get = |key: &str| stat.get(&format!("{prefix}{key}")).copied();
-            let reclaimable = match (get("active_file"), get("inactive_file")) {
-                (Some(a), Some(i)) => Some(a + i),
-                _ => None,
-            };
-            self.levels[i].reclaimable = reclaimable;
+            let stat = MemoryStat::of(self.version, &fields);
+            self.levels[i].reclaimable = stat.reclaimable_file;
             if i == 0 {
-                step = Reading {
-                    usage,
-                    anon: get(anon),
-                    file: get(file),
-                    shmem: get("shmem"),
-                    reclaimable,
-                };
+                step = Reading { usage, stat };
             }
         }
         step
@@ -274,12 +251,7 @@ impl Gauge {
             let usage = read_again(self.levels[i].usage.as_ref(), &mut self.buffer)
                 .and_then(|text| parse_u64(text).ok());
             let level = &self.levels[i];
-            let reading = Reading {
-                usage,
-                reclaimable: level.reclaimable,
-                ..Reading::default()
-            };
-            if near_limit(&reading, level.limit) {
+            if near_limit(usage, level.reclaimable, level.limit) {
                 return false;
             }
         }
@@ -287,12 +259,13 @@ impl Gauge {
     }
 }
 
-/// Whether memory the kernel cannot drop is within [`QUIET_PERCENT`] of the limit.
-fn near_limit(reading: &Reading, limit: Option<u64>) -> bool {
-    let (Some(usage), Some(limit)) = (reading.usage, limit) else {
+/// Whether memory the kernel cannot drop (usage less `reclaimable` page cache) is within
+/// [`QUIET_PERCENT`] of the limit.
+fn near_limit(usage: Option<u64>, reclaimable: Option<u64>, limit: Option<u64>) -> bool {
+    let (Some(usage), Some(limit)) = (usage, limit) else {
         return false;
     };
-    let held = usage.saturating_sub(reading.reclaimable.unwrap_or(0));
+    let held = usage.saturating_sub(reclaimable.unwrap_or(0));
     held.saturating_add(limit / 100 * QUIET_PERCENT) >= limit
 }
 
@@ -322,9 +295,9 @@ pub fn sample(gauge: &mut Gauge, root: &Path, at: Duration) -> Sample {
     let quiet = |processes: u32| Sample {
         at,
         usage: reading.usage.unwrap_or(0),
-        anon: reading.anon,
-        file: reading.file,
-        shmem: reading.shmem,
+        anon: reading.stat.anon,
+        file: reading.stat.file,
+        shmem: reading.stat.shmem,
         processes,
         top: Vec::new(),
         quiet: true,
@@ -369,9 +342,9 @@ pub fn sample(gauge: &mut Gauge, root: &Path, at: Duration) -> Sample {
     Sample {
         at,
         usage,
-        anon: reading.anon,
-        file: reading.file,
-        shmem: reading.shmem,
+        anon: reading.stat.anon,
+        file: reading.stat.file,
+        shmem: reading.stat.shmem,
         processes: pids.len() as u32,
         top: sizes,
         quiet: false,
@@ -599,20 +572,15 @@ mod tests {
     #[test]
     fn near_the_limit_only_memory_the_kernel_cannot_drop_counts() {
         const MIB: u64 = 1 << 20;
-        let reading = |usage, reclaimable| Reading {
-            usage: Some(usage),
-            reclaimable,
-            ..Reading::default()
-        };
         let limit = Some(100 * MIB);
-        assert!(near_limit(&reading(98 * MIB, None), limit));
-        assert!(near_limit(&reading(100 * MIB, Some(0)), limit));
-        assert!(!near_limit(&reading(90 * MIB, None), limit));
+        assert!(near_limit(Some(98 * MIB), None, limit));
+        assert!(near_limit(Some(100 * MIB), Some(0), limit));
+        assert!(!near_limit(Some(90 * MIB), None, limit));
         // Full of page cache: the kernel drops it before it kills anything.
-        assert!(!near_limit(&reading(100 * MIB, Some(40 * MIB)), limit));
+        assert!(!near_limit(Some(100 * MIB), Some(40 * MIB), limit));
         // No limit, no figure: never quiet.
-        assert!(!near_limit(&reading(100 * MIB, None), None));
-        assert!(!near_limit(&Reading::default(), limit));
+        assert!(!near_limit(Some(100 * MIB), None, None));
+        assert!(!near_limit(None, None, limit));
     }
 
     /// A real v2 tree (Linux 6.1) read as a job with one step.
@@ -634,10 +602,11 @@ mod tests {
         // job_F: a live process holding 40 MiB under the parent's memory.max=100M.
         let mut gauge = Gauge::open(&plain("job_F"));
         assert_eq!(gauge.levels.len(), 2, "the step and its job");
-        assert_eq!(gauge.limit(), Some(100 << 20));
+        let limit = gauge.levels.iter().filter_map(|l| l.limit).min();
+        assert_eq!(limit, Some(100 << 20));
         let first = gauge.read();
         assert_eq!(first.usage, Some(43_143_168));
-        assert!(first.anon.unwrap() >= 40 << 20);
+        assert!(first.stat.anon.unwrap() >= 40 << 20);
         assert_eq!(gauge.read(), first, "read again from the start");
         assert!(gauge.safe_now());
     }
