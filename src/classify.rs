@@ -475,8 +475,9 @@ fn heavy_task(snapshot: &MemorySnapshot, limit: u64) -> Option<HeavyTask> {
     })
 }
 
-/// At the step's highest point that looked at its processes: three or more processes, each at least 8 % of the limit and
-/// within a factor of two of their median, holding together at least half the limit.
+/// At the step's highest point that looked at its processes: three or more processes, each at
+/// least 8 % of the limit and within a factor of two of their median, holding together at least
+/// half the limit.
 fn workers(series: &Series, limit: u64) -> Option<Workers> {
     let at_peak: &Sample = series.peak_with_processes()?;
     let large: Vec<_> = at_peak
