@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::options::Mode;
 use crate::size;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +29,9 @@ pub struct Config {
     /// ...who to ask, and where to read more.
     pub support: Option<String>,
     pub help_url: Option<String>,
+    /// The report for jobs that did not give `--oom-explain` (`off`: none). A site can give
+    /// every job the report on an OOM kill (`oom`); users can still say `--oom-explain=off`.
+    pub default_mode: Mode,
     /// Which steps leave a record for admins and for the `oom-explain` command.
     pub records: Records,
     /// Where step records wait for the job epilog (root-owned; created if missing).
@@ -73,6 +77,7 @@ impl Default for Config {
             highmem_partition: None,
             support: None,
             help_url: None,
+            default_mode: Mode::Off,
             records: Records::OptedIn,
             spool_dir: DEFAULT_SPOOL_DIR.into(),
             job_log: DEFAULT_JOB_LOG.into(),
@@ -81,7 +86,7 @@ impl Default for Config {
 }
 
 const KEYS: &str = "headroom, near_miss, over_request, over_request_min_unused, evidence_dir, \
-max_mem, highmem_partition, support, help_url, records, spool_dir, job_log, config";
+max_mem, highmem_partition, support, help_url, default_mode, records, spool_dir, job_log, config";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub String);
@@ -107,6 +112,7 @@ struct FileConfig {
     highmem_partition: Option<String>,
     support: Option<String>,
     help_url: Option<String>,
+    default_mode: Option<String>,
     records: Option<String>,
     spool_dir: Option<String>,
     job_log: Option<String>,
@@ -161,6 +167,7 @@ impl Config {
             ("highmem_partition", file.highmem_partition),
             ("support", file.support),
             ("help_url", file.help_url),
+            ("default_mode", file.default_mode),
             ("records", file.records),
             ("spool_dir", file.spool_dir),
             ("job_log", file.job_log),
@@ -223,6 +230,11 @@ impl Config {
                 })?;
                 self.max_mem = Some(mib << 20);
             }
+            "default_mode" => {
+                self.default_mode = value.parse().map_err(|_| {
+                    format!("default_mode={value:?}: expected off, oom, auto or always")
+                })?
+            }
             "highmem_partition" => self.highmem_partition = text()?,
             "support" => self.support = text()?,
             "help_url" => self.help_url = text()?,
@@ -259,6 +271,14 @@ mod tests {
         assert_eq!(c.spool_dir, Path::new("/run/oom"));
         assert_eq!(c.job_log, Path::new("/l/j.jsonl"));
         assert!(Config::from_args(&["records=some"]).is_err());
+        assert_eq!(
+            Config::from_args(&["default_mode=oom"])
+                .unwrap()
+                .default_mode,
+            Mode::Oom
+        );
+        assert_eq!(Config::default().default_mode, Mode::Off);
+        assert!(Config::from_args(&["default_mode=loud"]).is_err());
         assert!(Config::from_args(&["job_log=relative.jsonl"]).is_err());
     }
 

@@ -18,6 +18,7 @@ pub const VERSION_LINE: &str = concat!(
     ")"
 );
 
+pub mod causes;
 pub mod cgroup;
 pub mod classify;
 pub mod cli;

@@ -12,6 +12,8 @@ pub enum Mode {
     Oom,
     /// Like `auto`, plus a one-line summary when all is well.
     Always,
+    /// No report: for a user whose site gives every job the report without the flag.
+    Off,
 }
 
 /// The option's name on the command line (`--oom-explain`); also the SPANK option name.
@@ -35,6 +37,7 @@ impl Mode {
             Mode::Auto => "auto",
             Mode::Oom => "oom",
             Mode::Always => "always",
+            Mode::Off => "off",
         }
     }
 }
@@ -46,6 +49,7 @@ impl FromStr for Mode {
             "auto" => Ok(Mode::Auto),
             "oom" => Ok(Mode::Oom),
             "always" => Ok(Mode::Always),
+            "off" => Ok(Mode::Off),
             _ => Err(InvalidMode(text.to_owned())),
         }
     }
@@ -59,7 +63,7 @@ impl fmt::Display for InvalidMode {
         write!(
             f,
             "--oom-explain={:?} is not a valid mode: use --oom-explain (same as =auto), \
-             --oom-explain=oom or --oom-explain=always",
+             --oom-explain=oom, --oom-explain=always or --oom-explain=off",
             self.0
         )
     }
@@ -78,6 +82,7 @@ mod tests {
         assert_eq!(Mode::from_option(Some("(null)")), Ok(Mode::Auto));
         assert_eq!(Mode::from_option(Some("oom")), Ok(Mode::Oom));
         assert_eq!(Mode::from_option(Some("ALWAYS")), Ok(Mode::Always));
+        assert_eq!(Mode::from_option(Some("off")), Ok(Mode::Off));
         let err = Mode::from_option(Some("bogus")).unwrap_err().to_string();
         assert!(
             err.contains("\"bogus\"") && err.contains("=always"),

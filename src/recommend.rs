@@ -13,11 +13,12 @@ pub enum Basis {
     /// Killed at a limit, and nothing tells how far use would have gone: the need is only known
     /// to be higher. The request is a multiple of that limit.
     AboveTheLimit { limit: u64, factor: u64 },
-    /// Killed while filling a large allocation: the killed process had reserved far more than
-    /// it held (its virtual size, total-vm, in the kernel's report). The need is about that,
-    /// plus what the rest of the step held, plus headroom.
-    Reserved {
-        total_vm: u64,
+    /// Killed while filling a large block it had just reserved (seen as the killed process's
+    /// reserved size at the kill less what the sampler saw it reserve before): what the step
+    /// held before, plus the block, plus headroom.
+    Block {
+        held_before: u64,
+        size: u64,
         headroom_percent: u32,
     },
     /// Workers of about the same size, one per CPU the job has: their number times the size of
@@ -51,7 +52,7 @@ impl Basis {
     pub fn certainty(&self) -> Certainty {
         match self {
             Basis::PeakPlusHeadroom { .. } => Certainty::Measured,
-            Basis::Reserved { .. } | Basis::Workers { .. } | Basis::Levelling { .. } => {
+            Basis::Block { .. } | Basis::Workers { .. } | Basis::Levelling { .. } => {
                 Certainty::Estimated
             }
             Basis::AboveTheLimit { .. } | Basis::OthersPlusTwiceOwn { .. } => Certainty::AtLeast,
@@ -95,11 +96,6 @@ impl Recommendation {
 /// succeed on the next try without asking for an absurd amount.
 const KILLED_FACTOR: u64 = 2;
 
-/// A reservation counts as evidence only when at least this share of the limit was reserved but
-/// not yet in memory: one large allocation being filled. Smaller gaps are the ordinary slack of
-/// a process growing piece by piece (interpreter, libraries, allocator arenas).
-const RESERVED_UNFILLED_PERCENT: u64 = 50;
-
 pub fn recommend(
     diagnosis: &Diagnosis,
     context: &StepContext,
@@ -107,14 +103,10 @@ pub fn recommend(
 ) -> Option<Recommendation> {
     let headroom = config.headroom_percent;
     let with_headroom = |bytes: u64| plus_percent(bytes, headroom);
-    let stop_gap = matches!(
-        diagnosis.cause,
-        Cause::LoadSpike
-            | Cause::WorkerMultiplication
-            | Cause::SteadyGrowth
-            | Cause::Tmpfs
-            | Cause::RankImbalance
-    );
+    // A rise heading for a level needs that level: memory is the fix there.
+    let levelling = diagnosis.growth.is_some_and(|g| g.level.is_some());
+    let stop_gap = diagnosis.cause.definition().memory_is_a_workaround
+        && !(diagnosis.cause == Cause::SteadyGrowth && levelling);
     let (need, basis) = match diagnosis.cause {
         Cause::UnderAllocation
         | Cause::LoadSpike
@@ -211,19 +203,15 @@ fn killed_need(d: &Diagnosis, context: &StepContext, limit: u64, headroom: u32) 
             factor: KILLED_FACTOR,
         },
     );
-    // A large allocation being filled at the kill: what the victim reserved, plus what the
-    // rest of the step held (the limit less the victim's own share).
-    let reserved = d.victim.as_ref().and_then(|v| {
-        let (total_vm, rss) = (v.total_vm?, v.rss.unwrap_or(0));
-        let unfilled = total_vm.saturating_sub(rss);
-        let need = total_vm + limit.saturating_sub(rss);
-        (unfilled * 100 >= limit * RESERVED_UNFILLED_PERCENT && plausible(need)).then_some(need)
-    });
-    if let Some(need) = reserved {
+    // A large block being filled at the kill: what was held before, plus the block.
+    if let Some(b) = d.block
+        && plausible(b.held_before + b.size)
+    {
         return (
-            with_headroom(need),
-            Basis::Reserved {
-                total_vm: need,
+            with_headroom(b.held_before + b.size),
+            Basis::Block {
+                held_before: b.held_before,
+                size: b.size,
                 headroom_percent: headroom,
             },
         );
@@ -279,7 +267,7 @@ fn flag_for(request: Option<MemoryRequest>, node_limit: Option<u64>) -> Flag {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::Victim;
+    use crate::classify::Block;
     use crate::step::{StepId, StepKind};
 
     const MIB: u64 = 1 << 20;
@@ -353,56 +341,23 @@ mod tests {
     }
 
     #[test]
-    fn a_large_reservation_in_the_kernels_report_leads() {
-        // Killed at 200 MiB, but the process had reserved 1.2 GiB: doubling would fail again.
+    fn a_block_being_filled_at_the_kill_leads() {
+        // Held 60 MiB, then reserved a 700 MiB block and was killed filling it at 200 MiB:
+        // doubling (400M) would fail again; held + block + 20 % is enough and not twice too much.
         let d = Diagnosis {
-            victim: Some(Victim {
-                name: "python3".into(),
-                total_vm: Some(1200 * MIB),
-                rss: Some(190 * MIB),
+            block: Some(Block {
+                held_before: 60 * MIB,
+                size: 700 * MIB,
             }),
             ..killed_at(200 * MIB)
         };
         let r = recommend(&d, &context(None), &Config::default()).unwrap();
-        assert!(matches!(r.basis, Basis::Reserved { .. }), "{r:?}");
-        assert!(r.bytes >= 1200 * MIB * 12 / 10, "{r:?}");
-        // Reserved but not filled: less than half the limit, ordinary slack: nothing changes.
-        let d = Diagnosis {
-            victim: Some(Victim {
-                name: "python3".into(),
-                total_vm: Some(250 * MIB),
-                rss: Some(190 * MIB),
-            }),
-            ..killed_at(200 * MIB)
-        };
-        let r = recommend(&d, &context(None), &Config::default()).unwrap();
-        assert!(matches!(r.basis, Basis::AboveTheLimit { .. }), "{r:?}");
-    }
-
-    #[test]
-    fn a_reservation_counts_only_when_large_and_possible_on_the_node() {
-        let killed_filling = |total_vm: u64, rss: u64| Diagnosis {
-            victim: Some(Victim {
-                name: "python3".into(),
-                total_vm: Some(total_vm),
-                rss: Some(rss),
-            }),
-            ..killed_at(4 * GIB)
-        };
-        // 10 GiB reserved, 3.9 GiB filled, 0.1 GiB held by the rest: 10.1 GiB + 20 % → 12.1 GiB.
-        let d = killed_filling(10 * GIB, 3994 * MIB);
-        let r = recommend(&d, &context(None), &Config::default()).unwrap();
+        assert!(matches!(r.basis, Basis::Block { .. }), "{r:?}");
         assert_eq!(r.basis.certainty(), Certainty::Estimated);
-        assert_eq!(r.sbatch_line(), "#SBATCH --mem=13G");
-        // Only 1.5 GiB unfilled (less than half the limit): ordinary slack, doubling.
-        let d = killed_filling(5632 * MIB, 4000 * MIB);
-        let r = recommend(&d, &context(None), &Config::default()).unwrap();
-        assert_eq!(r.basis.certainty(), Certainty::AtLeast);
-        assert_eq!(r.sbatch_line(), "#SBATCH --mem=8G");
-        // Address space the node does not have (GPU runtimes, JVMs reserve terabytes): ignored.
-        let d = killed_filling(2048 * GIB, 4000 * MIB);
+        assert!((912 * MIB..1100 * MIB).contains(&r.bytes), "{r:?}");
+        // A block larger than the node: no evidence, doubling.
         let on_a_node = StepContext {
-            node_memory: Some(256 * GIB),
+            node_memory: Some(GIB / 2),
             ..context(None)
         };
         let r = recommend(&d, &on_a_node, &Config::default()).unwrap();
@@ -418,6 +373,7 @@ mod tests {
                 each: 1229 * MIB,
                 name: "python3".into(),
                 processes: 4,
+                at_kill: false,
             }),
             ..killed_at(4 * GIB)
         };

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use crate::classify::Cause;
 use crate::recommend::{Certainty, Recommendation};
 use crate::report::StepReport;
+use crate::size::human;
 use crate::step::{MemoryRequest, StepContext};
 
 /// The version of both record kinds; readers skip records of a schema they do not know.
@@ -231,6 +232,42 @@ impl JobRecord {
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("plain data always serializes")
     }
+}
+
+/// One line for admins about a job's record (slurmd's log, `oom-explain report`).
+pub fn job_summary(r: &JobRecord) -> String {
+    let who = match (&r.origin.user, &r.origin.partition) {
+        (Some(u), Some(p)) => format!(" (user {u}, partition {p})"),
+        (Some(u), None) => format!(" (user {u})"),
+        _ => String::new(),
+    };
+    let use_ = match (r.peak, r.limit) {
+        (Some(p), Some(l)) => format!(", peak {} of {}", human(p), human(l)),
+        (Some(p), None) => format!(", peak {}", human(p)),
+        _ => String::new(),
+    };
+    let kills = match r.oom_kills {
+        0 => String::new(),
+        1 => ", 1 OOM kill".into(),
+        n => format!(", {n} OOM kills"),
+    };
+    let advice = r
+        .recommendation
+        .as_ref()
+        .map(|a| format!("; recommended {}", a.line))
+        .unwrap_or_default();
+    let recovered = if r.recovered {
+        " (recovered: its own epilog never ran here)"
+    } else {
+        ""
+    };
+    format!(
+        "job {} on {}{who}: {}{kills}{use_}{advice}; {} step(s){recovered}",
+        r.job,
+        r.origin.node,
+        r.cause,
+        r.steps.len()
+    )
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ mod support;
 
 use std::path::Path;
 
-use support::{Lab, Submitted, causes};
+use support::{Lab, Submitted, causes, flat};
 
 struct Scenario {
     name: String,
@@ -112,21 +112,25 @@ fn every_scenario_gets_its_cause() {
         let state = lab.wait(job);
         let err = lab.stderr_of(job);
         let got = causes(&err);
-        let evidence: Vec<&str> = err
+        // What the report says it saw: the "Seen:" paragraph, else its first sentence.
+        let seen: Vec<&str> = err
             .lines()
-            .skip_while(|l| {
-                !l.starts_with("  What happened:")
-                    && !l.starts_with("  Peak use:")
-                    && !l.starts_with("oom-explain: job")
-            })
+            .skip_while(|l| !l.starts_with("  Seen:"))
             .take_while(|l| {
-                !l.starts_with("  Why:")
-                    && !l.starts_with("  What to do:")
-                    && !l.starts_with("  Asking")
+                *l == err.lines().find(|l| l.starts_with("  Seen:")).unwrap_or("")
+                    || l.starts_with("    ")
             })
-            .map(str::trim)
             .collect();
-        let evidence = evidence.join(" ").replace("What happened: ", "");
+        let evidence = match seen.is_empty() {
+            false => flat(&seen.join(" ")).replace("Seen: ", ""),
+            true => flat(
+                &err.lines()
+                    .skip_while(|l| !l.starts_with("oom-explain:"))
+                    .take_while(|l| l.starts_with("oom-explain:") || l.starts_with("    "))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+        };
         rows.push(format!(
             "| {} | {} | {} | {} | {} | {} |",
             s.name,

@@ -154,18 +154,24 @@ pub unsafe extern "C" fn slurm_spank_user_init(
             return Ok(0);
         };
         let config = CONFIG.get().and_then(|c| c.as_ref().ok());
-        let mode = match spank.option_value() {
-            // Not opted in: nothing at all, unless the site records every step (then only the
-            // cheap end-of-step read, no sampler, nothing to the job's stderr).
-            None if config.is_some_and(|c| c.records == Records::All) => None,
-            None => return Ok(0),
+        let records_all = config.is_some_and(|c| c.records == Records::All);
+        // Without the option, the site's default (none unless the admin set default_mode);
+        // `--oom-explain=off` turns even that off. A step with no mode is at most recorded
+        // (records=all: only the cheap end-of-step read, no sampler, nothing to its stderr).
+        let asked = match spank.option_value() {
+            None => config.map_or(Mode::Off, |c| c.default_mode),
             Some(value) => match Mode::from_option(value.as_deref()) {
-                Ok(mode) => Some(mode),
+                Ok(mode) => mode,
                 Err(e) => {
                     log::to_job(&format!("{PREFIX} {e}. No memory report for this step."));
                     return Ok(0);
                 }
             },
+        };
+        let mode = match asked {
+            Mode::Off if records_all => None,
+            Mode::Off => return Ok(0),
+            mode => Some(mode),
         };
         let Some(config) = config.cloned() else {
             log::to_job(&format!(
@@ -462,7 +468,7 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
             ));
         }
         for record in &merged.jobs {
-            log::info(&crate::render::job_summary(record));
+            log::info(&crate::record::job_summary(record));
         }
         Ok(0)
     })

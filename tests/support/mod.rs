@@ -229,6 +229,11 @@ impl Lab {
 }
 
 /// The `cause: <id>` lines of a report.
+/// The text on one line, single-spaced: phrases are found whatever the wrapping.
+pub fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 pub fn causes(text: &str) -> Vec<String> {
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("cause: "))

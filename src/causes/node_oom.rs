@@ -1,0 +1,41 @@
+//! Killed while below its own limit: memory ran short outside the job.
+
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words};
+
+pub const DEFINITION: Definition = Definition {
+    cause: Cause::NodeOom,
+    id: "node-oom",
+    doc: "The kernel killed a process of the step, but the limit it hit lay outside the job (the \
+          kernel's report says so), or the job stayed well below its own limits and left no \
+          report of its own limit being hit. The node, or a limit the site sets above each job, \
+          ran short: the request was not the problem, so no larger one is suggested.",
+    detect,
+    explain,
+    also: None,
+    memory_is_a_workaround: false,
+};
+
+fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
+    d.oom_kills > 0 && (f.kernel_says_node || (f.kernel_reports == 0 && !f.job_reached))
+}
+
+fn explain(_: &Diagnosis, w: &Words) -> Explanation {
+    Explanation {
+        headline: format!(
+            "{} was killed{}: the node ran short of memory, not your job.",
+            w.who(),
+            w.after()
+        ),
+        seen: vec![format!(
+            "It stayed below its own limit ({}). The kernel killed {} because memory ran out \
+             on the node as a whole, or in a limit the site sets for all your jobs together.",
+            w.peak_of_limit(),
+            w.killed()
+        )],
+        todo: vec![
+            "Resubmit it as it is: your memory request was not the problem. If it happens \
+             again, send this report to your cluster's support."
+                .into(),
+        ],
+    }
+}

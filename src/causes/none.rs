@@ -1,0 +1,25 @@
+//! Nothing to say: the one-line summary of `--oom-explain=always`.
+
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words};
+
+pub const DEFINITION: Definition = Definition {
+    cause: Cause::None,
+    id: "none",
+    doc: "No kill, no near miss, no over-request. Reported only with --oom-explain=always, as \
+          one line with the peak.",
+    detect: |_: &Facts, _: &mut Diagnosis| true,
+    explain,
+    also: None,
+    memory_is_a_workaround: false,
+};
+
+fn explain(d: &Diagnosis, w: &Words) -> Explanation {
+    let peak = match d.peak_unreclaimable.or(d.peak) {
+        Some(_) => format!("highest memory use {}", w.peak_of_limit()),
+        None => "no memory figures".into(),
+    };
+    Explanation {
+        headline: format!("{} finished; {peak}: fine.", w.who()),
+        ..Explanation::default()
+    }
+}

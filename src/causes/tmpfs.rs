@@ -1,0 +1,60 @@
+//! Files in /dev/shm (a filesystem in memory) filled the limit.
+
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words, share};
+use crate::size::human;
+
+pub const DEFINITION: Definition = Definition {
+    cause: Cause::Tmpfs,
+    id: "tmpfs",
+    doc: "Files in /dev/shm (or another filesystem kept in memory) held at least 30 % of the \
+          limit: seen in the shmem figures at the end, in any sample or in the kernel's figures \
+          at the kill, or as the gap between what the job had charged (its limit) and what its \
+          processes held then (a burst of writes can be faster than the kernel's statistics). \
+          Such files count against the job's memory until deleted. The fix is to delete them or \
+          write scratch files to disk; a larger request must at least hold the files.",
+    detect,
+    explain,
+    also: Some(|d| Some(format!("files in /dev/shm held {}.", human(d.shmem?)))),
+    memory_is_a_workaround: true,
+};
+
+fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
+    if !f.killed_at_own_limit(d) {
+        return false;
+    }
+    let Some(limit) = d.any_limit() else {
+        return false;
+    };
+    // At a kill at the limit, the page cache would have been dropped before any process was
+    // killed: what the job had charged beyond what its processes held was files in memory.
+    let unheld = f
+        .at_kill
+        .map(|rows| rows.iter().map(|p| p.rss).sum::<u64>())
+        .filter(|&held| f.job_reached && !share(held, limit, 30))
+        .map(|held| limit.saturating_sub(held));
+    match [d.shmem, unheld].into_iter().flatten().max() {
+        Some(files) if share(files, limit, 30) => {
+            d.shmem = Some(files);
+            true
+        }
+        _ => false,
+    }
+}
+
+fn explain(d: &Diagnosis, w: &Words) -> Explanation {
+    Explanation {
+        headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
+        seen: vec![format!(
+            "Files in /dev/shm held about {} of its {} limit when the kernel killed {}. \
+             /dev/shm is kept in memory: its files count as memory used until deleted.",
+            human(d.shmem.unwrap_or(0)),
+            w.limit(),
+            w.killed()
+        )],
+        todo: vec![
+            "Delete those files as soon as they are no longer needed, or write scratch files \
+             to disk instead ($TMPDIR or your scratch space)."
+                .into(),
+        ],
+    }
+}

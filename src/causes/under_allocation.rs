@@ -1,0 +1,32 @@
+//! Killed at the job's own limit, and nothing points to a pattern: the request was too small.
+
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words};
+
+pub const DEFINITION: Definition = Definition {
+    cause: Cause::UnderAllocation,
+    id: "under-allocation",
+    doc: "Killed at the job's own limit, and no pattern explains the use: the job asked for \
+          less memory than it needs. The limit stopped it, so one run cannot show how much more \
+          it needed; without further evidence the next try is twice the limit, up to what a node \
+          here offers.",
+    detect,
+    explain,
+    also: None,
+    memory_is_a_workaround: false,
+};
+
+fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
+    f.killed_at_own_limit(d) && f.job_reached
+}
+
+fn explain(_: &Diagnosis, w: &Words) -> Explanation {
+    Explanation {
+        headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
+        seen: vec![format!(
+            "It used all {} it was given, and the kernel killed {}.",
+            w.limit(),
+            w.killed()
+        )],
+        todo: vec!["Ask for more memory.".into()],
+    }
+}

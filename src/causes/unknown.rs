@@ -1,0 +1,41 @@
+//! Killed by the OOM killer, and the evidence fits nothing known.
+
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words};
+
+pub const DEFINITION: Definition = Definition {
+    cause: Cause::Unknown,
+    id: "unknown",
+    doc: "The kernel's OOM killer killed a process of the step, but the step stayed below its \
+          limits and no pattern fits (or no limit is known). The report says what was measured \
+          and asks to resubmit once, then to send the report to support: more memory may not \
+          help.",
+    detect,
+    explain,
+    also: None,
+    memory_is_a_workaround: false,
+};
+
+fn detect(_: &Facts, d: &mut Diagnosis) -> bool {
+    d.oom_kills > 0
+}
+
+fn explain(_: &Diagnosis, w: &Words) -> Explanation {
+    Explanation {
+        headline: format!(
+            "{} was killed{} by the kernel's out-of-memory killer.",
+            w.who(),
+            w.after()
+        ),
+        seen: vec![format!(
+            "The kernel killed {}, yet the step stayed below its own limit ({}), and nothing \
+             shows why.",
+            w.killed(),
+            w.peak_of_limit()
+        )],
+        todo: vec![
+            "More memory may not help. Resubmit once; if it happens again, send this report \
+             to your cluster's support."
+                .into(),
+        ],
+    }
+}

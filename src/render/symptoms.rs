@@ -1,0 +1,50 @@
+//! What else the user may see because of the kill, said next to it so it is not chased as a
+//! second problem: an error from a pool that lost a worker, a job that then hung until its
+//! time limit, a script that carried on, sacct's figures.
+
+use std::time::Duration;
+
+use crate::causes::{Cause, Diagnosis};
+use crate::size::duration;
+use crate::step::StepContext;
+
+/// A step still running this long after a kill was left waiting on what was killed.
+const HUNG_AFTER: Duration = Duration::from_secs(60);
+
+pub fn lines(d: &Diagnosis, context: &StepContext) -> Vec<String> {
+    let mut out = Vec::new();
+    if d.oom_kills == 0 || d.cause == Cause::OverMemoryKill {
+        return out;
+    }
+    let victim = d.victim.as_ref().map(|v| v.name.as_str()).unwrap_or("");
+    let several = d.workers.is_some() || d.oom_kills > 1;
+    if victim.starts_with("python") && several {
+        out.push(
+            "A \"BrokenProcessPool\" or \"terminated abruptly\" error above comes from this kill."
+                .into(),
+        );
+    }
+    if let (Some(kill), Some(end)) = (d.kill_at, context.elapsed)
+        && end.saturating_sub(kill) >= HUNG_AFTER
+        && !d.ended_well
+    {
+        out.push(format!(
+            "It ran on for {} after the kill. A TIMEOUT at the end is this kill too (a program \
+             waiting on a killed helper hangs): more --time will not help.",
+            duration(end - kill)
+        ));
+    }
+    if d.ended_well {
+        out.push(
+            "Your script went on after the kill and ended normally: check its results are \
+             complete."
+                .into(),
+        );
+    }
+    // Before 24.11 sacct's MaxRSS is a sample taken every few seconds (JobAcctGatherFrequency).
+    let max_rss_sampled = !context.slurm.is_some_and(|r| r.max_rss_is_peak());
+    if matches!(d.cause, Cause::UnderAllocation | Cause::LoadSpike) && max_rss_sampled {
+        out.push("In sacct, a MaxRSS below the limit: Slurm measures only now and then.".into());
+    }
+    out
+}
