@@ -27,8 +27,9 @@ fn explain(_: &Diagnosis, w: &Words) -> Explanation {
             w.after()
         ),
         seen: vec![format!(
-            "It stayed below its own limit ({}). The kernel killed {} because memory ran out \
-             on the node as a whole, or in a limit the site sets for all your jobs together.",
+            "It stayed below its own limit, at {}. The kernel killed {} because memory ran \
+             out on the node as a whole, or in a limit the site sets for all your jobs \
+             together.",
             w.peak_of_limit(),
             w.killed()
         )],

@@ -27,8 +27,8 @@ fn explain(_: &Diagnosis, w: &Words) -> Explanation {
             w.after()
         ),
         seen: vec![format!(
-            "The kernel killed {}, yet the step stayed below its own limit ({}), and nothing \
-             shows why.",
+            "The kernel killed {}, yet the step stayed below its own limit, at {}, and \
+             nothing shows why.",
             w.killed(),
             w.peak_of_limit()
         )],

@@ -94,21 +94,26 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
     let when = if workers.at_kill {
         "when the kernel killed"
     } else {
-        "at its highest; the kernel then killed"
+        "at its highest; then the kernel killed"
     };
     let fewer = w
         .context
         .cpus_per_task
         .filter(|&c| workers.count > c)
-        .map(|c| format!(" (no more than its {c} CPUs)"))
+        .map(|c| {
+            format!(
+                " (no more than its {c} CPU{})",
+                if c == 1 { "" } else { "s" }
+            )
+        })
         .unwrap_or_default();
     Explanation {
         headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
         seen: vec![format!(
-            "{} processes{name} of about {} each{cpus} held {} of its {} limit {when} {}.",
+            "{} processes{name} of about {} each were running{cpus} against its {} limit \
+             {when} {}.",
             workers.count,
             human(workers.each),
-            human(workers.each * workers.count as u64),
             w.limit(),
             w.killed()
         )],
