@@ -16,6 +16,7 @@ pub use crate::evidence::Evidence;
 use crate::evidence::kernel::ProcessRow;
 use crate::evidence::sampler::{Sample, Series};
 use crate::step::StepContext;
+use std::time::Duration;
 
 /// The series as the classifier reads it: up to the kill (what follows is the aftermath), and
 /// ending at the cgroup's own peak, which the sampler may have missed — a rise faster than one
@@ -148,24 +149,39 @@ fn unreclaimable(
     Some(held_in_samples.unwrap_or(0).max(beside_cache).min(peak))
 }
 
-/// A block of at least half the limit reserved by the killed process since the sampler last
-/// looked at it: the kernel's total-vm at the kill less the reserved size the sampler saw.
+/// A large block being filled when the kernel killed: the killed process had reserved at
+/// least half the limit more than it held (total-vm less its RSS, in the kernel's report), and
+/// the sampler saw it reserve that much less before (so it is new, not the baseline of a
+/// runtime that reserves much and uses little). The block is the rise of its reserved size;
+/// what the step held before it is the most any sample held while the block did not exist.
 fn block(evidence: &Evidence, limit: u64) -> Option<Block> {
     let kill = evidence.kernel.first()?;
-    let (total_vm, kill_at) = (kill.total_vm?, evidence.kill_at?);
-    let (before, seen) = evidence
+    let total_vm = kill.total_vm?;
+    let rss = [kill.anon_rss, kill.file_rss, kill.shmem_rss]
+        .into_iter()
+        .flatten()
+        .sum::<u64>();
+    if total_vm.saturating_sub(rss) < limit / 2 {
+        return None;
+    }
+    let kill_at = evidence.kill_at.unwrap_or(Duration::MAX);
+    let seen: Vec<(&Sample, u64)> = evidence
         .series
         .as_ref()?
         .samples
         .iter()
         .filter(|s| s.at <= kill_at)
-        .filter_map(|s| Some((s, s.top.iter().find(|p| p.pid == kill.victim_pid)?)))
-        .next_back()?;
-    let size = total_vm.saturating_sub(seen.vm);
-    (seen.vm > 0 && size >= limit / 2).then_some(Block {
-        size,
-        held_before: before.held(),
-    })
+        .filter_map(|s| Some((s, s.top.iter().find(|p| p.pid == kill.victim_pid)?.vm)))
+        .filter(|&(_, vm)| vm > 0)
+        .collect();
+    let least = seen.iter().map(|&(_, vm)| vm).min()?;
+    let size = total_vm.saturating_sub(least);
+    let held_before = seen
+        .iter()
+        .filter(|&&(_, vm)| vm < least + size / 2)
+        .map(|(s, _)| s.held())
+        .max()?;
+    (size >= limit / 2).then_some(Block { size, held_before })
 }
 
 fn facts<'a>(
@@ -211,5 +227,77 @@ fn facts<'a>(
         job_reached,
         tasks_killed: context.tasks_killed() as u64,
         processes_held,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::kernel::OomEvent;
+    use crate::evidence::sampler::ProcessSize;
+
+    const MIB: u64 = 1 << 20;
+
+    /// A sample of one process (pid 7) holding `held` with `vm` reserved.
+    fn sample(ms: u64, held: u64, vm: u64) -> Sample {
+        Sample {
+            top: vec![ProcessSize {
+                pid: 7,
+                name: "python3".into(),
+                rss: held,
+                vm,
+            }],
+            ..Sample::usage_only(Duration::from_millis(ms), held)
+        }
+    }
+
+    fn killed_with(total_vm: u64, rss: u64, samples: Vec<Sample>) -> Evidence {
+        Evidence {
+            series: Some(Series {
+                samples,
+                ..Series::default()
+            }),
+            kernel: vec![OomEvent {
+                victim_pid: 7,
+                victim_name: "python3".into(),
+                total_vm: Some(total_vm),
+                anon_rss: Some(rss),
+                ..OomEvent::default()
+            }],
+            kill_at: Some(Duration::from_secs(13)),
+        }
+    }
+
+    #[test]
+    fn a_block_reserved_whole_and_filled_when_killed_is_measured_from_the_reservation() {
+        // 34 MiB held for 12 s, then a 700 MiB array reserved and filled: the last sample
+        // caught it half-filled. Killed at 300 MiB with 761 MiB reserved.
+        let mut samples: Vec<Sample> = (0..48)
+            .map(|q| sample(q * 250, 34 * MIB, 61 * MIB))
+            .collect();
+        samples.push(sample(12_250, 200 * MIB, 761 * MIB));
+        let evidence = killed_with(761 * MIB, 300 * MIB, samples);
+        let b = block(&evidence, 300 * MIB).expect("a block");
+        assert_eq!((b.size, b.held_before), (700 * MIB, 34 * MIB));
+    }
+
+    #[test]
+    fn a_runtime_that_reserves_much_from_its_start_has_no_block() {
+        // A JVM-like process: 4 GiB reserved from the first sample, growing in place.
+        let samples = (0..48)
+            .map(|q| sample(q * 250, (10 + q * 6) * MIB, 4096 * MIB))
+            .collect();
+        let evidence = killed_with(4096 * MIB, 300 * MIB, samples);
+        assert_eq!(block(&evidence, 300 * MIB), None);
+    }
+
+    #[test]
+    fn a_process_growing_piece_by_piece_has_no_block() {
+        // Reserved size follows what it holds: nothing unfilled at the kill.
+        let samples = (0..48)
+            .map(|q| sample(q * 250, (10 + q * 6) * MIB, (40 + q * 6) * MIB))
+            .collect();
+        let evidence = killed_with(330 * MIB, 300 * MIB, samples);
+        assert_eq!(block(&evidence, 300 * MIB), None);
     }
 }

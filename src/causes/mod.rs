@@ -315,6 +315,19 @@ impl Diagnosis {
     }
 }
 
+/// The causes as docs/causes.md lists them: each id and its documentation, in order of
+/// precedence (a test keeps that page equal to this).
+pub fn reference() -> String {
+    PRECEDENCE
+        .into_iter()
+        .map(|def| {
+            let text = textwrap::fill(def.doc, 100);
+            format!("### `{}`\n\n{text}\n", def.id)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub fn percent(part: u64, whole: u64) -> Option<u64> {
     (whole > 0).then(|| (part as u128 * 100 / whole as u128) as u64)
 }
@@ -341,6 +354,27 @@ mod tests {
             assert_eq!(Cause::all().filter(|c| *c == cause).count(), 1);
         }
         assert_eq!(Cause::from_id("out-of-luck"), None);
+    }
+
+    #[test]
+    fn docs_causes_md_lists_every_cause_as_the_code_documents_it() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/causes.md");
+        let page = std::fs::read_to_string(&path).unwrap();
+        let (begin, end) = ("<!-- causes: begin -->\n", "<!-- causes: end -->");
+        let (Some(a), Some(b)) = (page.find(begin), page.find(end)) else {
+            panic!("docs/causes.md has no {begin:?} … {end:?} section");
+        };
+        let listed = &page[a + begin.len()..b];
+        let expected = format!("\n{}\n", reference());
+        if listed != expected && std::env::var_os("UPDATE_EXPECTED").is_some() {
+            let updated = format!("{}{expected}{}", &page[..a + begin.len()], &page[b..]);
+            std::fs::write(&path, updated).unwrap();
+            return;
+        }
+        assert_eq!(
+            listed, expected,
+            "docs/causes.md differs from the causes' own docs (UPDATE_EXPECTED=1 rewrites it)"
+        );
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl MemoryAtKill {
 }
 
 /// One OOM kill of a process of this step.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OomEvent {
     /// Microseconds since boot (the kernel log's clock).
     pub at_us: u64,
