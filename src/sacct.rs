@@ -98,12 +98,13 @@ pub fn explain(job: &str, rows: &[SacctRow], release: Option<SlurmRelease>) -> V
         (Some(_), Some(req)) => {
             let (_, twice) = size::slurm_request(req * 2);
             out.push(format!(
-                "  It ran out of memory: the kernel killed it at its {} limit. How much more it",
+                "  It ran out of memory: the kernel killed it at its {} limit. It needed more;",
                 human(req)
             ));
-            out.push(format!(
-                "    needed is unknown; twice the request is a safe next try: --mem={twice}."
-            ));
+            out.push(
+                "    how much more, one run cannot tell. Twice as much is a safe next try:".into(),
+            );
+            out.push(format!("      #SBATCH --mem={twice}"));
             match rss_is_peak {
                 Some(r) => {
                     out.push(format!(
