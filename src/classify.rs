@@ -70,19 +70,21 @@ fn measure(snapshot: &MemorySnapshot, evidence: &Evidence, context: &StepContext
         .chain(step.stat.reclaimable_file)
         .max();
     let peak_unreclaimable = unreclaimable(peak, cache_seen, series);
-    let job_cache = job
-        .and_then(|j| j.stat.reclaimable_file)
-        .into_iter()
-        .chain(cache_seen)
-        .max();
+    // The job's peak, less the same page cache as the step's: the other steps' cache at that
+    // moment is unknown, and a cache-heavy job must not look as if it reached its limit.
     let job_peak = job.and_then(|j| j.peak);
-    let job_peak_unreclaimable =
-        unreclaimable(job_peak, job_cache, series).map(|j| j.max(peak_unreclaimable.unwrap_or(0)));
+    let step_cache = peak
+        .zip(peak_unreclaimable)
+        .map_or(0, |(all, held)| all - held);
+    let job_peak_unreclaimable = job_peak.map(|j| {
+        j.saturating_sub(step_cache)
+            .max(peak_unreclaimable.unwrap_or(0))
+    });
 
     let oom_kills = match step.oom_kills {
         Some(kills) => kills.max(evidence.kernel.len() as u64),
         // Kernels before 4.13 (v1) count no kills: a SIGKILLed task at the limit is one.
-        None if reached(peak, snapshot.limit) => context.tasks_killed() as u64,
+        None if reached(peak_unreclaimable, snapshot.limit) => context.tasks_killed() as u64,
         None => evidence.kernel.len() as u64,
     };
     // With memory.oom.group the kernel ends the whole step after choosing one victim per OOM
@@ -174,14 +176,23 @@ fn block(evidence: &Evidence, limit: u64) -> Option<Block> {
         .filter_map(|s| Some((s, s.top.iter().find(|p| p.pid == kill.victim_pid)?.vm)))
         .filter(|&(_, vm)| vm > 0)
         .collect();
-    let least = seen.iter().map(|&(_, vm)| vm).min()?;
+    let &(first, least) = seen.iter().min_by_key(|&&(_, vm)| vm)?;
     let size = total_vm.saturating_sub(least);
     let held_before = seen
         .iter()
         .filter(|&&(_, vm)| vm < least + size / 2)
         .map(|(s, _)| s.held())
         .max()?;
-    (size >= limit / 2).then_some(Block { size, held_before })
+    // Really filled: its resident size rose by a good part of the limit since (a reservation
+    // that is never touched — a GPU runtime's, a thread's arena — is no evidence), and no more
+    // than a few times the limit (beyond that, doubling is the honest next step).
+    let rss_before = first
+        .top
+        .iter()
+        .find(|p| p.pid == kill.victim_pid)
+        .map_or(0, |p| p.rss);
+    let filled = rss.saturating_sub(rss_before) >= limit / 4;
+    (size >= limit / 2 && size <= 4 * limit && filled).then_some(Block { size, held_before })
 }
 
 fn facts<'a>(
@@ -198,8 +209,8 @@ fn facts<'a>(
     let limit_hit = [step.limit_hits, job.and_then(|j| j.limit_hits)]
         .into_iter()
         .any(|n| n.unwrap_or(0) > 0);
-    let job_reached = reached(d.job_peak, d.job_limit)
-        || reached(d.peak, d.limit)
+    let job_reached = reached(d.job_peak_unreclaimable, d.job_limit)
+        || reached(d.peak_unreclaimable, d.limit)
         || (d.peak_is_lower_bound || d.peak.is_none()) && limit_hit;
     // Of several kills, the fullest table counts: later ones list what was left after the
     // first victim, whose memory may still be charged while it exits.
@@ -216,8 +227,14 @@ fn facts<'a>(
             .map(|x| x.top.iter().map(|p| p.rss).sum::<u64>())
             .max()
     });
+    let cache_at_kill = evidence
+        .kernel
+        .iter()
+        .filter_map(|e| Some(e.at_kill.file?.saturating_sub(e.at_kill.shmem.unwrap_or(0))))
+        .max();
     Facts {
         snapshot,
+        cache_at_kill,
         context,
         config,
         series: series_until_kill(evidence, step.peak).or_else(|| evidence.series.clone()),
@@ -233,6 +250,7 @@ fn facts<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cgroup::CgroupFigures;
     use crate::evidence::kernel::OomEvent;
     use crate::evidence::sampler::ProcessSize;
 
@@ -299,5 +317,174 @@ mod tests {
             .collect();
         let evidence = killed_with(330 * MIB, 300 * MIB, samples);
         assert_eq!(block(&evidence, 300 * MIB), None);
+    }
+
+    #[test]
+    fn a_reservation_that_is_never_filled_or_is_huge_is_no_block() {
+        let calm = |vm| (0..48).map(move |q| sample(q * 250, 34 * MIB, vm));
+        // A GPU runtime reserving 2 GiB late, resident size unchanged: no block.
+        let late: Vec<Sample> = calm(61 * MIB).collect();
+        let evidence = killed_with(2109 * MIB, 40 * MIB, late);
+        assert_eq!(block(&evidence, 300 * MIB), None);
+        // Filled, but 20 times the limit: doubling, not a guess that large.
+        let evidence = killed_with(6061 * MIB, 300 * MIB, calm(61 * MIB).collect());
+        assert_eq!(block(&evidence, 300 * MIB), None);
+    }
+
+    fn snapshot(limit: u64, peak: u64, cache_at_end: u64, oom_kills: u64) -> MemorySnapshot {
+        let figures = CgroupFigures {
+            limit: Some(limit),
+            peak: Some(peak),
+            oom_kills: Some(oom_kills),
+            stat: crate::cgroup::MemoryStat {
+                reclaimable_file: Some(cache_at_end),
+                ..Default::default()
+            },
+            ..CgroupFigures::default()
+        };
+        MemorySnapshot {
+            version: CgroupVersion::V1,
+            step: figures.clone(),
+            job: Some(figures),
+            limit: Some(limit),
+            soft_limit: None,
+            tasks: Vec::new(),
+            kills_whole_step: false,
+        }
+    }
+
+    fn with_cache(ms: u64, usage: u64, cache: u64) -> Sample {
+        Sample {
+            file: Some(cache),
+            shmem: Some(0),
+            ..Sample::usage_only(Duration::from_millis(ms), usage)
+        }
+    }
+
+    fn batch(exit_statuses: Vec<i32>) -> StepContext {
+        StepContext {
+            exit_statuses,
+            step_allocation: Some(200 * MIB),
+            ..StepContext::new(crate::step::StepId {
+                job: 1,
+                step: crate::step::StepKind::Batch,
+            })
+        }
+    }
+
+    fn series_of(samples: Vec<Sample>) -> Evidence {
+        Evidence {
+            series: Some(Series {
+                samples,
+                ..Series::default()
+            }),
+            ..Evidence::default()
+        }
+    }
+
+    #[test]
+    fn a_file_streamed_through_the_page_cache_is_no_near_miss() {
+        // 200M asked; the cache filled the limit while the program held 5 MiB; the file was
+        // deleted at the end, so the end figures show no cache.
+        let samples = (0..40)
+            .map(|q| with_cache(q * 250, 195 * MIB, 190 * MIB))
+            .collect();
+        let d = classify(
+            &snapshot(200 * MIB, 200 * MIB, 0, 0),
+            &series_of(samples),
+            &batch(vec![0]),
+            &Config::default(),
+        );
+        assert_eq!(d.cause, Cause::None, "{d:#?}");
+        assert_eq!(d.peak_unreclaimable, Some(10 * MIB));
+    }
+
+    #[test]
+    fn memory_held_before_the_cache_filled_up_is_still_a_near_miss() {
+        let mut samples: Vec<Sample> = (0..20).map(|q| with_cache(q * 250, 190 * MIB, 0)).collect();
+        samples.extend((20..40).map(|q| with_cache(q * 250, 195 * MIB, 190 * MIB)));
+        let d = classify(
+            &snapshot(200 * MIB, 200 * MIB, 0, 0),
+            &series_of(samples),
+            &batch(vec![0]),
+            &Config::default(),
+        );
+        assert_eq!(d.cause, Cause::NearMiss, "{d:#?}");
+    }
+
+    #[test]
+    fn a_step_killed_by_sigkill_after_writing_files_is_not_slurms_memory_check() {
+        // SIGKILLed (a time limit, a user), no OOM kill: 150 MiB of its 160 MiB peak was cache.
+        let samples = (0..40)
+            .map(|q| with_cache(q * 250, 150 * MIB, 140 * MIB))
+            .collect();
+        let d = classify(
+            &snapshot(1024 * MIB, 160 * MIB, 140 * MIB, 0),
+            &series_of(samples),
+            &batch(vec![9]),
+            &Config::default(),
+        );
+        assert_ne!(d.cause, Cause::OverMemoryKill, "{d:#?}");
+    }
+
+    fn kill_with_table(rows: &[(u32, &str, u64)], victim: u32) -> Evidence {
+        use crate::evidence::kernel::ProcessRow;
+        let name = rows.iter().find(|r| r.0 == victim).unwrap().1;
+        Evidence {
+            kernel: vec![OomEvent {
+                victim_pid: victim,
+                victim_name: name.into(),
+                processes: rows
+                    .iter()
+                    .map(|&(pid, name, rss)| ProcessRow {
+                        pid,
+                        name: name.into(),
+                        rss,
+                    })
+                    .collect(),
+                ..OomEvent::default()
+            }],
+            ..Evidence::default()
+        }
+    }
+
+    #[test]
+    fn a_pool_killed_at_once_is_told_from_the_kernels_list_without_samples() {
+        let rows = [
+            (10, "slurmstepd", 4 * MIB),
+            (11, "bash", 3 * MIB),
+            (12, "python3", 30 * MIB),
+            (13, "python3", 41 * MIB),
+            (14, "python3", 40 * MIB),
+            (15, "python3", 42 * MIB),
+            (16, "python3", 39 * MIB),
+        ];
+        let context = StepContext {
+            cpus_per_task: Some(2),
+            ..batch(vec![9])
+        };
+        let d = classify(
+            &snapshot(200 * MIB, 200 * MIB, 0, 1),
+            &kill_with_table(&rows, 15),
+            &context,
+            &Config::default(),
+        );
+        assert_eq!(d.cause, Cause::WorkerMultiplication, "{d:#?}");
+        let w = d.workers.unwrap();
+        assert!(w.at_kill && w.count >= 4 && w.cpus == Some(2), "{w:?}");
+    }
+
+    #[test]
+    fn one_big_process_beside_idle_workers_is_not_worker_multiplication() {
+        // A parent that grew to 300 MiB (killed) and eight idle forked workers of 40 MiB.
+        let mut rows = vec![(20, "python3", 300 * MIB)];
+        rows.extend((21..29).map(|pid| (pid, "python3", 40 * MIB)));
+        let d = classify(
+            &snapshot(512 * MIB, 512 * MIB, 0, 1),
+            &kill_with_table(&rows, 20),
+            &batch(vec![9]),
+            &Config::default(),
+        );
+        assert_ne!(d.cause, Cause::WorkerMultiplication, "{d:#?}");
     }
 }

@@ -103,10 +103,7 @@ pub fn recommend(
 ) -> Option<Recommendation> {
     let headroom = config.headroom_percent;
     let with_headroom = |bytes: u64| plus_percent(bytes, headroom);
-    // A rise heading for a level needs that level: memory is the fix there.
-    let levelling = diagnosis.growth.is_some_and(|g| g.level.is_some());
-    let stop_gap = diagnosis.cause.definition().memory_is_a_workaround
-        && !(diagnosis.cause == Cause::SteadyGrowth && levelling);
+    let stop_gap = (diagnosis.cause.definition().memory_is_a_workaround)(diagnosis);
     let (need, basis) = match diagnosis.cause {
         Cause::UnderAllocation
         | Cause::LoadSpike
@@ -374,6 +371,7 @@ mod tests {
                 name: "python3".into(),
                 processes: 4,
                 at_kill: false,
+                cpus: Some(8),
             }),
             ..killed_at(4 * GIB)
         };

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::steady_growth::steady_growth;
 use super::{Cause, Definition, Diagnosis, Explanation, Facts, Spike, Words, share};
 use crate::evidence::sampler::Series;
 use crate::size::{duration, human};
@@ -17,16 +18,20 @@ pub const DEFINITION: Definition = Definition {
     detect,
     explain,
     also: Some(|_| Some("memory rose sharply just before the end.".into())),
-    memory_is_a_workaround: false,
+    memory_is_a_workaround: |_| false,
 };
 
 fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
-    if !f.killed_at_own_limit(d) || d.growth.is_some() {
+    if !f.killed_at_own_limit(d) {
         return false;
     }
     let (Some(series), Some(limit)) = (&f.series, d.any_limit()) else {
         return false;
     };
+    // A steady rise is not a spike, whichever is asked first.
+    if steady_growth(series, limit).is_some() {
+        return false;
+    }
     d.spike = load_spike(series, limit);
     d.spike.is_some()
 }

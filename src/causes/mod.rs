@@ -80,9 +80,9 @@ pub struct Definition {
     pub explain: fn(&Diagnosis, &Words) -> Explanation,
     /// One sentence when the cause is named second (kill patterns only).
     pub also: Option<fn(&Diagnosis) -> Option<String>>,
-    /// More memory is not the real fix (a leak, copies per worker, files in memory…): the
-    /// advice comes first and a larger request only as a way to get by meanwhile.
-    pub memory_is_a_workaround: bool,
+    /// More memory is not the real fix here (a leak, more workers than CPUs, files in
+    /// memory…): the advice comes first and a larger request only as a way to get by meanwhile.
+    pub memory_is_a_workaround: fn(&Diagnosis) -> bool,
 }
 
 /// A cause in words, before layout.
@@ -138,6 +138,8 @@ pub struct Facts<'a> {
     pub kernel_says_node: bool,
     /// The job's own limits were reached (or hit, where the kernel kept no peak).
     pub job_reached: bool,
+    /// Page cache (file pages, not /dev/shm) in the kernel's figures at the kill.
+    pub cache_at_kill: Option<u64>,
     /// Tasks that ended by SIGKILL.
     pub tasks_killed: u64,
     /// The most the step's processes held together in any sample (resident sizes, as Slurm's
@@ -180,6 +182,8 @@ pub struct Workers {
     pub processes: u32,
     /// Seen in the kernel's list at the kill (not at the sampler's peak).
     pub at_kill: bool,
+    /// The CPUs the step's task has (--cpus-per-task), when known.
+    pub cpus: Option<u32>,
 }
 
 /// Memory rising steadily until the end.
@@ -254,8 +258,8 @@ pub struct Diagnosis {
     /// The kernel kept no peak (cgroup v2 before Linux 5.19 has no memory.peak): `peak` is the
     /// highest figure seen, so the real peak may have been higher.
     pub peak_is_lower_bound: bool,
-    /// The whole job's highest use and limit on this node, and the part of that peak the
-    /// kernel could not drop.
+    /// The whole job's highest use and limit on this node, and that peak less the step's own
+    /// page cache (the other steps' is unknown).
     pub job_peak: Option<u64>,
     pub job_peak_unreclaimable: Option<u64>,
     pub job_limit: Option<u64>,

@@ -12,7 +12,7 @@ pub const DEFINITION: Definition = Definition {
     detect,
     explain,
     also: None,
-    memory_is_a_workaround: false,
+    memory_is_a_workaround: |_| false,
 };
 
 fn detect(f: &Facts, d: &mut Diagnosis) -> bool {

@@ -10,7 +10,7 @@ pub const DEFINITION: Definition = Definition {
     detect: |_: &Facts, _: &mut Diagnosis| true,
     explain,
     also: None,
-    memory_is_a_workaround: false,
+    memory_is_a_workaround: |_| false,
 };
 
 fn explain(d: &Diagnosis, w: &Words) -> Explanation {

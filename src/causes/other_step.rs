@@ -20,7 +20,7 @@ pub const DEFINITION: Definition = Definition {
             human(d.others_usage?)
         ))
     }),
-    memory_is_a_workaround: false,
+    memory_is_a_workaround: |_| false,
 };
 
 fn detect(f: &Facts, d: &mut Diagnosis) -> bool {

@@ -15,11 +15,14 @@ pub const DEFINITION: Definition = Definition {
     detect,
     explain,
     also: None,
-    memory_is_a_workaround: false,
+    memory_is_a_workaround: |_| false,
 };
 
 fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
-    let (Some(peak), Some(limit)) = (d.job_peak_unreclaimable.or(d.job_peak), d.job_limit) else {
+    // On the job's whole peak, file cache included: which part of it the kernel could have
+    // dropped is only known for this step, and a note that the job asked too much must never
+    // be wrong (the request below is made from the same figure).
+    let (Some(peak), Some(limit)) = (d.job_peak, d.job_limit) else {
         return false;
     };
     d.oom_kills == 0
@@ -29,7 +32,7 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
 }
 
 fn explain(d: &Diagnosis, w: &Words) -> Explanation {
-    let peak = d.job_peak_unreclaimable.or(d.job_peak).unwrap_or(0);
+    let peak = d.job_peak.unwrap_or(0);
     let limit = d.job_limit.unwrap_or(0);
     Explanation {
         headline: format!(

@@ -15,11 +15,16 @@ pub const DEFINITION: Definition = Definition {
     detect,
     explain,
     also: None,
-    memory_is_a_workaround: false,
+    memory_is_a_workaround: |_| false,
 };
 
 fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
-    let seen = [d.peak, f.processes_held].into_iter().flatten().max();
+    // Memory held, not file cache: a step SIGKILLed for another reason (a time limit, a user)
+    // after writing files must not look like this.
+    let seen = [d.peak_unreclaimable, f.processes_held]
+        .into_iter()
+        .flatten()
+        .max();
     match (seen, d.slurm_allocation) {
         (Some(seen), Some(allocation)) => {
             d.oom_kills == 0
@@ -32,10 +37,6 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
 }
 
 fn explain(d: &Diagnosis, w: &Words) -> Explanation {
-    let measured = match d.peak {
-        Some(peak) => format!(" The most the kernel measured was {}.", w.amount(peak)),
-        None => String::new(),
-    };
     Explanation {
         headline: format!(
             "{} was killed by Slurm{}: it used more memory than it asked for.",
@@ -45,7 +46,7 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
         seen: vec![format!(
             "Slurm checks each job's memory every few seconds; it found this one above the {} \
              it was given and stopped it. Slurm's own figures are in the \"exceeded memory \
-             limit\" line above.{measured}",
+             limit\" line above.",
             human(d.slurm_allocation.unwrap_or(0))
         )],
         todo: vec!["Ask for more memory.".into()],

@@ -24,7 +24,8 @@ pub const DEFINITION: Definition = Definition {
             human(d.growth?.per_minute)
         ))
     }),
-    memory_is_a_workaround: true,
+    // A rise heading for a level needs that level: memory is the fix there.
+    memory_is_a_workaround: |d| d.growth.is_some_and(|g| g.level.is_none()),
 };
 
 fn detect(f: &Facts, d: &mut Diagnosis) -> bool {

@@ -15,7 +15,7 @@ pub const DEFINITION: Definition = Definition {
     detect,
     explain,
     also: Some(|d| Some(format!("files in /dev/shm held {}.", human(d.shmem?)))),
-    memory_is_a_workaround: true,
+    memory_is_a_workaround: |_| true,
 };
 
 fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
@@ -25,13 +25,16 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
     let Some(limit) = d.any_limit() else {
         return false;
     };
-    // At a kill at the limit, the page cache would have been dropped before any process was
-    // killed: what the job had charged beyond what its processes held was files in memory.
+    // At a kill at the limit, page cache would have been dropped before any process was
+    // killed: what the job had charged beyond what its processes held was files in memory —
+    // unless the kernel's own figures at the kill show file pages it could not drop yet
+    // (a fast writer's pages waiting for the disk) filling that gap.
     let unheld = f
         .at_kill
         .map(|rows| rows.iter().map(|p| p.rss).sum::<u64>())
         .filter(|&held| f.job_reached && !share(held, limit, 30))
-        .map(|held| limit.saturating_sub(held));
+        .map(|held| limit.saturating_sub(held))
+        .filter(|&gap| f.cache_at_kill.is_none_or(|cache| cache < gap / 2));
     match [d.shmem, unheld].into_iter().flatten().max() {
         Some(files) if share(files, limit, 30) => {
             d.shmem = Some(files);

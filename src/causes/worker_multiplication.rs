@@ -23,7 +23,12 @@ pub const DEFINITION: Definition = Definition {
             human(w.each)
         ))
     }),
-    memory_is_a_workaround: true,
+    // Fewer workers than CPUs do run in parallel: room for each is a fix.
+    memory_is_a_workaround: |d| {
+        d.workers
+            .as_ref()
+            .is_some_and(|w| w.cpus.is_some_and(|c| w.count > c))
+    },
 };
 
 fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
@@ -33,48 +38,66 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
     let Some(limit) = d.any_limit() else {
         return false;
     };
+    let victim = f.at_kill.and_then(|_| {
+        let name = &d.victim.as_ref()?.name;
+        f.at_kill?.iter().find(|r| &r.name == name).map(|r| r.pid)
+    });
     let from_kernel = f.at_kill.and_then(|rows| {
-        let sizes = rows
+        let sizes: Vec<Size> = rows
             .iter()
             .filter(|r| r.name != "slurmstepd")
-            .map(|r| (r.name.as_str(), r.rss));
-        similar(sizes, limit, rows.len() as u32, true)
+            .map(|r| (r.pid, r.name.as_str(), r.rss))
+            .collect();
+        group(&sizes, limit, victim).map(|g| (g, rows.len() as u32, true))
     });
     let from_series = || {
         let at_peak = f.series.as_ref()?.peak_with_processes()?;
-        let sizes = at_peak.top.iter().map(|p| (p.name.as_str(), p.rss));
-        similar(sizes, limit, at_peak.processes, false)
+        let sizes: Vec<Size> = at_peak
+            .top
+            .iter()
+            .map(|p| (p.pid, p.name.as_str(), p.rss))
+            .collect();
+        group(&sizes, limit, None).map(|g| (g, at_peak.processes, false))
     };
-    d.workers = from_kernel.or_else(from_series);
+    d.workers =
+        from_kernel
+            .or_else(from_series)
+            .map(|((count, each, name), processes, at_kill)| Workers {
+                count,
+                each,
+                name,
+                processes,
+                at_kill,
+                cpus: f.context.cpus_per_task,
+            });
     d.workers.is_some()
 }
 
+/// A process: pid, name, resident size.
+type Size<'a> = (u32, &'a str, u64);
+
 /// Three or more processes of at least 4 % of the limit each, within a factor of two of their
-/// median, holding together at least half the limit.
-fn similar<'a>(
-    sizes: impl Iterator<Item = (&'a str, u64)>,
-    limit: u64,
-    processes: u32,
-    at_kill: bool,
-) -> Option<Workers> {
-    let mut large: Vec<(&str, u64)> = sizes.filter(|&(_, rss)| share(rss, limit, 4)).collect();
+/// median, holding together at least half the limit, among them the killed process (or the
+/// largest one), and together more than any process outside them: they, not one big process
+/// beside them, filled the limit. (count, median size, name)
+fn group(sizes: &[Size], limit: u64, victim: Option<u32>) -> Option<(u32, u64, String)> {
+    let mut large: Vec<&Size> = sizes.iter().filter(|s| share(s.2, limit, 4)).collect();
     if large.len() < 3 {
         return None;
     }
-    large.sort_by_key(|&(_, rss)| std::cmp::Reverse(rss));
-    let median = large[large.len() / 2].1;
-    let similar: Vec<_> = large
+    large.sort_by_key(|s| std::cmp::Reverse(s.2));
+    let median = large[large.len() / 2].2;
+    let (members, outside): (Vec<&Size>, Vec<&Size>) = large
         .iter()
-        .filter(|(_, rss)| rss * 2 >= median && *rss <= median * 2)
-        .collect();
-    let total: u64 = similar.iter().map(|(_, rss)| rss).sum();
-    (similar.len() >= 3 && share(total, limit, 50)).then(|| Workers {
-        count: similar.len() as u32,
-        each: median,
-        name: similar[0].0.to_owned(),
-        processes,
-        at_kill,
-    })
+        .partition(|s| s.2 * 2 >= median && s.2 <= median * 2);
+    let total: u64 = members.iter().map(|s| s.2).sum();
+    let key = victim.unwrap_or(large[0].0);
+    let outside_largest = outside.iter().map(|s| s.2).max().unwrap_or(0);
+    (members.len() >= 3
+        && share(total, limit, 50)
+        && members.iter().any(|s| s.0 == key)
+        && total > outside_largest)
+        .then(|| (members.len() as u32, median, members[0].1.to_owned()))
 }
 
 fn explain(d: &Diagnosis, w: &Words) -> Explanation {
@@ -86,40 +109,34 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
         "" => String::new(),
         name => format!(" ({name})"),
     };
-    let cpus = w
-        .context
-        .cpus_per_task
-        .map(|c| format!(", on {c} CPU{}", if c == 1 { "" } else { "s" }))
+    let on_cpus = workers
+        .cpus
+        .map(|c| format!(" on {c} CPU{}", if c == 1 { "" } else { "s" }))
         .unwrap_or_default();
-    let when = if workers.at_kill {
-        "when the kernel killed"
-    } else {
-        "at its highest; then the kernel killed"
+    let when = match workers.at_kill {
+        true => "when the kernel killed",
+        false => "at its highest; then the kernel killed",
     };
-    let fewer = w
-        .context
-        .cpus_per_task
-        .filter(|&c| workers.count > c)
-        .map(|c| {
-            format!(
-                " (no more than its {c} CPU{})",
-                if c == 1 { "" } else { "s" }
-            )
-        })
-        .unwrap_or_default();
+    let todo = match workers.cpus.filter(|&c| workers.count > c) {
+        Some(c) => format!(
+            "Run no more at once than its {c} CPU{}: more only share the CPUs and multiply the \
+             memory. If each loads the same data, load it once and share it.",
+            if c == 1 { "" } else { "s" }
+        ),
+        None => "Give each the room it needs, or run fewer at once. If each loads the same \
+                 data, load it once and share it."
+            .into(),
+    };
     Explanation {
         headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
         seen: vec![format!(
-            "{} processes{name} of about {} each were running{cpus} against its {} limit \
-             {when} {}.",
+            "{} processes{name} of about {} each were running{on_cpus}, against its {} \
+             limit, {when} {}.",
             workers.count,
             human(workers.each),
             w.limit(),
             w.killed()
         )],
-        todo: vec![format!(
-            "Run fewer at once{fewer}, or give each room. If each loads the same data, load \
-             it once and share it."
-        )],
+        todo: vec![todo],
     }
 }

@@ -36,7 +36,7 @@ pub fn lines(d: &Diagnosis, context: &StepContext) -> Vec<String> {
     }
     if d.ended_well {
         out.push(
-            "Your script went on after the kill and ended normally: check its results are \
+            "It went on after the kill and ended normally: check that its results are \
              complete."
                 .into(),
         );

@@ -45,6 +45,7 @@ fn diagnosis(cause: Cause) -> Diagnosis {
             name: "python3.11-worker".into(),
             processes: 129,
             at_kill: true,
+            cpus: Some(4),
         }),
         growth: Some(Growth {
             per_minute: 999 * GIB,
@@ -164,7 +165,7 @@ fn the_sacct_caveat_is_only_for_releases_whose_max_rss_is_sampled() {
         let rec = recommend(&d, &context, &Config::default());
         one_line(render(&d, rec.as_ref(), &context, &Config::default()))
     };
-    assert!(text("22.05.8").contains("a MaxRSS below the limit"));
+    assert!(text("22.05.8").contains("MaxRSS below the limit"));
     assert!(!text("24.11.5").contains("MaxRSS"));
     assert!(!text("26.05.5").contains("MaxRSS"));
 }
@@ -274,4 +275,65 @@ fn one_line(lines: Vec<String>) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[test]
+fn what_else_the_user_may_see_is_said_only_where_it_applies() {
+    let context = StepContext {
+        elapsed: Some(Duration::from_secs(600)),
+        slurm: crate::slurm::SlurmRelease::parse("24.11.5"),
+        ..StepContext::new(StepId {
+            job: 1,
+            step: StepKind::Batch,
+        })
+    };
+    let pool = Diagnosis {
+        oom_kills: 1,
+        limit: Some(GIB),
+        peak: Some(GIB),
+        victim: Some(Victim {
+            name: "python3".into(),
+            rss: Some(300 << 20),
+        }),
+        kill_at: Some(Duration::from_secs(5)),
+        workers: Some(Workers {
+            count: 4,
+            each: 250 << 20,
+            name: "python3".into(),
+            processes: 5,
+            at_kill: true,
+            cpus: Some(4),
+        }),
+        ..Diagnosis::new(Cause::WorkerMultiplication)
+    };
+    let text = |d: &Diagnosis| {
+        let rec = recommend(d, &context, &Config::default());
+        one_line(render(d, rec.as_ref(), &context, &Config::default()))
+    };
+    // Hung after losing a worker until the end: the traceback and the TIMEOUT are this kill.
+    let hung = text(&pool);
+    assert!(hung.contains("\"BrokenProcessPool\""), "{hung}");
+    assert!(
+        hung.contains("It ran on for 9 min after the kill. A TIMEOUT"),
+        "{hung}"
+    );
+    assert!(!hung.contains("ended normally"), "{hung}");
+    // Carried on and ended well: the results may be incomplete; no hang.
+    let carried_on = text(&Diagnosis {
+        ended_well: true,
+        ..pool.clone()
+    });
+    assert!(carried_on.contains("ended normally: check that its results are complete"));
+    assert!(!carried_on.contains("TIMEOUT"), "{carried_on}");
+    // Finished without a kill: nothing else to see.
+    let fine = text(&Diagnosis {
+        peak: Some(950 << 20),
+        peak_unreclaimable: Some(950 << 20),
+        ..Diagnosis::new(Cause::NearMiss)
+    });
+    assert!(!fine.contains("You may also see"), "{fine}");
+    assert!(
+        fine.starts_with("oom-explain: Your job script finished"),
+        "{fine}"
+    );
 }

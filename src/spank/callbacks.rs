@@ -52,6 +52,8 @@ struct Watch {
     /// What the user asked to hear; None for a step watched only for its record
     /// (`records=all`): nothing is written to its stderr.
     mode: Option<Mode>,
+    /// The user gave `--oom-explain` (not the site's `default_mode`), as the record says.
+    user_asked: bool,
     /// Who and where, for the step record.
     origin: Origin,
     config: Config,
@@ -158,7 +160,9 @@ pub unsafe extern "C" fn slurm_spank_user_init(
         // Without the option, the site's default (none unless the admin set default_mode);
         // `--oom-explain=off` turns even that off. A step with no mode is at most recorded
         // (records=all: only the cheap end-of-step read, no sampler, nothing to its stderr).
-        let asked = match spank.option_value() {
+        let option = spank.option_value();
+        let user_asked = option.is_some();
+        let asked = match option {
             None => config.map_or(Mode::Off, |c| c.default_mode),
             Some(value) => match Mode::from_option(value.as_deref()) {
                 Ok(mode) => mode,
@@ -232,6 +236,7 @@ pub unsafe extern "C" fn slurm_spank_user_init(
         });
         let watch = Watch {
             mode,
+            user_asked: user_asked && mode.is_some(),
             origin,
             config,
             cgroup,
@@ -279,6 +284,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
         };
         let Watch {
             mode,
+            user_asked,
             origin,
             config,
             cgroup,
@@ -344,7 +350,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
                 &context,
                 origin,
                 cgroup.job_dir.clone(),
-                mode.is_some(),
+                user_asked,
                 record::unix_now(),
                 text,
             );
