@@ -15,7 +15,7 @@ step "install: Slurm 22.05, munge, libclang (for bindgen), python3"
 $LAB install
 
 step "VM lanes: prepare their Debian images and kernels in the background"
-bash tests/cluster/lab.sh install-pkgs qemu-system-x86 debootstrap cpio zstd kmod binutils
+bash tests/cluster/lab.sh install-pkgs qemu-system-x86 debootstrap cpio zstd kmod binutils e2fsprogs
 mkdir -p target
 prepare_pids=()
 for lane in bookworm trixie sid; do

@@ -36,6 +36,9 @@ printf '127.0.0.1 localhost\n10.254.254.1 vmtest\n' >/etc/hosts
 for m in virtio_pci 9pnet_virtio 9p; do modprobe "$m" 2>/dev/null; done
 mkdir -p /out
 mount -t 9p -o trans=virtio,version=9p2000.L out /out || { echo "OOMVM: no 9p share" >/dev/console; poweroff_now; }
+# The scratch disk (ext4): files on a disk, for the page-cache scenario.
+for m in virtio_blk ext4; do modprobe "$m" 2>/dev/null; done
+mkdir -p /scratch && mount /dev/vda /scratch && chmod 1777 /scratch
 echo "booted $(uname -r), PID 1: $(cat /proc/1/comm)" >/out/booted
 echo "OOMVM: booted, running the tests" >/dev/console
 

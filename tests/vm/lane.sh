@@ -18,8 +18,9 @@
 # The VM image is that suite from debootstrap (Slurm, munge, python3, and systemd + D-Bus where
 # PID 1 is systemd), with the plugin built against that release's vendored headers and this
 # checkout's scripts and compiled test binaries copied in at the same paths, packed whole as the
-# initramfs. The kernel is the suite's own. Results come back through a 9p share. Needs root and
-# the host's test binaries built (tests/run-all.sh does that).
+# initramfs. The kernel is the suite's own. Results come back through a 9p share; a fresh ext4
+# scratch disk (/scratch in the guest) holds files that must live on a disk. Needs root and the
+# host's test binaries built (tests/run-all.sh does that).
 #
 # Work folder: $OOM_EXPLAIN_VM/LANE (default /tmp/oom-explain-vm/LANE). The suite's root file
 # system, package lists and kernel there are reused while unchanged (same machine only).
@@ -41,7 +42,7 @@ esac
 VM=${OOM_EXPLAIN_VM:-/tmp/oom-explain-vm}/$LANE
 PKGS=procps,kmod,iproute2,munge,slurmd,slurmctld,slurm-client,python3,binutils
 [ "$INIT" = systemd ] && PKGS=$PKGS,systemd,systemd-sysv,dbus
-MODULES=(virtio_pci 9pnet_virtio 9p)
+MODULES=(virtio_pci 9pnet_virtio 9p virtio_blk ext4)
 MEMORY_MIB=3072
 BOOT_LIMIT_S=${OOM_EXPLAIN_VM_TIMEOUT:-900}
 
@@ -51,7 +52,7 @@ die() { echo "vm-lane $LANE: FAILED: $*" >&2; exit 1; }
 
 host_tools() {
     # The same "install what is missing" as the lab's, for the VM tools.
-    bash "$REPO/tests/cluster/lab.sh" install-pkgs qemu-system-x86 debootstrap cpio zstd kmod binutils
+    bash "$REPO/tests/cluster/lab.sh" install-pkgs qemu-system-x86 debootstrap cpio zstd kmod binutils e2fsprogs
 }
 
 # The Debian mirror this machine's apt uses.
@@ -193,9 +194,13 @@ boot() {
     [ "$INIT" = systemd ] && init=/lib/systemd/systemd
     append="console=ttyS0 panic=-1 quiet loglevel=3 systemd.show_status=0 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 rdinit=$init"
     rm -rf "$VM/out" && mkdir -p "$VM/out"
+    # A scratch disk (ext4, made fresh): the guest's root lives in memory, and the page-cache
+    # scenario needs files on a disk.
+    rm -f "$VM/scratch.img" && truncate -s 2G "$VM/scratch.img" && mkfs.ext4 -q -F "$VM/scratch.img"
     timeout --kill-after=5 "$limit" qemu-system-x86_64 -accel "$accel" -cpu max -smp 2 -m "$MEMORY_MIB" \
         -kernel "$VM/vmlinuz" -initrd "$VM/initrd.zst" -append "$append ${4:-}" \
         -virtfs "local,path=$VM/out,mount_tag=out,security_model=none" \
+        -drive "file=$VM/scratch.img,if=virtio,format=raw" \
         -nic none -display none -no-reboot -serial "file:$log" </dev/null >/dev/null 2>&1 || true
 }
 
