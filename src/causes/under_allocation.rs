@@ -6,9 +6,11 @@ pub const DEFINITION: Definition = Definition {
     cause: Cause::UnderAllocation,
     id: "under-allocation",
     doc: "Killed at the job's own limit, and no pattern explains the use: the job asked for \
-          less memory than it needs. The limit stopped it, so one run cannot show how much more \
-          it needed; without further evidence the next try is twice the limit, up to what a node \
-          here offers.",
+          less memory than it needs. The limit stopped it, so one run rarely shows how much more \
+          it needed. Where the kill left evidence (a large block being filled, a rise levelling \
+          off, workers still to start) the request is sized from it; otherwise it is twice the \
+          limit, and the report says how far doubling can go (all of a node's memory) and whom \
+          to ask beyond.",
     detect,
     explain,
     also: None,
