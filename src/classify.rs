@@ -129,6 +129,9 @@ fn measure(snapshot: &MemorySnapshot, evidence: &Evidence, context: &StepContext
         ended_well,
         slurm_allocation: context.step_allocation,
         block: snapshot.limit.and_then(|limit| block(evidence, limit)),
+        shape: snapshot
+            .limit
+            .and_then(|limit| shape(evidence, limit, oom_kills > 0)),
         shmem: [step.stat.shmem, sampled_shmem, shmem_at_kill]
             .into_iter()
             .flatten()
@@ -193,6 +196,45 @@ fn block(evidence: &Evidence, limit: u64) -> Option<Block> {
         .map_or(0, |p| p.rss);
     let filled = rss.saturating_sub(rss_before) >= limit / 4;
     (size >= limit / 2 && size <= 4 * limit && filled).then_some(Block { size, held_before })
+}
+
+/// Columns of the memory picture.
+const PICTURE_COLUMNS: usize = 24;
+
+/// Memory held over the run up to the kill, in eighths of the limit per column (the most held
+/// in each column's time), for a run long enough to have a shape; a kill ends at the limit.
+fn shape(evidence: &Evidence, limit: u64, killed: bool) -> Option<(Vec<u8>, Duration)> {
+    let until = evidence.kill_at.filter(|_| killed).unwrap_or(Duration::MAX);
+    let samples: Vec<&Sample> = evidence
+        .series
+        .as_ref()?
+        .samples
+        .iter()
+        .filter(|s| s.at <= until)
+        .collect();
+    let (first, last) = (samples.first()?.at, samples.last()?.at);
+    let span = last.checked_sub(first)?;
+    if samples.len() < 8 || span < Duration::from_secs(2) {
+        return None;
+    }
+    let eighths = |held: u64| ((held as u128 * 8).div_ceil(limit.max(1) as u128)).clamp(1, 8) as u8;
+    let mut levels = vec![0u8; PICTURE_COLUMNS];
+    for s in &samples {
+        let column = ((s.at - first).as_secs_f64() / span.as_secs_f64()
+            * (PICTURE_COLUMNS - 1) as f64)
+            .round() as usize;
+        levels[column] = levels[column].max(eighths(s.held()));
+    }
+    // A column no sample fell in shows the level before it.
+    for i in 1..levels.len() {
+        if levels[i] == 0 {
+            levels[i] = levels[i - 1];
+        }
+    }
+    if killed {
+        levels[PICTURE_COLUMNS - 1] = 8;
+    }
+    Some((levels, span))
 }
 
 fn facts<'a>(

@@ -151,3 +151,27 @@ fn a_tmpfs_burst_faster_than_the_kernels_statistics_is_still_seen() {
     assert_eq!(d.cause, Cause::Tmpfs, "{d:#?}");
     assert!(d.shmem.unwrap() > 250 << 20, "{d:#?}");
 }
+
+#[test]
+fn a_leak_and_a_spike_are_drawn_as_they_rose() {
+    let picture = |name: &str| {
+        let r = record(name);
+        let text = r.analyse(&Config::default()).text(&r.context).join("\n");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("      ▁") && l.contains("memory over"))
+            .unwrap_or_else(|| panic!("{name}: no picture in\n{text}"))
+            .to_owned();
+        let bars: Vec<char> = line.chars().filter(|c| ('▁'..='█').contains(c)).collect();
+        (line, bars)
+    };
+    // A leak rises column by column, never falling, to the top at the kill.
+    let (line, bars) = picture("steady-growth");
+    assert!(bars.windows(2).all(|w| w[0] <= w[1]), "{line}");
+    assert_eq!((bars[0], bars[bars.len() - 1]), ('▁', '█'), "{line}");
+    // A spike stays low, then jumps at the end.
+    let (line, bars) = picture("load-spike");
+    assert!(bars[..bars.len() - 2].iter().all(|&c| c <= '▂'), "{line}");
+    assert_eq!(bars[bars.len() - 1], '█', "{line}");
+    println!("{line}");
+}

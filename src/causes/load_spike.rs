@@ -54,6 +54,7 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
              it in pieces or with Dask or Polars needs far less. Or ask for more memory."
                 .into(),
         ],
+        picture: w.picture(),
     }
 }
 

@@ -94,6 +94,8 @@ pub struct Explanation {
     pub seen: Vec<String>,
     /// What to do, the most useful first (the memory line follows).
     pub todo: Vec<String>,
+    /// Memory over time as one line of block characters, where the shape is the evidence.
+    pub picture: Option<String>,
 }
 
 impl Cause {
@@ -280,6 +282,9 @@ pub struct Diagnosis {
     pub block: Option<Block>,
     /// Other steps' use of the shared job limit.
     pub others_usage: Option<u64>,
+    /// Memory held over the run up to the kill, in eighths of the limit (1–8), one per column
+    /// of the picture, and the time it covers.
+    pub shape: Option<(Vec<u8>, Duration)>,
 }
 
 impl Diagnosis {
@@ -310,6 +315,7 @@ impl Diagnosis {
             heavy_task: None,
             block: None,
             others_usage: None,
+            shape: None,
         }
     }
 

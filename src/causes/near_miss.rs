@@ -51,6 +51,7 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
         ));
     }
     Explanation {
+        picture: None,
         headline: format!("{} finished, but came close to its memory limit.", w.who()),
         seen,
         todo: vec!["To be safe next time, give it some room.".into()],

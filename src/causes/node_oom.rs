@@ -21,6 +21,7 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
 
 fn explain(_: &Diagnosis, w: &Words) -> Explanation {
     Explanation {
+        picture: None,
         headline: format!(
             "{} was killed{}: the node ran short of memory, not your job.",
             w.who(),

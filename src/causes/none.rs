@@ -19,6 +19,7 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
         None => "no memory figures".into(),
     };
     Explanation {
+        picture: None,
         headline: format!("{} finished; {peak}: fine.", w.who()),
         ..Explanation::default()
     }

@@ -42,6 +42,7 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
 fn explain(d: &Diagnosis, w: &Words) -> Explanation {
     let job_limit = d.job_limit.or(d.limit).unwrap_or(0);
     Explanation {
+        picture: None,
         headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
         seen: vec![format!(
             "All srun lines of a job that run at the same time share its {} limit: this one \

@@ -35,6 +35,7 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
     let peak = d.job_peak.unwrap_or(0);
     let limit = d.job_limit.unwrap_or(0);
     Explanation {
+        picture: None,
         headline: format!(
             "job {} finished fine, using at most {} ({} %) of the {} it asked for.",
             w.context.id.job,

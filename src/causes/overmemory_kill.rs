@@ -38,6 +38,7 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
 
 fn explain(d: &Diagnosis, w: &Words) -> Explanation {
     Explanation {
+        picture: None,
         headline: format!(
             "{} was killed by Slurm{}: it used more memory than it asked for.",
             w.who(),

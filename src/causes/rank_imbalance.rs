@@ -57,6 +57,7 @@ fn heavy_task(snapshot: &MemorySnapshot, limit: u64) -> Option<HeavyTask> {
 fn explain(d: &Diagnosis, w: &Words) -> Explanation {
     let h = d.heavy_task.expect("rank imbalance has its facts");
     Explanation {
+        picture: None,
         headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
         seen: vec![format!(
             "One of its {} tasks (task {}) used {}, the others at most {} each. Together they \

@@ -58,6 +58,7 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
                 w.limit()
             )],
             todo: vec!["Give it room for that level.".into()],
+            picture: w.picture(),
         },
         None => Explanation {
             headline,
@@ -67,11 +68,12 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
                 w.limit()
             )],
             todo: vec![
-                "Memory that only grows means the program keeps what it makes (results kept \
-                 to the end, a cache with no cap, a leak): write results out as you go, or cap \
-                 the cache. If it was still reading its input, it simply needs more."
+                "It keeps what it makes (results kept to the end, a cache with no cap, a \
+                 leak): write results out as you go, or cap the cache. If it was still reading \
+                 its input, it just needs more."
                     .into(),
             ],
+            picture: w.picture(),
         },
     }
 }

@@ -23,6 +23,7 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
 
 fn explain(_: &Diagnosis, w: &Words) -> Explanation {
     Explanation {
+        picture: None,
         headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
         seen: vec![format!(
             "It used all {} it was given, and the kernel killed {}.",

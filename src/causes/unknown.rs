@@ -21,6 +21,7 @@ fn detect(_: &Facts, d: &mut Diagnosis) -> bool {
 
 fn explain(_: &Diagnosis, w: &Words) -> Explanation {
     Explanation {
+        picture: None,
         headline: format!(
             "{} was killed{} by the kernel's out-of-memory killer.",
             w.who(),

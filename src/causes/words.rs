@@ -88,6 +88,23 @@ impl Words<'_> {
     }
 }
 
+/// The memory picture: "▁▁▁▂▃▅▇█  memory over 12 s (top: the 300 MiB limit)".
+impl Words<'_> {
+    pub fn picture(&self) -> Option<String> {
+        let (levels, over) = self.d.shape.as_ref()?;
+        const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+        let bars: String = levels
+            .iter()
+            .map(|&l| BARS[(l.clamp(1, 8) - 1) as usize])
+            .collect();
+        Some(format!(
+            "{bars}  memory over {} (top: the {} limit)",
+            duration(*over),
+            self.limit()
+        ))
+    }
+}
+
 pub fn processes(n: u64) -> String {
     match n {
         1 => "1 process".into(),

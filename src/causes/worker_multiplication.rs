@@ -128,6 +128,7 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
             .into(),
     };
     Explanation {
+        picture: None,
         headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
         seen: vec![format!(
             "{} processes{name} of about {} each were running{on_cpus}, against its {} \

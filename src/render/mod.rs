@@ -50,6 +50,9 @@ pub fn render(
     if !seen.is_empty() {
         out.push(format!("  Seen: {seen}"));
     }
+    if let Some(picture) = explanation.picture {
+        out.push(format!("      {picture}"));
+    }
     let todo = explanation.todo.join(" ");
     match recommendation {
         Some(rec) if rec.stop_gap => {

@@ -44,7 +44,9 @@ pub fn lines(d: &Diagnosis, context: &StepContext) -> Vec<String> {
     // Before 24.11 sacct's MaxRSS is a sample taken every few seconds (JobAcctGatherFrequency).
     let max_rss_sampled = !context.slurm.is_some_and(|r| r.max_rss_is_peak());
     if matches!(d.cause, Cause::UnderAllocation | Cause::LoadSpike) && max_rss_sampled {
-        out.push("In sacct, a MaxRSS below the limit: Slurm measures only now and then.".into());
+        out.push(
+            "sacct may show a MaxRSS below the limit: Slurm measures only now and then.".into(),
+        );
     }
     out
 }

@@ -69,6 +69,7 @@ fn diagnosis(cause: Cause) -> Diagnosis {
             size: 300 * GIB,
         }),
         kill_at: Some(Duration::from_secs(3)),
+        shape: Some((vec![8; 24], Duration::from_secs(6 * 86400 + 23 * 3600))),
         ended_well: cause.is_kill(),
         ..Diagnosis::new(cause)
     }
@@ -106,10 +107,10 @@ fn every_line_fits_a_terminal_even_with_long_ids() {
                 step,
             })
         };
-        // About a dozen lines: 15 when every fact is at its widest at once (a 6-digit step, a
-        // second cause, a symptom); a site whose nodes cannot fit the request adds up to five
+        // About a dozen lines: 16 when every fact is at its widest at once (a 6-digit step, a
+        // second cause, a picture, two symptoms); a site whose nodes cannot fit the request adds up to five
         // (where to go, whom to ask, where to read more).
-        for (cause, site, most) in Cause::all().flat_map(|c| [(c, &plain, 15), (c, &site, 20)]) {
+        for (cause, site, most) in Cause::all().flat_map(|c| [(c, &plain, 16), (c, &site, 21)]) {
             let d = diagnosis(cause);
             let rec = recommend(&d, &context, site);
             let lines = render(&d, rec.as_ref(), &context, site);
