@@ -132,6 +132,10 @@ fn measure(snapshot: &MemorySnapshot, evidence: &Evidence, context: &StepContext
         shape: snapshot
             .limit
             .and_then(|limit| shape(evidence, limit, oom_kills > 0)),
+        still_rising: snapshot
+            .limit
+            .filter(|_| oom_kills > 0)
+            .and_then(|limit| still_rising(evidence, limit)),
         shmem: [step.stat.shmem, sampled_shmem, shmem_at_kill]
             .into_iter()
             .flatten()
@@ -196,6 +200,28 @@ fn block(evidence: &Evidence, limit: u64) -> Option<Block> {
         .map_or(0, |p| p.rss);
     let filled = rss.saturating_sub(rss_before) >= limit / 4;
     (size >= limit / 2 && size <= 4 * limit && filled).then_some(Block { size, held_before })
+}
+
+/// Memory rising in a straight line (R² ≥ 0.9) by at least half the limit, over at least
+/// 2 s and 4 samples, up to the kill: bytes per minute.
+fn still_rising(evidence: &Evidence, limit: u64) -> Option<u64> {
+    let until = evidence.kill_at?;
+    let samples: Vec<Sample> = evidence
+        .series
+        .as_ref()?
+        .samples
+        .iter()
+        .filter(|s| s.at <= until)
+        .skip_while(|s| !crate::causes::share(s.held(), limit, 5))
+        .cloned()
+        .collect();
+    let (first, last) = (samples.first()?, samples.last()?);
+    let rise = last.held().saturating_sub(first.held());
+    if samples.len() < 4 || last.at - first.at < Duration::from_secs(2) || rise < limit / 2 {
+        return None;
+    }
+    let (slope, r2) = crate::causes::steady_growth::linear_fit(&samples);
+    (slope > 0.0 && r2 >= 0.9).then_some((slope * 60.0) as u64)
 }
 
 /// Columns of the memory picture.

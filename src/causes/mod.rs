@@ -13,7 +13,7 @@ mod other_step;
 mod over_request;
 mod overmemory_kill;
 mod rank_imbalance;
-mod steady_growth;
+pub(crate) mod steady_growth;
 mod tmpfs;
 mod under_allocation;
 mod unknown;
@@ -285,6 +285,9 @@ pub struct Diagnosis {
     /// Memory held over the run up to the kill, in eighths of the limit (1–8), one per column
     /// of the picture, and the time it covers.
     pub shape: Option<(Vec<u8>, Duration)>,
+    /// Memory was still rising in a straight line when the kernel killed (bytes per minute),
+    /// however short the rise.
+    pub still_rising: Option<u64>,
 }
 
 impl Diagnosis {
@@ -316,6 +319,7 @@ impl Diagnosis {
             block: None,
             others_usage: None,
             shape: None,
+            still_rising: None,
         }
     }
 

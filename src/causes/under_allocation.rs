@@ -1,6 +1,7 @@
 //! Killed at the job's own limit, and nothing points to a pattern: the request was too small.
 
 use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words};
+use crate::size::human;
 
 pub const DEFINITION: Definition = Definition {
     cause: Cause::UnderAllocation,
@@ -21,12 +22,21 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
     f.killed_at_own_limit(d) && f.job_reached
 }
 
-fn explain(_: &Diagnosis, w: &Words) -> Explanation {
+fn explain(d: &Diagnosis, w: &Words) -> Explanation {
+    let rising = d
+        .still_rising
+        .map(|rate| {
+            format!(
+                " Its memory was still rising, about {}/min, at that moment.",
+                human(rate)
+            )
+        })
+        .unwrap_or_default();
     Explanation {
         picture: None,
         headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
         seen: vec![format!(
-            "It used all {} it was given, and the kernel killed {}.",
+            "It used all {} it was given, and the kernel killed {}.{rising}",
             w.limit(),
             w.killed()
         )],
