@@ -178,20 +178,9 @@ impl Builder {
 
 /// What to tell a user whose jobs keep dying of this cause.
 fn advice_for(cause: &str) -> &'static str {
-    match cause {
-        "under-allocation" => "requests too small: use the recommendation in the job's report",
-        "load-spike" => "loads inputs whole: read in chunks, or request for the peak",
-        "worker-multiplication" => "copies data into every worker: share it, or use fewer workers",
-        "steady-growth" => "memory grows until killed: look for a leak or an unbounded cache",
-        "tmpfs" => "writes files to /dev/shm: use local disk ($TMPDIR) instead",
-        "rank-imbalance" => {
-            "one rank holds far more: distribute the data, or place that rank alone"
-        }
-        "other-step" => "steps share the job's memory: give each step its own --mem",
-        "node-oom" => "killed by the node running short: an admin matter (node memory, other jobs)",
-        "overmemory-kill" => "killed by Slurm's memory poll: request the peak, not the average",
-        _ => "read the job's report (oom-explain JOBID)",
-    }
+    crate::causes::Cause::from_id(cause).map_or("read the job's report (oom-explain JOBID)", |c| {
+        c.definition().for_admins
+    })
 }
 
 impl Report {

@@ -2,7 +2,7 @@
 //! terms they used (`--mem`, `--mem-per-cpu`, `--mem-per-gpu`), rounded to a size a person
 //! would type.
 
-use crate::classify::{Cause, Diagnosis};
+use crate::causes::{Diagnosis, Need};
 use crate::config::Config;
 use crate::size;
 use crate::step::{MemoryRequest, StepContext};
@@ -104,20 +104,15 @@ pub fn recommend(
     let headroom = config.headroom_percent;
     let with_headroom = |bytes: u64| plus_percent(bytes, headroom);
     let stop_gap = (diagnosis.cause.definition().memory_is_a_workaround)(diagnosis);
-    let (need, basis) = match diagnosis.cause {
-        Cause::UnderAllocation
-        | Cause::LoadSpike
-        | Cause::WorkerMultiplication
-        | Cause::SteadyGrowth
-        | Cause::Tmpfs
-        | Cause::RankImbalance => killed_need(
+    let (need, basis) = match diagnosis.cause.definition().need {
+        Need::KilledAtTheLimit => killed_need(
             diagnosis,
             context,
             diagnosis.limit.or(diagnosis.job_limit)?,
             headroom,
         ),
         // The job's limit is what all steps share: that is the request to change.
-        Cause::OtherStep => {
+        Need::SharedJobLimit => {
             let job_limit = diagnosis.job_limit.or(diagnosis.limit)?;
             match diagnosis.others_usage.filter(|&o| o < job_limit) {
                 // What the other steps held was measured; only this step's need is unknown:
@@ -132,7 +127,7 @@ pub fn recommend(
                 None => killed_need(diagnosis, context, job_limit, headroom),
             }
         }
-        Cause::OverMemoryKill => {
+        Need::AboveSlurmsAllocation => {
             let allocation = diagnosis.slurm_allocation.or(diagnosis.peak)?;
             (
                 allocation * KILLED_FACTOR,
@@ -142,7 +137,7 @@ pub fn recommend(
                 },
             )
         }
-        Cause::NearMiss => {
+        Need::PeakHeld => {
             let peak = diagnosis.peak_unreclaimable.or(diagnosis.peak)?;
             // Never suggest the request that was just too tight (or the level it was held at).
             let limit = diagnosis.limit.or(diagnosis.soft_limit)?;
@@ -154,7 +149,7 @@ pub fn recommend(
                 },
             )
         }
-        Cause::OverRequest => {
+        Need::JobPeak => {
             let peak = diagnosis.job_peak?;
             (
                 with_headroom(peak),
@@ -165,7 +160,7 @@ pub fn recommend(
             )
         }
         // Not the user's request: more memory would not have helped.
-        Cause::NodeOom | Cause::Unknown | Cause::None => return None,
+        Need::Nothing => return None,
     };
     let flag = flag_for(context.request, diagnosis.job_limit.or(diagnosis.limit));
     let units = match flag {
@@ -264,7 +259,7 @@ fn flag_for(request: Option<MemoryRequest>, node_limit: Option<u64>) -> Flag {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::Block;
+    use crate::classify::{Block, Cause};
     use crate::step::{StepId, StepKind};
 
     const MIB: u64 = 1 << 20;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::steady_growth::steady_growth;
-use super::{Cause, Definition, Diagnosis, Explanation, Facts, Spike, Words, share};
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Need, Spike, Words, share};
 use crate::evidence::sampler::Series;
 use crate::size::{duration, human};
 
@@ -18,6 +18,11 @@ pub const DEFINITION: Definition = Definition {
     detect,
     explain,
     also: Some(|_| Some("memory rose sharply just before the end.".into())),
+    for_admins: "loads inputs whole: read in chunks, or request for the peak",
+    kill: true,
+    need: Need::KilledAtTheLimit,
+    ask_support: false,
+    sacct_may_mislead: true,
     memory_is_a_workaround: |_| false,
 };
 

@@ -80,9 +80,36 @@ pub struct Definition {
     pub explain: fn(&Diagnosis, &Words) -> Explanation,
     /// One sentence when the cause is named second (kill patterns only).
     pub also: Option<fn(&Diagnosis) -> Option<String>>,
+    /// What it means for a site, in one line (`oom-explain report`).
+    pub for_admins: &'static str,
+    /// Whether a process was killed (as opposed to the step finishing).
+    pub kill: bool,
+    /// What the next request is made from.
+    pub need: Need,
+    /// The report names the site's support contact (the user cannot fix it alone).
+    pub ask_support: bool,
+    /// Killed at its limit: sacct's sampled MaxRSS (before 24.11) may read far lower.
+    pub sacct_may_mislead: bool,
     /// More memory is not the real fix here (a leak, more workers than CPUs, files in
     /// memory…): the advice comes first and a larger request only as a way to get by meanwhile.
     pub memory_is_a_workaround: fn(&Diagnosis) -> bool,
+}
+
+/// What a cause's next request is made from (recommend.rs turns it into a size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Killed at the step's limit: the strongest evidence of the need, else twice the limit.
+    KilledAtTheLimit,
+    /// Killed at the job's limit that its steps share: the request for the whole job.
+    SharedJobLimit,
+    /// Killed by Slurm's check at its allocation.
+    AboveSlurmsAllocation,
+    /// Finished close to the limit: the peak held plus headroom.
+    PeakHeld,
+    /// Finished far below the request: the job's peak plus headroom.
+    JobPeak,
+    /// Not the user's request (or nothing to change).
+    Nothing,
 }
 
 /// A cause in words, before layout.
@@ -117,7 +144,7 @@ impl Cause {
 
     /// Whether the step was killed (as opposed to finished).
     pub fn is_kill(self) -> bool {
-        !matches!(self, Cause::NearMiss | Cause::OverRequest | Cause::None)
+        self.definition().kill
     }
 
     pub fn all() -> impl Iterator<Item = Cause> {

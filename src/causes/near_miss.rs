@@ -1,6 +1,6 @@
 //! Finished, with the memory it could not give back close to the limit.
 
-use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words, share};
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Need, Words, share};
 use crate::size::human;
 
 pub const DEFINITION: Definition = Definition {
@@ -14,6 +14,11 @@ pub const DEFINITION: Definition = Definition {
     detect,
     explain,
     also: None,
+    for_admins: "finished close to the limit: the report suggests some room",
+    kill: false,
+    need: Need::PeakHeld,
+    ask_support: false,
+    sacct_may_mislead: false,
     memory_is_a_workaround: |_| false,
 };
 

@@ -1,6 +1,6 @@
 //! Killed while below its own limit: memory ran short outside the job.
 
-use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words};
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Need, Words};
 
 pub const DEFINITION: Definition = Definition {
     cause: Cause::NodeOom,
@@ -12,6 +12,11 @@ pub const DEFINITION: Definition = Definition {
     detect,
     explain,
     also: None,
+    for_admins: "killed by the node running short: an admin matter (node memory, other jobs)",
+    kill: true,
+    need: Need::Nothing,
+    ask_support: true,
+    sacct_may_mislead: false,
     memory_is_a_workaround: |_| false,
 };
 

@@ -1,6 +1,6 @@
 //! Nothing to say: the one-line summary of `--oom-explain=always`.
 
-use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words};
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Need, Words};
 
 pub const DEFINITION: Definition = Definition {
     cause: Cause::None,
@@ -10,6 +10,11 @@ pub const DEFINITION: Definition = Definition {
     detect: |_: &Facts, _: &mut Diagnosis| true,
     explain,
     also: None,
+    for_admins: "nothing to do",
+    kill: false,
+    need: Need::Nothing,
+    ask_support: false,
+    sacct_may_mislead: false,
     memory_is_a_workaround: |_| false,
 };
 

@@ -1,7 +1,7 @@
 //! Steps running at the same time filled the job's shared limit.
 
 use super::{
-    AT_LIMIT_PERCENT, Cause, Definition, Diagnosis, Explanation, Facts, Words, reached, share,
+    AT_LIMIT_PERCENT, Cause, Definition, Diagnosis, Explanation, Facts, Need, Words, reached, share,
 };
 use crate::size::human;
 
@@ -20,6 +20,11 @@ pub const DEFINITION: Definition = Definition {
             human(d.others_usage?)
         ))
     }),
+    for_admins: "steps share the job's memory: give each step its own --mem",
+    kill: true,
+    need: Need::SharedJobLimit,
+    ask_support: false,
+    sacct_may_mislead: false,
     memory_is_a_workaround: |_| false,
 };
 

@@ -1,6 +1,6 @@
 //! Finished, having used a small share of a large request.
 
-use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words, percent, share};
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Need, Words, percent, share};
 use crate::size::human;
 use crate::step::StepKind;
 
@@ -15,6 +15,11 @@ pub const DEFINITION: Definition = Definition {
     detect,
     explain,
     also: None,
+    for_admins: "asked far more than used: smaller requests start sooner",
+    kill: false,
+    need: Need::JobPeak,
+    ask_support: false,
+    sacct_may_mislead: false,
     memory_is_a_workaround: |_| false,
 };
 

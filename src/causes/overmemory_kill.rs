@@ -1,6 +1,6 @@
 //! Killed by Slurm's own memory check (JobAcctGatherParams=OverMemoryKill), not the kernel.
 
-use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words, reached, share};
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Need, Words, reached, share};
 use crate::size::human;
 
 pub const DEFINITION: Definition = Definition {
@@ -15,6 +15,11 @@ pub const DEFINITION: Definition = Definition {
     detect,
     explain,
     also: None,
+    for_admins: "killed by Slurm's memory poll: request the peak, not the average",
+    kill: true,
+    need: Need::AboveSlurmsAllocation,
+    ask_support: false,
+    sacct_may_mislead: false,
     memory_is_a_workaround: |_| false,
 };
 

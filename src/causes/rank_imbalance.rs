@@ -1,6 +1,6 @@
 //! One task of a multi-task step used far more than the others.
 
-use super::{Cause, Definition, Diagnosis, Explanation, Facts, HeavyTask, Words, share};
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, HeavyTask, Need, Words, share};
 use crate::cgroup::MemorySnapshot;
 use crate::size::human;
 
@@ -22,6 +22,11 @@ pub const DEFINITION: Definition = Definition {
             human(h.peak)
         ))
     }),
+    for_admins: "one task holds far more: distribute the data, or place that task alone",
+    kill: true,
+    need: Need::KilledAtTheLimit,
+    ask_support: false,
+    sacct_may_mislead: false,
     memory_is_a_workaround: |_| true,
 };
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{Cause, Definition, Diagnosis, Explanation, Facts, Growth, Words, share};
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Growth, Need, Words, share};
 use crate::evidence::sampler::{Sample, Series};
 use crate::size::{duration, human};
 
@@ -25,6 +25,11 @@ pub const DEFINITION: Definition = Definition {
         ))
     }),
     // A rise heading for a level needs that level: memory is the fix there.
+    for_admins: "memory grows until killed: look for a leak or an unbounded cache",
+    kill: true,
+    need: Need::KilledAtTheLimit,
+    ask_support: false,
+    sacct_may_mislead: false,
     memory_is_a_workaround: |d| d.growth.is_some_and(|g| g.level.is_none()),
 };
 

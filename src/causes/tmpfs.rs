@@ -1,6 +1,6 @@
 //! Files in /dev/shm (a filesystem in memory) filled the limit.
 
-use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words, share};
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Need, Words, share};
 use crate::size::human;
 
 pub const DEFINITION: Definition = Definition {
@@ -15,6 +15,11 @@ pub const DEFINITION: Definition = Definition {
     detect,
     explain,
     also: Some(|d| Some(format!("files in /dev/shm held {}.", human(d.shmem?)))),
+    for_admins: "writes files to /dev/shm: use local disk ($TMPDIR) instead",
+    kill: true,
+    need: Need::KilledAtTheLimit,
+    ask_support: false,
+    sacct_may_mislead: false,
     memory_is_a_workaround: |_| true,
 };
 

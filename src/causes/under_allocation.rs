@@ -1,6 +1,6 @@
 //! Killed at the job's own limit, and nothing points to a pattern: the request was too small.
 
-use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words};
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Need, Words};
 use crate::size::human;
 
 pub const DEFINITION: Definition = Definition {
@@ -15,6 +15,11 @@ pub const DEFINITION: Definition = Definition {
     detect,
     explain,
     also: None,
+    for_admins: "requests too small: use the recommendation in the job's report",
+    kill: true,
+    need: Need::KilledAtTheLimit,
+    ask_support: false,
+    sacct_may_mislead: true,
     memory_is_a_workaround: |_| false,
 };
 

@@ -1,6 +1,6 @@
 //! Killed by the OOM killer, and the evidence fits nothing known.
 
-use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words};
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Need, Words};
 
 pub const DEFINITION: Definition = Definition {
     cause: Cause::Unknown,
@@ -12,6 +12,11 @@ pub const DEFINITION: Definition = Definition {
     detect,
     explain,
     also: None,
+    for_admins: "read the job's report (oom-explain JOBID)",
+    kill: true,
+    need: Need::Nothing,
+    ask_support: true,
+    sacct_may_mislead: false,
     memory_is_a_workaround: |_| false,
 };
 

@@ -1,6 +1,6 @@
 //! Several processes of about the same, large size filled the limit together.
 
-use super::{Cause, Definition, Diagnosis, Explanation, Facts, Words, Workers, share};
+use super::{Cause, Definition, Diagnosis, Explanation, Facts, Need, Words, Workers, share};
 use crate::size::human;
 
 pub const DEFINITION: Definition = Definition {
@@ -24,6 +24,11 @@ pub const DEFINITION: Definition = Definition {
         ))
     }),
     // Fewer workers than CPUs do run in parallel: room for each is a fix.
+    for_admins: "several processes of the same size: fewer at once than CPUs, or room for each",
+    kill: true,
+    need: Need::KilledAtTheLimit,
+    ask_support: false,
+    sacct_may_mislead: false,
     memory_is_a_workaround: |d| {
         d.workers
             .as_ref()

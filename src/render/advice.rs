@@ -1,6 +1,6 @@
 //! The memory line: why this size, the line to copy, and where doubling ends.
 
-use crate::causes::{Cause, Diagnosis};
+use crate::causes::{Diagnosis, Need};
 use crate::config::Config;
 use crate::recommend::{Basis, Flag, Recommendation};
 use crate::size::human;
@@ -62,7 +62,7 @@ pub fn lines(
 /// One sentence on where the size comes from, ending with a colon before the line.
 fn why_this_size(d: &Diagnosis, rec: &Recommendation) -> String {
     match rec.basis {
-        Basis::AboveTheLimit { .. } if d.cause == Cause::OtherStep => {
+        Basis::AboveTheLimit { .. } if d.cause.definition().need == Need::SharedJobLimit => {
             "Or give the whole job twice its limit:".into()
         }
         Basis::AboveTheLimit { limit, factor } => format!(

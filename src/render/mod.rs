@@ -74,7 +74,11 @@ pub fn render(
     if let Some(url) = site.help_url.as_ref().filter(|_| d.cause != Cause::None) {
         out.push(format!("  More: {url}"));
     }
-    if let (Some(s), Cause::NodeOom | Cause::Unknown) = (&site.support, d.cause) {
+    if let Some(s) = site
+        .support
+        .as_ref()
+        .filter(|_| d.cause.definition().ask_support)
+    {
         out.push(format!("  Support: {s}"));
     }
     out.push(format!("  cause: {}", d.cause.id()));

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::causes::{Cause, Diagnosis};
+use crate::causes::Diagnosis;
 use crate::size::duration;
 use crate::step::StepContext;
 
@@ -13,7 +13,8 @@ const HUNG_AFTER: Duration = Duration::from_secs(60);
 
 pub fn lines(d: &Diagnosis, context: &StepContext) -> Vec<String> {
     let mut out = Vec::new();
-    if d.oom_kills == 0 || d.cause == Cause::OverMemoryKill {
+    // Only after an OOM kill (Slurm's own check kills the whole step: nothing carries on).
+    if d.oom_kills == 0 {
         return out;
     }
     let victim = d.victim.as_ref().map(|v| v.name.as_str()).unwrap_or("");
@@ -43,7 +44,7 @@ pub fn lines(d: &Diagnosis, context: &StepContext) -> Vec<String> {
     }
     // Before 24.11 sacct's MaxRSS is a sample taken every few seconds (JobAcctGatherFrequency).
     let max_rss_sampled = !context.slurm.is_some_and(|r| r.max_rss_is_peak());
-    if matches!(d.cause, Cause::UnderAllocation | Cause::LoadSpike) && max_rss_sampled {
+    if d.cause.definition().sacct_may_mislead && max_rss_sampled {
         out.push(
             "sacct may show a MaxRSS below the limit: Slurm measures only now and then.".into(),
         );
