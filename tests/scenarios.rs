@@ -107,6 +107,7 @@ fn every_scenario_gets_its_cause() {
         .collect();
 
     let mut rows = Vec::new();
+    let mut reports = Vec::new();
     let mut failures = Vec::new();
     for (s, job) in &jobs {
         let state = lab.wait(job);
@@ -131,6 +132,18 @@ fn every_scenario_gets_its_cause() {
                     .join(" "),
             ),
         };
+        // The report in full, as the job's .err has it (for docs/scenarios.md and review).
+        let report: Vec<&str> = err
+            .lines()
+            .skip_while(|l| !l.starts_with("oom-explain:"))
+            .take_while(|l| l.starts_with("oom-explain:") || l.starts_with("  "))
+            .collect();
+        reports.push(format!(
+            "### {} ({})\n\n```\n{}\n```\n",
+            s.name,
+            s.what,
+            report.join("\n")
+        ));
         rows.push(format!(
             "| {} | {} | {} | {} | {} | {} |",
             s.name,
@@ -163,5 +176,7 @@ fn every_scenario_gets_its_cause() {
     let out = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("target/scenarios-{lane}-{}.md", lab.profile));
     std::fs::write(&out, &table).unwrap();
+    let full = out.with_file_name(format!("scenarios-{lane}-{}-reports.md", lab.profile));
+    std::fs::write(&full, reports.join("\n")).unwrap();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
