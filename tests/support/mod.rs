@@ -258,5 +258,15 @@ pub fn recommended_mib(text: &str) -> Option<u64> {
 /// Whether the job's stderr has Slurm's own line for one OOM kill: "Detected 1 oom-kill
 /// event(s) …" up to 22.05, "Detected 1 oom_kill event(s) …" from 23.02 on.
 pub fn has_slurm_oom_line(err: &str) -> bool {
-    err.contains("Detected 1 oom-kill event") || err.contains("Detected 1 oom_kill event")
+    // "Detected 1 oom-kill event(s) in StepId=…" (22.05), "Detected 2 oom_kill events in …"
+    // (26.05): any count, both spellings.
+    err.lines().any(|l| {
+        l.split("Detected ").skip(1).any(|rest| {
+            let count = rest.split(' ').next().unwrap_or("");
+            let words = rest.get(count.len()..).unwrap_or("");
+            !count.is_empty()
+                && count.bytes().all(|b| b.is_ascii_digit())
+                && (words.starts_with(" oom-kill event") || words.starts_with(" oom_kill event"))
+        })
+    })
 }
