@@ -225,14 +225,20 @@ fn killed_need(d: &Diagnosis, context: &StepContext, limit: u64, headroom: u32) 
         .map(|c| c as u64 * context.local_tasks.unwrap_or(1) as u64);
     if let (Some(w), Some(cpus)) = (&d.workers, cpus) {
         let count = cpus.max(w.count as u64);
-        let rest = limit.saturating_sub(w.count as u64 * w.each);
-        let need = with_headroom(rest + count * w.each);
+        // Pages shared after fork count in every process's resident size: when the sizes add
+        // up to more than the limit that held them all, each one's own part is that much less.
+        let own = match w.resident_sum > limit {
+            true => (w.each as u128 * limit as u128 / w.resident_sum as u128) as u64,
+            false => w.each,
+        };
+        let rest = limit.saturating_sub(w.count as u64 * own);
+        let need = with_headroom(rest + count * own);
         if need > doubled.0 && plausible(need) {
             return (
                 need,
                 Basis::Workers {
                     count,
-                    each: w.each,
+                    each: own,
                     headroom_percent: headroom,
                 },
             );
@@ -365,6 +371,7 @@ mod tests {
                 each: 1229 * MIB,
                 name: "python3".into(),
                 processes: 4,
+                resident_sum: 3 * 1229 * MIB,
                 at_kill: false,
                 cpus: Some(8),
             }),

@@ -207,8 +207,11 @@ pub struct Workers {
     /// The median size among them.
     pub each: u64,
     pub name: String,
-    /// All processes of the step at that moment.
+    /// All processes of the step at that moment, and what their resident sizes add up to
+    /// (pages shared between processes, as after fork, count in each: the sum can pass the
+    /// limit that held them all).
     pub processes: u32,
+    pub resident_sum: u64,
     /// Seen in the kernel's list at the kill (not at the sampler's peak).
     pub at_kill: bool,
     /// The CPUs the step's task has (--cpus-per-task), when known.

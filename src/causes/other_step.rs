@@ -57,10 +57,6 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
             human(d.others_usage.unwrap_or(0)),
             w.killed()
         )],
-        todo: vec![
-            "Run them one after another, or give each its share (srun --mem=…). Or give the \
-             whole job enough for all of them at once."
-                .into(),
-        ],
+        todo: vec!["Run them one after another, or give each its share (srun --mem=…).".into()],
     }
 }

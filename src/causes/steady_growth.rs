@@ -74,8 +74,8 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
             )],
             todo: vec![
                 "It keeps what it makes (results kept to the end, a cache with no cap, a \
-                 leak): write results out as you go, or cap the cache. If it was still reading \
-                 its input, it just needs more."
+                 leak): write results out as you go, or cap the cache; more memory only delays \
+                 the kill. (If it was still reading its input, more memory is the fix.)"
                     .into(),
             ],
             picture: w.picture(),

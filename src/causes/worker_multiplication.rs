@@ -53,7 +53,8 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
             .filter(|r| r.name != "slurmstepd")
             .map(|r| (r.pid, r.name.as_str(), r.rss))
             .collect();
-        group(&sizes, limit, victim).map(|g| (g, rows.len() as u32, true))
+        let sum = sizes.iter().map(|s| s.2).sum::<u64>();
+        group(&sizes, limit, victim).map(|g| (g, rows.len() as u32, sum, true))
     });
     let from_series = || {
         let at_peak = f.series.as_ref()?.peak_with_processes()?;
@@ -62,19 +63,20 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
             .iter()
             .map(|p| (p.pid, p.name.as_str(), p.rss))
             .collect();
-        group(&sizes, limit, None).map(|g| (g, at_peak.processes, false))
+        let sum = sizes.iter().map(|s| s.2).sum::<u64>();
+        group(&sizes, limit, None).map(|g| (g, at_peak.processes, sum, false))
     };
-    d.workers =
-        from_kernel
-            .or_else(from_series)
-            .map(|((count, each, name), processes, at_kill)| Workers {
-                count,
-                each,
-                name,
-                processes,
-                at_kill,
-                cpus: f.context.cpus_per_task,
-            });
+    d.workers = from_kernel.or_else(from_series).map(
+        |((count, each, name), processes, resident_sum, at_kill)| Workers {
+            count,
+            each,
+            name,
+            processes,
+            resident_sum,
+            at_kill,
+            cpus: f.context.cpus_per_task,
+        },
+    );
     d.workers.is_some()
 }
 
@@ -118,9 +120,9 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
         .cpus
         .map(|c| format!(" on {c} CPU{}", if c == 1 { "" } else { "s" }))
         .unwrap_or_default();
-    let when = match workers.at_kill {
-        true => "when the kernel killed",
-        false => "at its highest; then the kernel killed",
+    let (lead, then) = match workers.at_kill {
+        true => ("", ", when the kernel killed"),
+        false => ("At its highest, ", "; then the kernel killed"),
     };
     let todo = match workers.cpus.filter(|&c| workers.count > c) {
         Some(c) => format!(
@@ -136,8 +138,8 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
         picture: None,
         headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
         seen: vec![format!(
-            "{} processes{name} of about {} each were running{on_cpus}, against its {} \
-             limit, {when} {}.",
+            "{lead}{} processes{name} of about {} each were running{on_cpus}, against its {} \
+             limit{then} {}.",
             workers.count,
             human(workers.each),
             w.limit(),

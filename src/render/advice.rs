@@ -63,7 +63,7 @@ pub fn lines(
 fn why_this_size(d: &Diagnosis, rec: &Recommendation) -> String {
     match rec.basis {
         Basis::AboveTheLimit { .. } if d.cause.definition().need == Need::SharedJobLimit => {
-            "Or give the whole job twice its limit:".into()
+            "Or give the whole job enough for all of them at once, twice its limit:".into()
         }
         Basis::AboveTheLimit { limit, factor } => format!(
             "It needed more than {}; how much more, one run cannot tell. Try {} as much:",
@@ -97,7 +97,8 @@ fn why_this_size(d: &Diagnosis, rec: &Recommendation) -> String {
             human(level)
         ),
         Basis::OthersPlusTwiceOwn { others, own } => format!(
-            "Or give the whole job what the others held ({}) and twice this one's {}:",
+            "Or give the whole job enough for all of them at once: what the others held ({}) \
+             and twice this one's {}:",
             human(others),
             human(own)
         ),

@@ -57,7 +57,7 @@ pub fn render(
     match recommendation {
         Some(rec) if rec.stop_gap => {
             out.push(format!("  What to do: {todo}"));
-            let lead = "  Meanwhile, more memory lets it get further, but does not fix it.";
+            let lead = "  Meanwhile, more memory lets it get further.";
             advice::lines(&mut out, lead, d, rec, context, site);
         }
         Some(rec) => {

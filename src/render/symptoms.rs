@@ -21,7 +21,8 @@ pub fn lines(d: &Diagnosis, context: &StepContext) -> Vec<String> {
     let several = d.workers.is_some() || d.oom_kills > 1;
     if victim.starts_with("python") && several {
         out.push(
-            "A \"BrokenProcessPool\" or \"terminated abruptly\" error above comes from this kill."
+            "If a \"BrokenProcessPool\" or \"terminated abruptly\" error is above, it comes \
+             from this kill."
                 .into(),
         );
     }
