@@ -15,7 +15,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 LAB_SH=$REPO/tests/cluster/lab.sh
 SPOOL=/run/oom-explain-bench
-SCENARIOS=${*:-under-allocation under-allocation-array load-spike load-spike-array tmpfs rank-imbalance other-step}
+SCENARIOS=${*:-under-allocation under-allocation-array load-spike load-spike-array tmpfs rank-imbalance other-step pool-killed-at-once background-copies}
 
 rm -rf "$SPOOL" && install -d -m 0700 "$SPOOL"
 OOM_EXPLAIN_LAB_PROFILE=accounting OOM_EXPLAIN_PLUGIN_ARGS="evidence_dir=$SPOOL" "$LAB_SH" up >&2

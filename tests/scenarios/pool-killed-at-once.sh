@@ -4,4 +4,4 @@
 #SBATCH --mem=200M
 #SBATCH --cpus-per-task=1
 #SBATCH --oom-explain
-/usr/bin/python3 @WORKLOADS@/workers.py 60 4 0
+/usr/bin/python3 @WORKLOADS@/workers.py 60 4 0 10
