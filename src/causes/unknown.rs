@@ -24,7 +24,14 @@ fn detect(_: &Facts, d: &mut Diagnosis) -> bool {
     d.oom_kills > 0
 }
 
-fn explain(_: &Diagnosis, w: &Words) -> Explanation {
+fn explain(d: &Diagnosis, w: &Words) -> Explanation {
+    let below = match d.any_limit() {
+        Some(_) => format!(
+            "yet the step stayed below its own limit, at {},",
+            w.peak_of_limit()
+        ),
+        None => "though no memory limit was set for the step,".into(),
+    };
     Explanation {
         picture: None,
         headline: format!(
@@ -33,10 +40,8 @@ fn explain(_: &Diagnosis, w: &Words) -> Explanation {
             w.after()
         ),
         seen: vec![format!(
-            "The kernel killed {}, yet the step stayed below its own limit, at {}, and \
-             nothing shows why.",
-            w.killed(),
-            w.peak_of_limit()
+            "The kernel killed {}, {below} and nothing shows why.",
+            w.killed()
         )],
         todo: vec![
             "More memory may not help. Resubmit once; if it happens again, send this report \
