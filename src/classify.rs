@@ -93,9 +93,11 @@ fn measure(snapshot: &MemorySnapshot, evidence: &Evidence, context: &StepContext
         true => oom_kills.saturating_sub((evidence.kernel.len() as u64).max(1)),
         false => 0,
     };
+    // What the victim held: its own pages and shared memory; its mapped files and libraries
+    // (file-rss) are page cache, often charged to whoever read them first.
     let victim = evidence.kernel.last().map(|e| Victim {
         name: e.victim_name.clone(),
-        rss: [e.anon_rss, e.file_rss, e.shmem_rss]
+        rss: [e.anon_rss, e.shmem_rss]
             .into_iter()
             .flatten()
             .reduce(|a, b| a + b),
@@ -111,6 +113,7 @@ fn measure(snapshot: &MemorySnapshot, evidence: &Evidence, context: &StepContext
             .all(|&s| libc::WIFEXITED(s) && libc::WEXITSTATUS(s) == 0);
     Diagnosis {
         oom_kills,
+        job_oom_kills: job.and_then(|j| j.oom_kills).unwrap_or(0).max(oom_kills),
         oom_group_kills,
         limit: snapshot.limit,
         throttled: step.throttled.unwrap_or(0),

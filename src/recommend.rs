@@ -5,7 +5,7 @@
 use crate::causes::{Diagnosis, Need};
 use crate::config::Config;
 use crate::size;
-use crate::step::{MemoryRequest, StepContext};
+use crate::step::{MemoryRequest, StepContext, StepKind};
 
 /// How the recommended size was found; the renderer explains it in words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +79,9 @@ pub struct Recommendation {
     /// More memory is not the real fix (a leak, copies per worker, tmpfs files…): the report
     /// leads with the real fix and offers this only as a stop-gap.
     pub stop_gap: bool,
+    /// The limit was the srun line's own (`srun --mem`, tighter than the job's): the line to
+    /// change is that one, not `#SBATCH`.
+    pub on_srun: bool,
 }
 
 impl Recommendation {
@@ -88,7 +91,10 @@ impl Recommendation {
             Flag::MemPerCpu { .. } => "--mem-per-cpu",
             Flag::MemPerGpu { .. } => "--mem-per-gpu",
         };
-        format!("#SBATCH {flag}={}", self.value)
+        match self.on_srun {
+            true => format!("srun {flag}={} …", self.value),
+            false => format!("#SBATCH {flag}={}", self.value),
+        }
     }
 }
 
@@ -129,8 +135,11 @@ pub fn recommend(
         }
         Need::AboveSlurmsAllocation => {
             let allocation = diagnosis.slurm_allocation.or(diagnosis.peak)?;
+            // Slurm saw more than its allocation: at least twice that, or what the kernel saw
+            // held plus headroom if more.
+            let held = with_headroom(diagnosis.peak_unreclaimable.unwrap_or(0));
             (
-                allocation * KILLED_FACTOR,
+                (allocation * KILLED_FACTOR).max(held),
                 Basis::AboveTheLimit {
                     limit: allocation,
                     factor: KILLED_FACTOR,
@@ -169,12 +178,17 @@ pub fn recommend(
         Flag::MemPerGpu { gpus } => gpus,
     };
     let (per_unit, value) = size::slurm_request(need.div_ceil(units));
+    // A step whose own limit (srun --mem) was tighter than the job's: that srun line changes.
+    let on_srun = matches!(context.id.step, StepKind::Numbered(_))
+        && diagnosis.cause.definition().need == Need::KilledAtTheLimit
+        && matches!((diagnosis.limit, diagnosis.job_limit), (Some(s), Some(j)) if s < j);
     Some(Recommendation {
         bytes: per_unit * units,
         flag,
         value,
         basis,
         stop_gap,
+        on_srun,
     })
 }
 

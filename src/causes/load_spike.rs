@@ -44,7 +44,7 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
 fn explain(d: &Diagnosis, w: &Words) -> Explanation {
     let s = d.spike.expect("a load spike has its facts");
     Explanation {
-        headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
+        headline: w.ran_out(),
         seen: vec![format!(
             "For {} it used about {}; then, within {}, its memory shot up to the {} limit and \
              the kernel killed {}.",

@@ -272,8 +272,10 @@ pub struct Diagnosis {
     pub cause: Cause,
     /// A second pattern that also fits, mentioned after the main one.
     pub secondary: Option<Cause>,
-    /// Processes of this step the kernel's OOM killer killed.
+    /// Processes of this step the kernel's OOM killer killed, and of the whole job on this
+    /// node (another step's kill shows there).
     pub oom_kills: u64,
+    pub job_oom_kills: u64,
     /// Of those, the ones killed only because the step is killed as a whole
     /// (`--oom-kill-step`): the kernel chose the others.
     pub oom_group_kills: u64,
@@ -327,6 +329,7 @@ impl Diagnosis {
             cause,
             secondary: None,
             oom_kills: 0,
+            job_oom_kills: 0,
             oom_group_kills: 0,
             limit: None,
             throttled: 0,

@@ -28,7 +28,7 @@ fn explain(_: &Diagnosis, w: &Words) -> Explanation {
     Explanation {
         picture: None,
         headline: format!(
-            "{} was killed{}: the node ran short of memory, not your job.",
+            "{} was killed{}: memory ran out outside your job, not within its own limit.",
             w.who(),
             w.after()
         ),
@@ -40,8 +40,8 @@ fn explain(_: &Diagnosis, w: &Words) -> Explanation {
             w.killed()
         )],
         todo: vec![
-            "Resubmit it as it is: your memory request was not the problem. If it happens \
-             again, send this report to your cluster's support."
+            "More --mem will not help: your request was not the problem. Resubmit it; if \
+             it stops again the same way, send this report to your cluster's support."
                 .into(),
         ],
     }

@@ -23,9 +23,19 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
         Some(_) => format!("highest memory use {}", w.peak_of_limit()),
         None => "no memory figures".into(),
     };
+    // Fine itself, but another step of the job was killed: say so, not "fine".
+    let headline = match d.job_oom_kills > d.oom_kills {
+        true => format!(
+            "{} finished, but another step of the job ran out of memory (see its report): \
+             check your results. Its own {}.",
+            w.who(),
+            peak.replacen("highest memory use ", "highest memory use was ", 1)
+        ),
+        false => format!("{} finished; {peak}: fine.", w.who()),
+    };
     Explanation {
         picture: None,
-        headline: format!("{} finished; {peak}: fine.", w.who()),
+        headline,
         ..Explanation::default()
     }
 }

@@ -48,10 +48,10 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
     let job_limit = d.job_limit.or(d.limit).unwrap_or(0);
     Explanation {
         picture: None,
-        headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
+        headline: w.ran_out(),
         seen: vec![format!(
             "All srun lines of a job that run at the same time share its {} limit: this one \
-             held {}, the others {}, when the kernel killed {}.",
+             held {}, the other srun lines {}, when the kernel killed {}.",
             human(job_limit),
             human(d.peak.unwrap_or(0)),
             human(d.others_usage.unwrap_or(0)),

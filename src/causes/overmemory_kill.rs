@@ -50,7 +50,7 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
             w.after()
         ),
         seen: vec![format!(
-            "Slurm checks each job's memory every few seconds; it found this one above the {} \
+            "Slurm checks each job's memory at regular intervals; it found this one above the {} \
              it was given and stopped it. Slurm's own figures are in the \"exceeded memory \
              limit\" line above.",
             human(d.slurm_allocation.unwrap_or(0))

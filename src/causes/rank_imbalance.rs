@@ -63,13 +63,18 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
     let h = d.heavy_task.expect("rank imbalance has its facts");
     Explanation {
         picture: None,
-        headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
+        headline: w.ran_out(),
         seen: vec![format!(
-            "One of its {} tasks (task {}) used {}, the others at most {} each. Together they \
-             filled the {} limit, and the kernel killed {}.",
+            "One of its {} tasks (task {}) used {}, {} {}. Together they filled the {} \
+             limit, and the kernel killed {}.",
             h.tasks,
             h.task,
             human(h.peak),
+            if h.tasks == 2 {
+                "the other"
+            } else {
+                "the others at most"
+            },
             human(h.others),
             w.limit(),
             w.killed()

@@ -46,7 +46,7 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
 
 fn explain(d: &Diagnosis, w: &Words) -> Explanation {
     let g = d.growth.expect("steady growth has its facts");
-    let headline = format!("{} ran out of memory{} and was killed.", w.who(), w.after());
+    let headline = w.ran_out();
     let rate = format!(
         "Its memory grew steadily, about {}/min for {},",
         human(g.per_minute),
@@ -72,12 +72,14 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
                 w.killed(),
                 w.limit()
             )],
-            todo: vec![
+            todo: vec![format!(
                 "It keeps what it makes (results kept to the end, a cache with no cap, a \
-                 leak): write results out as you go, or cap the cache; more memory only delays \
-                 the kill. (If it was still reading its input, more memory is the fix.)"
-                    .into(),
-            ],
+                     leak): write results out as you go, or cap the cache. At that rate, twice \
+                     the memory buys only about {} more, unless it was still reading its input.",
+                duration(std::time::Duration::from_secs(
+                    d.any_limit().unwrap_or(0) * 60 / g.per_minute.max(1)
+                ))
+            )],
             picture: w.picture(),
         },
     }

@@ -52,7 +52,7 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
 fn explain(d: &Diagnosis, w: &Words) -> Explanation {
     Explanation {
         picture: None,
-        headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
+        headline: w.ran_out(),
         seen: vec![format!(
             "Files in /dev/shm held about {} of its {} limit when the kernel killed {}. \
              /dev/shm is kept in memory: its files count as memory used until deleted.",

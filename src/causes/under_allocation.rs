@@ -39,7 +39,7 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
         .unwrap_or_default();
     Explanation {
         picture: None,
-        headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
+        headline: w.ran_out(),
         seen: vec![format!(
             "It used all {} it was given, and the kernel killed {}.{rising}",
             w.limit(),

@@ -26,6 +26,24 @@ impl Words<'_> {
         }
     }
 
+    /// The headline of a kill at the limit. When the step's tasks still ended well, only a
+    /// process of it was killed and the rest went on: the headline says so.
+    pub fn ran_out(&self) -> String {
+        match self.d.ended_well {
+            false => format!(
+                "{} ran out of memory{} and was killed.",
+                self.who(),
+                self.after()
+            ),
+            true => format!(
+                "{} ran out of memory{}: the kernel killed {}, and the rest went on to the end.",
+                self.who(),
+                self.after(),
+                self.killed()
+            ),
+        }
+    }
+
     /// " after 3 min", or nothing when the run time is unknown.
     pub fn after(&self) -> String {
         let at = self.d.kill_at.or(self.context.elapsed);
@@ -49,6 +67,9 @@ impl Words<'_> {
     /// "280 MiB of 300 MiB (93 %)".
     pub fn of_limit(&self, used: u64, limit: u64) -> String {
         match percent(used, limit) {
+            Some(0) if used > 0 => {
+                format!("{} of {} (under 1 %)", self.amount(used), human(limit))
+            }
             Some(pc) => format!("{} of {} ({pc} %)", self.amount(used), human(limit)),
             None => self.amount(used),
         }
@@ -74,7 +95,7 @@ impl Words<'_> {
                 Some(rss) if rss >= 1 << 20 => format!("{} (holding {})", v.name, human(rss)),
                 _ => v.name.clone(),
             },
-            Some(v) if !v.name.is_empty() => format!("{} processes, the last {}", chosen, v.name),
+            Some(v) if !v.name.is_empty() => format!("{chosen} processes (the last: {})", v.name),
             _ => processes(chosen),
         };
         match d.oom_group_kills {

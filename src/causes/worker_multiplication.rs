@@ -120,15 +120,20 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
         .cpus
         .map(|c| format!(" on {c} CPU{}", if c == 1 { "" } else { "s" }))
         .unwrap_or_default();
+    // Sizes that add up to more than the limit share pages (a fork's copy-on-write data).
+    let shared = match workers.resident_sum > d.any_limit().unwrap_or(u64::MAX) {
+        true => " (part of that memory they share)",
+        false => "",
+    };
     let (lead, then) = match workers.at_kill {
         true => ("", ", when the kernel killed"),
         false => ("At its highest, ", "; then the kernel killed"),
     };
     let todo = match workers.cpus.filter(|&c| workers.count > c) {
         Some(c) => format!(
-            "Run no more at once than its {c} CPU{}: more only share the CPUs and multiply the \
-             memory. If each loads the same data, load it once and share it.",
-            if c == 1 { "" } else { "s" }
+            "Use no more workers than CPUs ({c} here: e.g. Pool({c})): extra ones take turns on \
+             the CPUs, but each needs its own memory. If each loads the same data, load it once \
+             and share it."
         ),
         None => "Give each the room it needs, or run fewer at once. If each loads the same \
                  data, load it once and share it."
@@ -136,10 +141,10 @@ fn explain(d: &Diagnosis, w: &Words) -> Explanation {
     };
     Explanation {
         picture: None,
-        headline: format!("{} ran out of memory{} and was killed.", w.who(), w.after()),
+        headline: w.ran_out(),
         seen: vec![format!(
             "{lead}{} processes{name} of about {} each were running{on_cpus}, against its {} \
-             limit{then} {}.",
+             limit{shared}{then} {}.",
             workers.count,
             human(workers.each),
             w.limit(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::causes::Diagnosis;
 use crate::size::duration;
-use crate::step::StepContext;
+use crate::step::{StepContext, StepKind};
 
 /// A step still running this long after a kill was left waiting on what was killed.
 const HUNG_AFTER: Duration = Duration::from_secs(60);
@@ -19,7 +19,8 @@ pub fn lines(d: &Diagnosis, context: &StepContext) -> Vec<String> {
     }
     let victim = d.victim.as_ref().map(|v| v.name.as_str()).unwrap_or("");
     let several = d.workers.is_some() || d.oom_kills > 1;
-    if victim.starts_with("python") && several {
+    // A pool's parent fails when a worker dies; copies started side by side just go on.
+    if victim.starts_with("python") && several && !d.ended_well {
         out.push(
             "If a \"BrokenProcessPool\" or \"terminated abruptly\" error is above, it comes \
              from this kill."
@@ -43,11 +44,21 @@ pub fn lines(d: &Diagnosis, context: &StepContext) -> Vec<String> {
                 .into(),
         );
     }
+    // A killed srun line does not stop the script: the job may still end COMPLETED.
+    if matches!(context.id.step, StepKind::Numbered(_)) && !d.ended_well {
+        out.push(
+            "If your script went on after this srun line, the job may end as COMPLETED: check \
+             your results."
+                .into(),
+        );
+    }
     // Before 24.11 sacct's MaxRSS is a sample taken every few seconds (JobAcctGatherFrequency).
     let max_rss_sampled = !context.slurm.is_some_and(|r| r.max_rss_is_peak());
     if d.cause.definition().sacct_may_mislead && max_rss_sampled {
         out.push(
-            "sacct may show a MaxRSS below the limit: Slurm measures only now and then.".into(),
+            "sacct's MaxRSS (Slurm's peak-memory figure) may read below the limit: Slurm \
+             measures only now and then."
+                .into(),
         );
     }
     out
