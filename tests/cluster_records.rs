@@ -87,6 +87,8 @@ fn a_two_node_job_has_a_record_per_node_and_one_explanation() {
     let out = lab.oom_explain(&[&job.id.to_string()]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
+    // Shown in the test log: docs/records.md quotes it.
+    println!("$ oom-explain {}\n{text}", job.id);
     let report: Vec<&str> = err
         .lines()
         .skip_while(|l| !l.starts_with("oom-explain:"))
