@@ -4,6 +4,14 @@
 //! but the two ends is safe, pure Rust over plain data ([`cgroup`], [`classify`],
 //! [`recommend`], [`render`]); only [`spank`] touches Slurm and holds `unsafe` code.
 
+// Only the FFI layer may hold `unsafe` code (it allows it for itself).
+#![deny(unsafe_code)]
+
+// Every entry point catches panics so that none unwinds into slurmstepd (spank/boundary.rs);
+// with panic=abort a panic would kill slurmstepd and the job with it.
+#[cfg(panic = "abort")]
+compile_error!("oom-explain must be built with panic = \"unwind\" (see Cargo.toml)");
+
 /// The Slurm release whose headers this build used (build.rs): the plugin loads only on Slurm of
 /// the same major.minor, so inside slurmstepd it is also the running release.
 pub const SLURM_RELEASE: &str = env!("OOM_EXPLAIN_SLURM_RELEASE");
@@ -35,6 +43,7 @@ pub mod report;
 pub mod sacct;
 pub mod size;
 pub mod slurm;
+#[allow(unsafe_code)]
 pub mod spank;
 pub mod spool;
 pub mod step;

@@ -137,14 +137,14 @@ pub fn parse_oom_events(
                     .position(|c| c == name)
                     .and_then(|i| cells.get(i))
             };
-            if let (Some(pid), Some(rss), Some(name)) = (cell("pid"), cell("rss"), cells.last()) {
-                if let (Ok(pid), Ok(rss)) = (pid.parse(), rss.parse::<u64>()) {
-                    table.push(ProcessRow {
-                        pid,
-                        name: (*name).to_owned(),
-                        rss: rss * page_size,
-                    });
-                }
+            if let (Some(pid), Some(rss), Some(name)) = (cell("pid"), cell("rss"), cells.last())
+                && let (Ok(pid), Ok(rss)) = (pid.parse(), rss.parse::<u64>())
+            {
+                table.push(ProcessRow {
+                    pid,
+                    name: (*name).to_owned(),
+                    rss: rss * page_size,
+                });
             }
         } else if let Some(rest) = message.strip_prefix("oom-kill:") {
             let ours = field(rest, "task_memcg").is_some_and(|memcg| within(memcg, step_path));

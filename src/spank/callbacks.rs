@@ -107,13 +107,13 @@ pub unsafe extern "C" fn slurm_spank_init(
         let spank = unsafe { Spank::new(sp) };
         // Registered even when the configuration is bad, so `#SBATCH --oom-explain` lines never
         // break a job script.
-        if let Err(e) = spank.register_option(Some(option_callback)) {
-            if matches!(
+        if let Err(e) = spank.register_option(Some(option_callback))
+            && matches!(
                 context,
                 Context::Local | Context::Remote | Context::Allocator
-            ) {
-                return Err(e);
-            }
+            )
+        {
+            return Err(e);
         }
         Ok(0)
     })
