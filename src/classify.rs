@@ -183,7 +183,11 @@ fn block(evidence: &Evidence, limit: u64) -> Option<Block> {
         .samples
         .iter()
         .filter(|s| s.at <= kill_at)
-        .filter_map(|s| Some((s, s.top.iter().find(|p| p.pid == kill.victim_pid)?.vm)))
+        // The same program: a shell that exec'd it had the same pid and a tiny size.
+        .filter_map(|s| {
+            let p = s.top.iter().find(|p| p.pid == kill.victim_pid)?;
+            (p.name == kill.victim_name).then_some((s, p.vm))
+        })
         .filter(|&(_, vm)| vm > 0)
         .collect();
     let &(first, least) = seen.iter().min_by_key(|&&(_, vm)| vm)?;
@@ -557,5 +561,20 @@ mod tests {
             &Config::default(),
         );
         assert_ne!(d.cause, Cause::WorkerMultiplication, "{d:#?}");
+    }
+
+    #[test]
+    fn a_shell_that_execs_the_program_is_no_baseline() {
+        // `sh -c 'exec python3 …'`: the pid was sh (2 MiB reserved) before it became python3.
+        let mut samples: Vec<Sample> = (0..4)
+            .map(|q| {
+                let mut s = sample(q * 250, MIB, 2 * MIB);
+                s.top[0].name = "sh".into();
+                s
+            })
+            .collect();
+        samples.push(sample(1000, 150 * MIB, 520 * MIB));
+        let evidence = killed_with(520 * MIB, 200 * MIB, samples);
+        assert_eq!(block(&evidence, 200 * MIB), None);
     }
 }
