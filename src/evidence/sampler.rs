@@ -577,7 +577,7 @@ mod tests {
                 .iter()
                 .map(|s| footprint(s) - std::mem::size_of::<Sample>())
                 .sum::<usize>();
-        // docs/performance.md states "about 150 KiB at most".
+        // docs/admins.md states "about 150 KiB at most".
         assert!(bytes < 160 * 1024, "{bytes} bytes");
         assert!(series.samples.len() <= CAPACITY);
     }
