@@ -181,6 +181,16 @@ impl Facts<'_> {
     pub fn killed_at_own_limit(&self, d: &Diagnosis) -> bool {
         d.oom_kills > 0 && !self.kernel_says_node
     }
+
+    /// The limit a kill at the job's own limit hit: where a kill pattern may apply.
+    pub fn own_limit_of_kill(&self, d: &Diagnosis) -> Option<u64> {
+        d.any_limit().filter(|_| self.killed_at_own_limit(d))
+    }
+
+    /// That limit and the series: where a pattern over time may apply.
+    pub fn series_of_kill(&self, d: &Diagnosis) -> Option<(&Series, u64)> {
+        Some((self.series.as_ref()?, self.own_limit_of_kill(d)?))
+    }
 }
 
 /// Decides the cause from the facts: the first definition in [`PRECEDENCE`] that fits, and

@@ -31,10 +31,9 @@ pub const DEFINITION: Definition = Definition {
 };
 
 fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
-    if !f.killed_at_own_limit(d) {
-        return false;
-    }
-    d.heavy_task = d.any_limit().and_then(|l| heavy_task(f.snapshot, l));
+    d.heavy_task = f
+        .own_limit_of_kill(d)
+        .and_then(|l| heavy_task(f.snapshot, l));
     d.heavy_task.is_some()
 }
 

@@ -34,10 +34,7 @@ pub const DEFINITION: Definition = Definition {
 };
 
 fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
-    if !f.killed_at_own_limit(d) {
-        return false;
-    }
-    let (Some(series), Some(limit)) = (&f.series, d.any_limit()) else {
+    let Some((series, limit)) = f.series_of_kill(d) else {
         return false;
     };
     d.growth = steady_growth(series, limit);

@@ -24,10 +24,7 @@ pub const DEFINITION: Definition = Definition {
 };
 
 fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
-    if !f.killed_at_own_limit(d) {
-        return false;
-    }
-    let Some(limit) = d.any_limit() else {
+    let Some(limit) = f.own_limit_of_kill(d) else {
         return false;
     };
     // At a kill at the limit, page cache would have been dropped before any process was

@@ -37,10 +37,7 @@ pub const DEFINITION: Definition = Definition {
 };
 
 fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
-    if !f.killed_at_own_limit(d) {
-        return false;
-    }
-    let Some(limit) = d.any_limit() else {
+    let Some(limit) = f.own_limit_of_kill(d) else {
         return false;
     };
     let victim = f.at_kill.and_then(|_| {
