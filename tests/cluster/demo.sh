@@ -32,8 +32,10 @@ echo "== job $job ended: $state. Its $JOBS/slurm-$job.err:"
 echo
 cat "$JOBS/slurm-$job.err"
 echo
-echo "== later, on a login node: oom-explain $job (from the job log the epilog wrote)"
+echo "== later, on a login node: oom-explain --log $JOB_LOG $job (the job log the epilog wrote)"
 for _ in $(seq 50); do grep -q "\"job\":$job," "$JOB_LOG" 2>/dev/null && break; sleep 0.2; done
 target/release/oom-explain --log "$JOB_LOG" "$job"
 echo
-echo "(The cluster is still up: SLURM_CONF=$SLURM_CONF. Stop it with: tests/cluster/lab.sh down)"
+echo "(The cluster is still up. Try your own job: tests/cluster/lab.sh sbatch FILE (it runs as"
+echo " $JOB_USER; tests/cluster/lab.sh env shows the settings), then"
+echo " target/release/oom-explain --log $JOB_LOG JOBID. Stop it with: tests/cluster/lab.sh down)"
