@@ -135,6 +135,13 @@ impl Config {
             })
             .collect::<Result<Vec<_>, _>>()?;
         if let Some((_, file)) = pairs.iter().find(|(k, _)| *k == "config") {
+            // slurmd and slurmstepd run in different folders: a relative path would name a
+            // different file in each.
+            if !Path::new(file).is_absolute() {
+                return Err(ConfigError(format!(
+                    "plugstack.conf: config={file:?}: expected an absolute path"
+                )));
+            }
             config.read_file(Path::new(file))?;
         }
         for (key, value) in pairs.into_iter().filter(|(k, _)| *k != "config") {
@@ -225,10 +232,12 @@ impl Config {
                 }
             }
             "max_mem" => {
-                let mib = size::parse_slurm_size_mib(value).ok_or_else(|| {
-                    format!("max_mem={value:?}: expected a size such as 256G or 512000M")
-                })?;
-                self.max_mem = Some(mib << 20);
+                let bytes = size::parse_slurm_size_mib(value)
+                    .and_then(|mib| mib.checked_mul(1 << 20))
+                    .ok_or_else(|| {
+                        format!("max_mem={value:?}: expected a size such as 256G or 512000M")
+                    })?;
+                self.max_mem = Some(bytes);
             }
             "default_mode" => {
                 self.default_mode = value.parse().map_err(|_| {
@@ -296,6 +305,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("max_mem") && e.contains("256G"), "{e}");
+        // A size beyond what bytes can count is refused, not wrapped around.
+        assert!(Config::from_args(&["max_mem=17592186044416M"]).is_err());
+        // The TOML file must be named absolutely: slurmd and slurmstepd run in other folders.
+        let e = Config::from_args(&["config=oom-explain.toml"])
+            .unwrap_err()
+            .0;
+        assert!(e.contains("absolute path"), "{e}");
     }
 
     #[test]
