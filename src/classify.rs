@@ -16,6 +16,7 @@ pub use crate::evidence::Evidence;
 use crate::evidence::kernel::ProcessRow;
 use crate::evidence::sampler::{Sample, Series};
 use crate::step::StepContext;
+use std::borrow::Cow;
 use std::time::Duration;
 
 /// The series as the classifier reads it: up to the kill (what follows is the aftermath), and
@@ -96,6 +97,7 @@ fn measure(snapshot: &MemorySnapshot, evidence: &Evidence, context: &StepContext
     // What the victim held: its own pages and shared memory; its mapped files and libraries
     // (file-rss) are page cache, often charged to whoever read them first.
     let victim = evidence.kernel.last().map(|e| Victim {
+        pid: e.victim_pid,
         name: e.victim_name.clone(),
         rss: [e.anon_rss, e.shmem_rss]
             .into_iter()
@@ -106,11 +108,6 @@ fn measure(snapshot: &MemorySnapshot, evidence: &Evidence, context: &StepContext
     // at the kill (a burst of writes can be faster than a sample).
     let sampled_shmem = series.and_then(|s| s.samples.iter().filter_map(|x| x.shmem).max());
     let shmem_at_kill = evidence.kernel.iter().filter_map(|e| e.at_kill.shmem).max();
-    let ended_well = !context.exit_statuses.is_empty()
-        && context
-            .exit_statuses
-            .iter()
-            .all(|&s| libc::WIFEXITED(s) && libc::WEXITSTATUS(s) == 0);
     Diagnosis {
         oom_kills,
         job_oom_kills: job.and_then(|j| j.oom_kills).unwrap_or(0).max(oom_kills),
@@ -129,7 +126,7 @@ fn measure(snapshot: &MemorySnapshot, evidence: &Evidence, context: &StepContext
         job_limit: job.and_then(|j| j.limit).or(snapshot.limit),
         victim,
         kill_at: evidence.kill_at.filter(|_| oom_kills > 0),
-        ended_well,
+        ended_well: context.ended_well(),
         slurm_allocation: context.step_allocation,
         block: snapshot.limit.and_then(|limit| block(evidence, limit)),
         shape: snapshot
@@ -145,6 +142,16 @@ fn measure(snapshot: &MemorySnapshot, evidence: &Evidence, context: &StepContext
             .max(),
         ..Diagnosis::new(Cause::None)
     }
+}
+
+/// The samples taken up to the kill (all of them when nothing was killed).
+fn until_kill(evidence: &Evidence) -> impl Iterator<Item = &Sample> {
+    let until = evidence.kill_at.unwrap_or(Duration::MAX);
+    evidence
+        .series
+        .iter()
+        .flat_map(|s| s.samples.iter())
+        .take_while(move |s| s.at <= until)
 }
 
 /// The highest use of memory the kernel could not drop: the most any sample held, or the peak
@@ -176,13 +183,7 @@ fn block(evidence: &Evidence, limit: u64) -> Option<Block> {
     if total_vm.saturating_sub(rss) < limit / 2 {
         return None;
     }
-    let kill_at = evidence.kill_at.unwrap_or(Duration::MAX);
-    let seen: Vec<(&Sample, u64)> = evidence
-        .series
-        .as_ref()?
-        .samples
-        .iter()
-        .filter(|s| s.at <= kill_at)
+    let seen: Vec<(&Sample, u64)> = until_kill(evidence)
         // The same program: a shell that exec'd it had the same pid and a tiny size.
         .filter_map(|s| {
             let p = s.top.iter().find(|p| p.pid == kill.victim_pid)?;
@@ -212,13 +213,9 @@ fn block(evidence: &Evidence, limit: u64) -> Option<Block> {
 /// Memory rising in a straight line (R² ≥ 0.9) by at least half the limit, over at least
 /// 2 s and 4 samples, up to the kill: bytes per minute.
 fn still_rising(evidence: &Evidence, limit: u64) -> Option<u64> {
-    let until = evidence.kill_at?;
-    let samples: Vec<Sample> = evidence
-        .series
-        .as_ref()?
-        .samples
-        .iter()
-        .filter(|s| s.at <= until)
+    // Only a kill has a moment at which memory was still rising.
+    evidence.kill_at?;
+    let samples: Vec<Sample> = until_kill(evidence)
         .skip_while(|s| !crate::causes::share(s.held(), limit, 5))
         .cloned()
         .collect();
@@ -237,14 +234,7 @@ const PICTURE_COLUMNS: usize = 24;
 /// Memory held over the run up to the kill, in eighths of the limit per column (the most held
 /// in each column's time), for a run long enough to have a shape; a kill ends at the limit.
 fn shape(evidence: &Evidence, limit: u64, killed: bool) -> Option<(Vec<u8>, Duration)> {
-    let until = evidence.kill_at.filter(|_| killed).unwrap_or(Duration::MAX);
-    let samples: Vec<&Sample> = evidence
-        .series
-        .as_ref()?
-        .samples
-        .iter()
-        .filter(|s| s.at <= until)
-        .collect();
+    let samples: Vec<&Sample> = until_kill(evidence).collect();
     let (first, last) = (samples.first()?.at, samples.last()?.at);
     let span = last.checked_sub(first)?;
     if samples.len() < 8 || span < Duration::from_secs(2) {
@@ -312,12 +302,14 @@ fn facts<'a>(
         cache_at_kill,
         context,
         config,
-        series: series_until_kill(evidence, step.peak).or_else(|| evidence.series.clone()),
+        // Copied only when it is cut at a kill; otherwise read as it is.
+        series: series_until_kill(evidence, step.peak)
+            .map(Cow::Owned)
+            .or_else(|| evidence.series.as_ref().map(Cow::Borrowed)),
         at_kill,
         kernel_reports: evidence.kernel.len(),
         kernel_says_node: evidence.kernel.iter().any(|e| e.beyond_job),
         job_reached,
-        tasks_killed: context.tasks_killed() as u64,
         processes_held,
     }
 }

@@ -129,6 +129,15 @@ impl StepContext {
         }
     }
 
+    /// Every task of this node exited 0 (the step went on to its end, whatever was killed).
+    pub fn ended_well(&self) -> bool {
+        !self.exit_statuses.is_empty()
+            && self
+                .exit_statuses
+                .iter()
+                .all(|&s| libc::WIFEXITED(s) && libc::WEXITSTATUS(s) == 0)
+    }
+
     /// Tasks that ended by SIGKILL, the OOM killer's signal (Slurm shows exit code 137).
     pub fn tasks_killed(&self) -> usize {
         self.exit_statuses

@@ -20,6 +20,7 @@ mod unknown;
 pub mod words;
 mod worker_multiplication;
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::cgroup::MemorySnapshot;
@@ -158,7 +159,7 @@ pub struct Facts<'a> {
     pub context: &'a StepContext,
     pub config: &'a Config,
     /// Memory over time up to the kill, ending at the cgroup's own peak.
-    pub series: Option<Series>,
+    pub series: Option<Cow<'a, Series>>,
     /// The kernel's list of the job's processes at the kill (the fullest one, if several).
     pub at_kill: Option<&'a [ProcessRow]>,
     /// Kernel OOM reports found for this step.
@@ -169,8 +170,6 @@ pub struct Facts<'a> {
     pub job_reached: bool,
     /// Page cache (file pages, not /dev/shm) in the kernel's figures at the kill.
     pub cache_at_kill: Option<u64>,
-    /// Tasks that ended by SIGKILL.
-    pub tasks_killed: u64,
     /// The most the step's processes held together in any sample (resident sizes, as Slurm's
     /// own accounting adds them up).
     pub processes_held: Option<u64>,
@@ -189,7 +188,7 @@ impl Facts<'_> {
 
     /// That limit and the series: where a pattern over time may apply.
     pub fn series_of_kill(&self, d: &Diagnosis) -> Option<(&Series, u64)> {
-        Some((self.series.as_ref()?, self.own_limit_of_kill(d)?))
+        Some((self.series.as_deref()?, self.own_limit_of_kill(d)?))
     }
 }
 
@@ -261,8 +260,9 @@ pub struct HeavyTask {
 /// The process the kernel killed, from its report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Victim {
+    pub pid: u32,
     pub name: String,
-    /// What it held in memory (anon + file + shmem RSS).
+    /// What it held in memory: its own pages and shared memory (anon + shmem RSS).
     pub rss: Option<u64>,
 }
 

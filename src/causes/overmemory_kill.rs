@@ -33,7 +33,7 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
     match (seen, d.slurm_allocation) {
         (Some(seen), Some(allocation)) => {
             d.oom_kills == 0
-                && f.tasks_killed > 0
+                && f.context.tasks_killed() > 0
                 && share(seen, allocation, 75)
                 && !reached(d.peak, d.limit)
         }

@@ -40,10 +40,7 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
     let Some(limit) = f.own_limit_of_kill(d) else {
         return false;
     };
-    let victim = f.at_kill.and_then(|_| {
-        let name = &d.victim.as_ref()?.name;
-        f.at_kill?.iter().find(|r| &r.name == name).map(|r| r.pid)
-    });
+    let victim = d.victim.as_ref().map(|v| v.pid);
     let from_kernel = f.at_kill.and_then(|rows| {
         let sizes: Vec<Size> = rows
             .iter()
@@ -54,7 +51,7 @@ fn detect(f: &Facts, d: &mut Diagnosis) -> bool {
         group(&sizes, limit, victim).map(|g| (g, rows.len() as u32, sum, true))
     });
     let from_series = || {
-        let at_peak = f.series.as_ref()?.peak_with_processes()?;
+        let at_peak = f.series.as_deref()?.peak_with_processes()?;
         let sizes: Vec<Size> = at_peak
             .top
             .iter()

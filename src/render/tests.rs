@@ -34,6 +34,7 @@ fn diagnosis(cause: Cause) -> Diagnosis {
         job_peak: Some(100 * GIB),
         job_limit: Some(512 * GIB),
         victim: Some(Victim {
+            pid: 7,
             name: "fifteen_chars15".into(),
             rss: Some(500 * GIB),
         }),
@@ -294,6 +295,7 @@ fn what_else_the_user_may_see_is_said_only_where_it_applies() {
         limit: Some(GIB),
         peak: Some(GIB),
         victim: Some(Victim {
+            pid: 7,
             name: "python3".into(),
             rss: Some(300 << 20),
         }),
