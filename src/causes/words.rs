@@ -107,10 +107,8 @@ impl Words<'_> {
             ),
         }
     }
-}
 
-/// The memory picture: "▁▁▁▂▃▅▇█  memory over 12 s (top: the 300 MiB limit)".
-impl Words<'_> {
+    /// The memory picture: "▁▁▁▂▃▅▇█  memory over 12 s (top: the 300 MiB limit)".
     pub fn picture(&self) -> Option<String> {
         let (levels, over) = self.d.shape.as_ref()?;
         const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
