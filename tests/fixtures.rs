@@ -254,24 +254,102 @@ fn v2_throttling_above_memory_high_is_a_near_miss() {
     );
 }
 
-/// A copy of a captured tree without any `memory.peak`, as on kernels before 5.19 (RHEL 8 and
-/// many RHEL 9 kernels): everything else is the real kernel's.
-fn without_memory_peak(set: &str, case: &str) -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path) {
+/// A copy of a captured tree in which `edit` may change each file: given its path within the
+/// tree and its text, it returns the new text, or None to leave the file out.
+fn edited_copy(
+    set: &str,
+    case: &str,
+    edit: impl Fn(&Path, String) -> Option<String> + Copy,
+) -> tempfile::TempDir {
+    fn copy(
+        from: &Path,
+        to: &Path,
+        within: &Path,
+        edit: impl Fn(&Path, String) -> Option<String> + Copy,
+    ) {
         std::fs::create_dir_all(to).unwrap();
         for entry in std::fs::read_dir(from).unwrap() {
             let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
+            let (target, path) = (to.join(entry.file_name()), within.join(entry.file_name()));
             if entry.file_type().unwrap().is_dir() {
-                copy(&entry.path(), &target);
-            } else if entry.file_name() != "memory.peak" {
-                std::fs::copy(entry.path(), target).unwrap();
+                copy(&entry.path(), &target, &path, edit);
+            } else if let Some(text) = edit(&path, std::fs::read_to_string(entry.path()).unwrap()) {
+                std::fs::write(target, text).unwrap();
             }
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    copy(&fixtures().join(set).join(case), dir.path());
+    copy(
+        &fixtures().join(set).join(case),
+        dir.path(),
+        Path::new(""),
+        edit,
+    );
     dir
+}
+
+/// A copy of a captured tree without any `memory.peak`, as on kernels before 5.19 (RHEL 8 and
+/// many RHEL 9 kernels): everything else is the real kernel's.
+fn without_memory_peak(set: &str, case: &str) -> tempfile::TempDir {
+    edited_copy(set, case, |path, text| {
+        (path.file_name() != Some("memory.peak".as_ref())).then_some(text)
+    })
+}
+
+/// The step's kill count in a copy of a captured tree whose `file` (memory.oom_control or
+/// memory.events) says `oom_kill <kills(path)>` wherever `kills` gives a count.
+fn oom_kills_with(
+    set: &str,
+    case: &str,
+    file: &str,
+    kills: fn(&Path) -> Option<u64>,
+) -> (Option<u64>, Option<u64>) {
+    let tree = edited_copy(set, case, |path, text| {
+        if path.file_name() != Some(file.as_ref()) {
+            return Some(text);
+        }
+        Some(match kills(path) {
+            Some(n) => text
+                .lines()
+                .map(|l| match l.starts_with("oom_kill ") {
+                    true => format!("oom_kill {n}"),
+                    false => l.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("\n"),
+            None => text,
+        })
+    });
+    let snapshot = read_snapshot(&discover(tree.path(), "self").unwrap()).unwrap();
+    (
+        snapshot.step.oom_kills,
+        snapshot.job.and_then(|j| j.oom_kills),
+    )
+}
+
+#[test]
+fn v1_a_kernel_that_counts_kills_up_the_tree_is_not_counted_twice() {
+    // As kernels that propagate v1's oom_kill would show job_2's one kill: on the task, the
+    // step and the job alike.
+    let counts = oom_kills_with(V1, "batch-oom", "memory.oom_control", |path| {
+        path.to_str()?.contains("job_2").then_some(1)
+    });
+    assert_eq!(counts, (Some(1), Some(1)));
+    // As captured (kernel 6.18 counts v1 kills where they happened): the same one kill.
+    let counts = oom_kills_with(V1, "batch-oom", "memory.oom_control", |_| None);
+    assert_eq!(counts, (Some(1), Some(1)));
+}
+
+#[test]
+fn v2_with_memory_localevents_a_kill_below_the_step_still_counts() {
+    // cgroup2 mounted with memory_localevents: each folder counts only its own kills, so the
+    // step and job folders say 0 and only the task's folder says 1.
+    let counts = oom_kills_with(V2_2605, "srun-oom", "memory.events", |path| {
+        Some(u64::from(
+            path.ends_with("step_0/user/task_0/memory.events"),
+        ))
+    });
+    assert_eq!(counts, (Some(1), Some(1)));
 }
 
 /// The report on a tree, with the sampler's one figure if given (a usage read off the tree).

@@ -119,6 +119,40 @@ pub fn read_snapshot(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
     }
 }
 
+/// The OOM kills in `dir` and below, whichever way this kernel counts them: hierarchical
+/// counters (v2, and v1 on some kernels) already include every child, local ones (v1 on others,
+/// v2 mounted with `memory_localevents`) only the directory's own. Summing would count a kill
+/// twice on the first, one reading alone would miss it on the second; the larger of the
+/// directory's reading and its children's totals is right on both, since Slurm's processes sit
+/// in the leaves. `read_here` reads one directory's count (None = this kernel keeps none).
+fn kills_in_tree(
+    dir: &std::path::Path,
+    read_here: fn(&std::path::Path) -> Result<Option<u64>, CgroupError>,
+) -> Result<Option<u64>, CgroupError> {
+    // Slurm's trees are a few levels deep; a deeper one is not Slurm's and is not walked.
+    fn walk(
+        dir: &std::path::Path,
+        read_here: fn(&std::path::Path) -> Result<Option<u64>, CgroupError>,
+        depth: u8,
+    ) -> Result<Option<u64>, CgroupError> {
+        let here = read_here(dir)?;
+        let mut below: Option<u64> = None;
+        if depth < 6
+            && let Ok(entries) = std::fs::read_dir(dir)
+        {
+            for entry in entries.filter_map(Result::ok).take(4096) {
+                if entry.file_type().is_ok_and(|t| t.is_dir())
+                    && let Some(kills) = walk(&entry.path(), read_here, depth + 1)?
+                {
+                    below = Some(below.unwrap_or(0).saturating_add(kills));
+                }
+            }
+        }
+        Ok(here.into_iter().chain(below).max())
+    }
+    walk(dir, read_here, 0)
+}
+
 /// The smallest of the limits that are set.
 fn tightest(limits: impl IntoIterator<Item = Option<u64>>) -> Option<u64> {
     limits.into_iter().flatten().min()

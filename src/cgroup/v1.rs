@@ -1,13 +1,14 @@
 //! cgroup v1 (the `memory` controller's own hierarchy).
 //!
-//! v1 counters are not hierarchical where it matters: `oom_kill` in memory.oom_control counts
-//! only kills of processes in that very directory (Slurm's tasks sit in `task_<n>`), so kills
-//! are summed over the whole subtree.
+//! `oom_kill` in memory.oom_control counts kills in that very directory on some kernels and in
+//! its whole subtree on others (Slurm's tasks sit in `task_<n>`): see [`super::kills_in_tree`].
 
 use std::path::Path;
 
 use super::parse::{CgroupError, numbered_children, read_keyed, read_limit, read_u64};
-use super::{CgroupFigures, MemorySnapshot, MemoryStat, StepCgroup, TaskFigures, tightest};
+use super::{
+    CgroupFigures, MemorySnapshot, MemoryStat, StepCgroup, TaskFigures, kills_in_tree, tightest,
+};
 
 pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
     let step_figures = figures(&step.step_dir)?;
@@ -49,7 +50,7 @@ fn figures(dir: &Path) -> Result<CgroupFigures, CgroupError> {
         peak: read_u64(dir, "memory.max_usage_in_bytes")?,
         current: read_u64(dir, "memory.usage_in_bytes")?,
         limit_hits: read_u64(dir, "memory.failcnt")?,
-        oom_kills: oom_kills_in_tree(dir)?,
+        oom_kills: kills_in_tree(dir, oom_kills_here)?,
         throttled: None,
         stat: MemoryStat::of(super::CgroupVersion::V1, &stat_fields),
     })
@@ -58,19 +59,4 @@ fn figures(dir: &Path) -> Result<CgroupFigures, CgroupError> {
 fn oom_kills_here(dir: &Path) -> Result<Option<u64>, CgroupError> {
     // Kernels before 4.13 have no oom_kill line: then the count is unknown, not zero.
     Ok(read_keyed(dir, "memory.oom_control")?.and_then(|f| f.get("oom_kill").copied()))
-}
-
-fn oom_kills_in_tree(dir: &Path) -> Result<Option<u64>, CgroupError> {
-    let mut total = oom_kills_here(dir)?;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(total);
-    };
-    for entry in entries.filter_map(Result::ok) {
-        if entry.file_type().is_ok_and(|t| t.is_dir())
-            && let Some(kills) = oom_kills_in_tree(&entry.path())?
-        {
-            total = Some(total.unwrap_or(0) + kills);
-        }
-    }
-    Ok(total)
 }

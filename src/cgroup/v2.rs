@@ -2,14 +2,17 @@
 //!
 //! Slurm puts slurmstepd in `step_<s>/slurm` and the tasks in `step_<s>/user/task_<n>`, with the
 //! limit on `job_<j>` and on `step_<s>/user`. The step's own memory is therefore read from `user/`
-//! when it exists. `memory.events` is hierarchical, so the step directory's `oom_kill` already
-//! counts every kill below it; the `max`/`oom` counts appear on whichever directory had the
-//! limit that was hit (usually `job_<j>`).
+//! when it exists. `memory.events` is hierarchical unless cgroup2 is mounted with
+//! `memory_localevents`: kills are counted over the subtree either way ([`super::kills_in_tree`]).
+//! The `max`/`oom` counts appear on whichever directory had the limit that was hit (usually
+//! `job_<j>`).
 
 use std::path::Path;
 
 use super::parse::{CgroupError, numbered_children, read_keyed, read_limit, read_u64};
-use super::{CgroupFigures, MemorySnapshot, MemoryStat, StepCgroup, TaskFigures, tightest};
+use super::{
+    CgroupFigures, MemorySnapshot, MemoryStat, StepCgroup, TaskFigures, kills_in_tree, tightest,
+};
 
 pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
     let user_dir = step.step_dir.join("user");
@@ -21,9 +24,8 @@ pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
 
     let mut step_figures = figures(workload_dir)?;
     // Kills and throttling of the step's processes, wherever below the step they were.
-    let whole_step = figures(&step.step_dir)?;
-    step_figures.oom_kills = whole_step.oom_kills.or(step_figures.oom_kills);
-    step_figures.throttled = whole_step.throttled.or(step_figures.throttled);
+    step_figures.oom_kills = kills_in_tree(&step.step_dir, oom_kills_here)?;
+    step_figures.throttled = events(&step.step_dir, "high")?.or(step_figures.throttled);
 
     let job = match &step.job_dir {
         Some(dir) => Some(figures(dir)?),
@@ -72,10 +74,14 @@ fn figures(dir: &Path) -> Result<CgroupFigures, CgroupError> {
         peak: read_u64(dir, "memory.peak")?,
         current: read_u64(dir, "memory.current")?,
         limit_hits: events(dir, "max")?,
-        oom_kills: events(dir, "oom_kill")?,
+        oom_kills: kills_in_tree(dir, oom_kills_here)?,
         throttled: events(dir, "high")?,
         stat: MemoryStat::of(super::CgroupVersion::V2, &stat_fields),
     })
+}
+
+fn oom_kills_here(dir: &Path) -> Result<Option<u64>, CgroupError> {
+    events(dir, "oom_kill")
 }
 
 fn events(dir: &Path, key: &str) -> Result<Option<u64>, CgroupError> {
