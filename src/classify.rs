@@ -269,14 +269,17 @@ fn facts<'a>(
 ) -> Facts<'a> {
     let step = &snapshot.step;
     let job = snapshot.job.as_ref();
-    // Without the kernel's peak, the limit counters say whether the job's own limits were hit
-    // (a limit above the job leaves them at 0).
+    // Without the kernel's peak, or without its report of a kill (a log that wrapped, a reader
+    // that could not open it), the limit counters say whether the job's own limits were hit: a
+    // limit above the job leaves them at 0. A kill is never blamed on the node for want of a
+    // report.
     let limit_hit = [step.limit_hits, job.and_then(|j| j.limit_hits)]
         .into_iter()
         .any(|n| n.unwrap_or(0) > 0);
+    let report_missing = d.oom_kills > 0 && evidence.kernel.is_empty();
     let job_reached = reached(d.job_peak_unreclaimable, d.job_limit)
         || reached(d.peak_unreclaimable, d.limit)
-        || (d.peak_is_lower_bound || d.peak.is_none()) && limit_hit;
+        || (d.peak_is_lower_bound || d.peak.is_none() || report_missing) && limit_hit;
     // Of several kills, the fullest table counts: later ones list what was left after the
     // first victim, whose memory may still be charged while it exits.
     let at_kill: Option<&[ProcessRow]> = evidence
@@ -492,6 +495,33 @@ mod tests {
             &Config::default(),
         );
         assert_ne!(d.cause, Cause::OverMemoryKill, "{d:#?}");
+    }
+
+    #[test]
+    fn a_kill_at_the_jobs_limit_whose_kernel_report_was_missed_is_not_the_nodes() {
+        // Killed with half its memory in page cache; the kernel log had no report of it, but
+        // the job's limit counter says its own limit was hit.
+        let samples: Vec<Sample> = (0..40)
+            .map(|q| with_cache(q * 250, 195 * MIB, 100 * MIB))
+            .collect();
+        let mut killed = snapshot(200 * MIB, 200 * MIB, 0, 1);
+        killed.job.as_mut().unwrap().limit_hits = Some(3);
+        let d = classify(
+            &killed,
+            &series_of(samples.clone()),
+            &batch(vec![9]),
+            &Config::default(),
+        );
+        assert!(d.cause.is_kill() && d.cause != Cause::NodeOom, "{d:#?}");
+        // No hit of the job's own limit: memory ran short elsewhere.
+        let elsewhere = snapshot(200 * MIB, 200 * MIB, 0, 1);
+        let d = classify(
+            &elsewhere,
+            &series_of(samples),
+            &batch(vec![9]),
+            &Config::default(),
+        );
+        assert_eq!(d.cause, Cause::NodeOom, "{d:#?}");
     }
 
     fn kill_with_table(rows: &[(u32, &str, u64)], victim: u32) -> Evidence {

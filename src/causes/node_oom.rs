@@ -6,8 +6,8 @@ pub const DEFINITION: Definition = Definition {
     cause: Cause::NodeOom,
     id: "node-oom",
     doc: "The kernel killed a process of the step, but the limit it hit lay outside the job (the \
-          kernel's report says so), or the job stayed well below its own limits and left no \
-          report of its own limit being hit. The node, or a limit the site sets above each job, \
+          kernel's report says so), or the job stayed well below its own limits and neither \
+          the kernel's report nor the job's limit counters show its own limit being hit. The node, or a limit the site sets above each job, \
           ran short: the request was not the problem, so no larger one is suggested.",
     detect,
     explain,
