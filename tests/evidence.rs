@@ -132,7 +132,6 @@ fn a_tmpfs_burst_faster_than_the_kernels_statistics_is_still_seen() {
         &kmsg,
         "/slurm_localhost/uid_1001/job_14/step_batch",
         "/slurm_localhost/uid_1001/job_14",
-        0,
         4096,
     );
     assert_eq!(events.len(), 1);

@@ -68,11 +68,13 @@ fn within(path: &str, dir: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// The text of a kmsg record: `prio,seq,usec,flags;message` → (usec, message).
-fn record(line: &str) -> Option<(u64, &str)> {
+/// A kmsg record's head and text: `prio,seq,usec,flags;message` → (facility, usec, message).
+fn record(line: &str) -> Option<(u64, u64, &str)> {
     let (head, message) = line.split_once(';')?;
-    let usec = head.split(',').nth(2)?.parse().ok()?;
-    Some((usec, message))
+    let mut fields = head.split(',');
+    let priority: u64 = fields.next()?.parse().ok()?;
+    let usec = fields.nth(1)?.parse().ok()?;
+    Some((priority >> 3, usec, message))
 }
 
 fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
@@ -86,155 +88,231 @@ fn kib(text: &str, key: &str) -> Option<u64> {
         .chars()
         .take_while(char::is_ascii_digit)
         .collect();
-    digits.parse::<u64>().ok().map(|k| k * 1024)
+    digits.parse::<u64>().ok()?.checked_mul(1024)
 }
 
-/// Parses kernel log records (kmsg format, one per line) into the OOM kills of processes in
-/// `step_path` that happened at or after `since_us`. `job_path` decides whether the process
-/// table may be shown. `page_size` converts the table's page counts.
-pub fn parse_oom_events(
-    text: &str,
-    step_path: &str,
-    job_path: &str,
-    since_us: u64,
+/// At most this many kills are kept per step, and this many rows of one process table: memory
+/// stays bounded whatever the log holds (a node-level OOM lists every process of the node).
+const MAX_EVENTS: usize = 64;
+const MAX_ROWS: usize = 4096;
+
+/// Reads kernel log records one at a time and keeps the OOM kills of processes in one step.
+/// `job_path` decides whether a process table may be shown; `page_size` converts its page
+/// counts. Only the kernel's own records count (facility 0): a line another program wrote to
+/// /dev/kmsg is never taken for the kernel's report.
+pub struct OomReports<'a> {
+    step_path: &'a str,
+    job_path: &'a str,
     page_size: u64,
-) -> Vec<OomEvent> {
-    let mut events = Vec::new();
-    let mut columns: Vec<String> = Vec::new();
-    let mut table: Vec<ProcessRow> = Vec::new();
-    let mut pending: Option<OomEvent> = None;
-    let mut stats = std::collections::BTreeMap::new();
-    let mut in_stats = false;
-    for (at_us, message) in text.lines().filter_map(record) {
-        let message = message.trim_end();
+    columns: Vec<String>,
+    table: Vec<ProcessRow>,
+    stats: std::collections::BTreeMap<String, u64>,
+    in_stats: bool,
+    pending: Option<OomEvent>,
+    events: Vec<OomEvent>,
+}
+
+impl<'a> OomReports<'a> {
+    pub fn new(step_path: &'a str, job_path: &'a str, page_size: u64) -> Self {
+        OomReports {
+            step_path,
+            job_path,
+            page_size,
+            columns: Vec::new(),
+            table: Vec::new(),
+            stats: Default::default(),
+            in_stats: false,
+            pending: None,
+            events: Vec::new(),
+        }
+    }
+
+    /// One record as /dev/kmsg gives it (`prio,seq,usec,flags;message`; continuation lines,
+    /// which start with a space, are ignored).
+    pub fn add(&mut self, line: &str) {
+        if let Some((0, at_us, message)) = record(line) {
+            self.add_message(at_us, message.trim_end());
+        }
+    }
+
+    pub fn events(self) -> Vec<OomEvent> {
+        self.events
+    }
+
+    fn add_message(&mut self, at_us: u64, message: &str) {
         if message.contains(" invoked oom-killer:") {
-            table.clear();
-            columns.clear();
-            stats.clear();
+            self.table.clear();
+            self.columns.clear();
+            self.stats.clear();
         } else if message.starts_with("Memory cgroup stats for ") {
-            in_stats = true;
-        } else if in_stats
+            self.in_stats = true;
+        } else if self.in_stats
             && let Some((key, value)) = message.split_once(' ')
             && let Ok(v) = value.trim().parse::<u64>()
         {
-            stats.insert(key.to_owned(), v);
+            if self.stats.len() < 256 {
+                self.stats.insert(key.to_owned(), v);
+            }
         } else if message.starts_with("[  pid  ]") {
-            in_stats = false;
-            columns = message
+            self.in_stats = false;
+            self.columns = message
                 .replace("[  pid  ]", "pid")
                 .split_whitespace()
                 .map(str::to_owned)
                 .collect();
-        } else if message.starts_with('[') && !columns.is_empty() {
-            let cells: Vec<&str> = message
-                .trim_start_matches('[')
-                .split_whitespace()
-                .map(|c| c.trim_end_matches(']'))
-                .collect();
-            let cell = |name: &str| {
-                columns
-                    .iter()
-                    .position(|c| c == name)
-                    .and_then(|i| cells.get(i))
-            };
-            if let (Some(pid), Some(rss), Some(name)) = (cell("pid"), cell("rss"), cells.last())
-                && let (Ok(pid), Ok(rss)) = (pid.parse(), rss.parse::<u64>())
+        } else if message.starts_with('[') && !self.columns.is_empty() {
+            if let Some(row) = self.row(message)
+                && self.table.len() < MAX_ROWS
             {
-                table.push(ProcessRow {
-                    pid,
-                    name: (*name).to_owned(),
-                    rss: rss * page_size,
-                });
+                self.table.push(row);
             }
         } else if let Some(rest) = message.strip_prefix("oom-kill:") {
-            let ours = field(rest, "task_memcg").is_some_and(|memcg| within(memcg, step_path));
-            pending = (ours && at_us >= since_us).then(|| OomEvent {
-                at_us,
-                constraint: field(rest, "constraint").unwrap_or("").to_owned(),
-                oom_memcg: field(rest, "oom_memcg").map(str::to_owned),
-                victim_pid: field(rest, "pid").and_then(|p| p.parse().ok()).unwrap_or(0),
-                victim_name: field(rest, "task").unwrap_or("").to_owned(),
-                at_kill: MemoryAtKill::from_stats(&stats),
-                beyond_job: field(rest, "constraint") == Some("CONSTRAINT_NONE")
-                    || field(rest, "oom_memcg").is_some_and(|memcg| !within(memcg, job_path)),
-                total_vm: None,
-                anon_rss: None,
-                file_rss: None,
-                shmem_rss: None,
-                processes: Vec::new(),
-            });
+            self.pending = self.kill(at_us, rest);
         } else if message.contains("Killed process ") {
-            if let Some(mut event) = pending.take() {
+            if let Some(mut event) = self.pending.take()
+                && self.events.len() < MAX_EVENTS
+            {
                 event.total_vm = kib(message, "total-vm");
                 event.anon_rss = kib(message, "anon-rss");
                 event.file_rss = kib(message, "file-rss");
                 event.shmem_rss = kib(message, "shmem-rss");
                 if !event.beyond_job {
-                    event.processes = std::mem::take(&mut table);
+                    event.processes = std::mem::take(&mut self.table);
                 }
-                events.push(event);
+                self.events.push(event);
             }
-            table.clear();
+            self.table.clear();
         }
     }
-    events
+
+    /// One row of the process table, by the columns its header named.
+    fn row(&self, message: &str) -> Option<ProcessRow> {
+        let cells: Vec<&str> = message
+            .trim_start_matches('[')
+            .split_whitespace()
+            .map(|c| c.trim_end_matches(']'))
+            .collect();
+        let cell = |name: &str| {
+            let i = self.columns.iter().position(|c| c == name)?;
+            cells.get(i)
+        };
+        Some(ProcessRow {
+            pid: cell("pid")?.parse().ok()?,
+            name: (*cells.last()?).to_owned(),
+            rss: cell("rss")?
+                .parse::<u64>()
+                .ok()?
+                .saturating_mul(self.page_size),
+        })
+    }
+
+    /// The `oom-kill:` line: an event if its victim was in this step.
+    fn kill(&self, at_us: u64, rest: &str) -> Option<OomEvent> {
+        let memcg = field(rest, "task_memcg")?;
+        if !within(memcg, self.step_path) {
+            return None;
+        }
+        let constraint = field(rest, "constraint").unwrap_or("");
+        Some(OomEvent {
+            at_us,
+            constraint: constraint.to_owned(),
+            oom_memcg: field(rest, "oom_memcg").map(str::to_owned),
+            victim_pid: field(rest, "pid").and_then(|p| p.parse().ok()).unwrap_or(0),
+            victim_name: field(rest, "task").unwrap_or("").to_owned(),
+            at_kill: MemoryAtKill::from_stats(&self.stats),
+            beyond_job: constraint == "CONSTRAINT_NONE"
+                || field(rest, "oom_memcg").is_some_and(|oom| !within(oom, self.job_path)),
+            ..OomEvent::default()
+        })
+    }
 }
 
-/// The OOM kills of `step`'s processes since `since_us` (CLOCK_MONOTONIC µs, the kernel log's
-/// clock), from `<root>/dev/kmsg`.
-pub fn oom_events(root: &Path, step: &crate::cgroup::StepCgroup, since_us: u64) -> Vec<OomEvent> {
-    let log = read_kernel_log(root, since_us);
-    let job = step.job_path.as_deref().unwrap_or(&step.step_path);
-    parse_oom_events(
-        &log,
-        &step.step_path,
-        job,
-        since_us,
-        super::sampler::page_size(),
-    )
+/// Parses kernel log records (kmsg format, one per line) into the OOM kills of processes in
+/// `step_path` (see [`OomReports`]).
+pub fn parse_oom_events(
+    text: &str,
+    step_path: &str,
+    job_path: &str,
+    page_size: u64,
+) -> Vec<OomEvent> {
+    let mut reports = OomReports::new(step_path, job_path, page_size);
+    text.lines().for_each(|line| reports.add(line));
+    reports.events()
 }
 
-/// Now on the kernel log's clock (CLOCK_MONOTONIC), in µs.
+/// Now on the kernel log's clock, in µs. The log stamps records with the scheduler's clock,
+/// which no time adjustment slews; CLOCK_MONOTONIC_RAW follows the same hardware counter,
+/// where CLOCK_MONOTONIC would drift from it by up to 500 ppm on a long-up node.
 pub fn now_us() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC_RAW)
         .map(|t| t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000)
         .unwrap_or(0)
 }
 
-/// At most this many kernel log records are read (a 16 MiB ring buffer holds about 200 000).
-const MAX_RECORDS: usize = 250_000;
+/// How long into the step (which started at `started_us` on the log's clock and lasted
+/// `elapsed`) the first kill came. None when the log's clock puts it outside the step: no time
+/// rather than one that misleads.
+pub fn kill_time(
+    kills: &[OomEvent],
+    started_us: u64,
+    elapsed: Option<std::time::Duration>,
+) -> Option<std::time::Duration> {
+    let at = std::time::Duration::from_micros(kills.first()?.at_us.checked_sub(started_us)?);
+    (at <= elapsed?).then_some(at)
+}
 
-/// Reads what the kernel log holds now, without waiting: `<root>/dev/kmsg` read non-blocking
-/// until it has nothing more. /dev/kmsg reads from the oldest record and cannot go backwards,
-/// so records older than `since_us` are dropped as they come: memory stays bounded by this
-/// step's own records, and the newest ones are never cut off. Unreadable → empty.
-pub fn read_kernel_log(root: &Path, since_us: u64) -> String {
-    use std::os::unix::fs::OpenOptionsExt;
-    let Ok(mut file) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(root.join("dev/kmsg"))
-    else {
-        return String::new();
-    };
-    let mut out = String::new();
-    // /dev/kmsg returns one record per read; a record is at most about 8 KiB.
-    let mut buffer = vec![0u8; 16 * 1024];
-    for _ in 0..MAX_RECORDS {
-        match file.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => {
-                let text = String::from_utf8_lossy(&buffer[..n]);
-                if record(text.lines().next().unwrap_or("")).is_some_and(|(at, _)| at >= since_us) {
-                    out.push_str(&text);
-                }
+/// The kernel log (`/dev/kmsg`) as from one moment on: opened when a step starts (where the
+/// plugin still runs as root, which reading it needs where `dmesg_restrict` is set) and moved
+/// to its end, so that at the step's end only what the kernel logged since is read, however
+/// large the ring buffer and whatever its clock says.
+pub struct KernelLog {
+    file: std::fs::File,
+}
+
+impl KernelLog {
+    pub fn open_at_end(root: &Path) -> std::io::Result<KernelLog> {
+        use std::io::{Seek, SeekFrom};
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(root.join("dev/kmsg"))?;
+        file.seek(SeekFrom::End(0))?;
+        Ok(KernelLog { file })
+    }
+
+    /// Hands each record logged since the log was opened (or since the last call) to `each`,
+    /// until none is left or `budget` is spent: the step's end is never held up by a busy log.
+    /// Records overwritten before they were read are skipped.
+    pub fn read_new(&mut self, budget: std::time::Duration, mut each: impl FnMut(&str)) {
+        let deadline = std::time::Instant::now() + budget;
+        // /dev/kmsg returns one record per read; a record is at most about 8 KiB.
+        let mut buffer = vec![0u8; 16 * 1024];
+        for read in 0u64.. {
+            if read % 256 == 255 && std::time::Instant::now() > deadline {
+                break;
             }
-            // Records overwritten while reading: skip to the next one.
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
-            Err(_) => break, // EAGAIN: nothing more; anything else: stop quietly
+            match self.file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => each(&String::from_utf8_lossy(&buffer[..n])),
+                // Overwritten while we were behind: the next read starts at the oldest left.
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+                Err(_) => break, // EAGAIN: nothing more; anything else: stop quietly
+            }
         }
     }
-    out
+
+    /// The OOM kills of `step`'s processes logged since the log was opened.
+    pub fn oom_events(
+        &mut self,
+        step: &crate::cgroup::StepCgroup,
+        budget: std::time::Duration,
+    ) -> Vec<OomEvent> {
+        let job = step.job_path.as_deref().unwrap_or(&step.step_path);
+        let mut reports = OomReports::new(&step.step_path, job, super::sampler::page_size());
+        self.read_new(budget, |record| reports.add(record));
+        reports.events()
+    }
 }
 
 #[cfg(test)]
@@ -247,7 +325,7 @@ mod tests {
 
     #[test]
     fn a_real_memcg_oom_report() {
-        let events = parse_oom_events(V1_KMSG, STEP, JOB, 0, 4096);
+        let events = parse_oom_events(V1_KMSG, STEP, JOB, 4096);
         assert_eq!(events.len(), 1);
         let e = &events[0];
         assert_eq!((e.victim_pid, e.victim_name.as_str()), (12933, "python3"));
@@ -265,28 +343,30 @@ mod tests {
     }
 
     #[test]
-    fn other_steps_and_older_events_are_left_out() {
-        assert!(
-            parse_oom_events(
-                V1_KMSG,
-                "/slurm_localhost/uid_1001/job_1/step_0",
-                JOB,
-                0,
-                4096
-            )
-            .is_empty()
-        );
-        assert!(
-            parse_oom_events(
-                V1_KMSG,
-                "/slurm_localhost/uid_1001/job_11/step_batch",
-                JOB,
-                0,
-                4096
-            )
-            .is_empty()
-        );
-        assert!(parse_oom_events(V1_KMSG, STEP, JOB, u64::MAX, 4096).is_empty());
+    fn other_steps_are_left_out() {
+        for step in [
+            "/slurm_localhost/uid_1001/job_1/step_0",
+            "/slurm_localhost/uid_1001/job_11/step_batch",
+        ] {
+            assert!(
+                parse_oom_events(V1_KMSG, step, JOB, 4096).is_empty(),
+                "{step}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_report_written_by_a_program_is_not_the_kernels() {
+        // Root programs may write to /dev/kmsg; their records carry a facility other than the
+        // kernel's (0): here user (1), priority 1 << 3 | level.
+        let forged: String = V1_KMSG
+            .lines()
+            .map(|l| match l.split_once(',') {
+                Some((prio, rest)) => format!("{},{rest}\n", 8 + prio.parse::<u64>().unwrap()),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        assert!(parse_oom_events(&forged, STEP, JOB, 4096).is_empty());
     }
 
     #[test]
@@ -295,7 +375,7 @@ mod tests {
             "oom_memcg=/slurm_localhost/uid_1001/job_1,",
             "oom_memcg=/slurm_localhost/uid_1001,",
         );
-        let events = parse_oom_events(&node, STEP, JOB, 0, 4096);
+        let events = parse_oom_events(&node, STEP, JOB, 4096);
         assert!(events[0].beyond_job);
         assert!(
             events[0].processes.is_empty(),
@@ -304,7 +384,55 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_kernel_log_is_empty() {
-        assert_eq!(read_kernel_log(Path::new("/nonexistent"), 0), "");
+    fn a_kill_time_outside_the_step_is_not_told() {
+        let kill = |at_us| {
+            vec![OomEvent {
+                at_us,
+                ..OomEvent::default()
+            }]
+        };
+        let ten_s = Some(std::time::Duration::from_secs(10));
+        let at = |at_us| kill_time(&kill(at_us), 1_000_000, ten_s).map(|d| d.as_secs());
+        assert_eq!(at(5_000_000), Some(4));
+        assert_eq!(at(500_000), None, "before the step started");
+        assert_eq!(at(60_000_000), None, "after it ended");
+    }
+
+    #[test]
+    fn a_missing_kernel_log_cannot_be_opened() {
+        assert!(KernelLog::open_at_end(Path::new("/nonexistent")).is_err());
+    }
+
+    /// On the machine's real kernel log (root only, as in CI and in slurmstepd): a log opened
+    /// at a step's start yields what was logged after, never what came before, however much
+    /// that is.
+    #[test]
+    fn the_real_kernel_log_is_read_from_where_it_was_opened() {
+        use std::io::Write;
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: writing to /dev/kmsg needs root (CI runs as root)");
+            return;
+        }
+        let tag = format!("oom-explain unit test {}", std::process::id());
+        let write = |text: &str| {
+            let mut kmsg = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/kmsg")
+                .unwrap();
+            kmsg.write_all(format!("{tag}: {text}\n").as_bytes())
+                .unwrap();
+        };
+        write("before the step");
+        let mut log = KernelLog::open_at_end(Path::new("/")).unwrap();
+        write("during the step");
+        let mut seen = Vec::new();
+        log.read_new(std::time::Duration::from_secs(5), |r| {
+            if let Some((_, _, text)) = record(r)
+                && let Some(what) = text.strip_prefix(&format!("{tag}: "))
+            {
+                seen.push(what.trim_end().to_owned());
+            }
+        });
+        assert_eq!(seen, ["during the step"]);
     }
 }

@@ -23,7 +23,7 @@ use crate::cgroup::read_snapshot;
 use crate::cgroup::{StepCgroup, discover_step};
 use crate::classify::{Cause, Evidence};
 use crate::config::{Config, Records};
-use crate::evidence::kernel;
+use crate::evidence::kernel::{self, KernelLog};
 use crate::evidence::sampler::Sampler;
 use crate::journal;
 use crate::options::Mode;
@@ -60,12 +60,20 @@ struct Watch {
     cgroup: StepCgroup,
     context: StepContext,
     started: Instant,
-    /// On the kernel log's clock: OOM reports older than this are not this step's.
+    /// When the step started, on the kernel log's clock: how long into the step a kill came.
     started_us: u64,
+    /// The kernel log as from the step's start (None where it could not be opened).
+    kernel_log: Option<KernelLog>,
     sampler: Option<Sampler>,
 }
 
 static WATCH: Mutex<Option<Watch>> = Mutex::new(None);
+
+/// The kernel log, opened in init_post_opt (still root) for the user_init that follows.
+static KERNEL_LOG: Mutex<Option<KernelLog>> = Mutex::new(None);
+
+/// Reading the kernel log at a step's end stops after this long, however busy the log.
+const KERNEL_LOG_BUDGET: Duration = Duration::from_millis(100);
 
 /// The plugstack.conf arguments, parsed once per process by the first callback that has them.
 ///
@@ -139,6 +147,50 @@ extern "C" fn option_callback(_val: c_int, optarg: *const c_char, remote: c_int)
                 Ok(-1)
             }
         }
+    })
+}
+
+/// # Safety
+/// Called only by Slurm, with the handle and plugstack.conf arguments of the running callback.
+///
+/// In slurmstepd, as root and before the tasks start: opens the kernel log at its end for a
+/// step that may be watched, so that its end reads only what the kernel logged since. (Reading
+/// /dev/kmsg needs root where `dmesg_restrict` is set; user_init runs as the job's user.)
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn slurm_spank_init_post_opt(
+    sp: sys::spank_t,
+    _argc: c_int,
+    _argv: *mut *mut c_char,
+) -> c_int {
+    guard("init_post_opt", 0, || {
+        // SAFETY: the handle Slurm passed to this callback.
+        let Some(spank) = (unsafe { in_slurmstepd(sp) }) else {
+            return Ok(0);
+        };
+        let Some(config) = CONFIG.get().and_then(|c| c.as_ref().ok()) else {
+            return Ok(0);
+        };
+        let option = spank.option_value();
+        let may_watch = config.records == Records::All
+            || option
+                .as_ref()
+                .map_or(config.default_mode != Mode::Off, |value| {
+                    Mode::from_option(value.as_deref()) != Ok(Mode::Off)
+                });
+        if !may_watch || StepKind::from_raw(spank.step_id()?) == StepKind::Extern {
+            return Ok(0);
+        }
+        match KernelLog::open_at_end(Path::new("/")) {
+            Ok(log) => {
+                if let Ok(mut slot) = KERNEL_LOG.lock() {
+                    *slot = Some(log);
+                }
+            }
+            Err(e) => log::info(&format!(
+                "/dev/kmsg: {e}; reports will go without the kernel's own account of a kill"
+            )),
+        }
+        Ok(0)
     })
 }
 
@@ -243,6 +295,7 @@ pub unsafe extern "C" fn slurm_spank_user_init(
             context,
             started: Instant::now(),
             started_us: kernel::now_us(),
+            kernel_log: KERNEL_LOG.lock().ok().and_then(|mut slot| slot.take()),
             sampler,
         };
         if let Ok(mut slot) = WATCH.lock() {
@@ -291,6 +344,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             mut context,
             started,
             started_us,
+            kernel_log,
             sampler,
             ..
         } = watch;
@@ -302,17 +356,13 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
         let snapshot = read_snapshot(&cgroup).map_err(|e| format!("step {id}: {e}"))?;
         let killed = snapshot.step.oom_kills.unwrap_or(0) > 0 || context.tasks_killed() > 0;
         // The kernel log only when something was killed: it is the one larger read.
-        let kernel = if killed {
-            kernel::oom_events(Path::new("/"), &cgroup, started_us)
-        } else {
-            Vec::new()
+        let kernel = match (killed, kernel_log) {
+            (true, Some(mut log)) => log.oom_events(&cgroup, KERNEL_LOG_BUDGET),
+            _ => Vec::new(),
         };
         let evidence = Evidence {
             series,
-            kill_at: kernel
-                .first()
-                .and_then(|e| e.at_us.checked_sub(started_us))
-                .map(Duration::from_micros),
+            kill_at: kernel::kill_time(&kernel, started_us, context.elapsed),
             kernel,
         };
         let report = StepReport::from_snapshot(snapshot, &evidence, &context, &config);
@@ -408,8 +458,13 @@ pub unsafe extern "C" fn slurm_spank_exit(
     _argv: *mut *mut c_char,
 ) -> c_int {
     guard("exit", 0, || {
-        if handle::context() == Context::Remote
-            && let Ok(mut slot) = WATCH.lock()
+        if handle::context() != Context::Remote {
+            return Ok(0);
+        }
+        if let Ok(mut slot) = KERNEL_LOG.lock() {
+            slot.take(); // opened for a step that was not watched after all
+        }
+        if let Ok(mut slot) = WATCH.lock()
             && let Some(watch) = slot.take()
         {
             log::info(&format!(
