@@ -213,15 +213,21 @@ impl<'a> OomReports<'a> {
             return None;
         }
         let constraint = field(rest, "constraint").unwrap_or("");
+        let beyond_job = constraint == "CONSTRAINT_NONE"
+            || field(rest, "oom_memcg").is_some_and(|oom| !within(oom, self.job_path));
         Some(OomEvent {
             at_us,
             constraint: constraint.to_owned(),
             oom_memcg: field(rest, "oom_memcg").map(str::to_owned),
             victim_pid: field(rest, "pid").and_then(|p| p.parse().ok()).unwrap_or(0),
             victim_name: field(rest, "task").unwrap_or("").to_owned(),
-            at_kill: MemoryAtKill::from_stats(&self.stats),
-            beyond_job: constraint == "CONSTRAINT_NONE"
-                || field(rest, "oom_memcg").is_some_and(|oom| !within(oom, self.job_path)),
+            // The kernel's figures are of the cgroup whose limit was hit: above the job they
+            // add up other jobs' and other users' memory, which is not this job's to see.
+            at_kill: match beyond_job {
+                true => MemoryAtKill::default(),
+                false => MemoryAtKill::from_stats(&self.stats),
+            },
+            beyond_job,
             ..OomEvent::default()
         })
     }
@@ -380,6 +386,11 @@ mod tests {
         assert!(
             events[0].processes.is_empty(),
             "a node-level table lists other users' processes"
+        );
+        assert_eq!(
+            events[0].at_kill,
+            MemoryAtKill::default(),
+            "the figures of a cgroup above the job add up other users' memory"
         );
     }
 
