@@ -14,9 +14,15 @@ fn c_text(text: &str) -> CString {
     CString::new(text.replace('\0', " ")).unwrap_or_default()
 }
 
-/// An error: slurmd's log, and in slurmstepd after user_init also the job's stderr
-/// (prefixed `slurmstepd-<node>: error:`); in sbatch/srun the user's terminal.
+/// An error for whoever runs the command (sbatch/srun: the user's terminal) or admins
+/// (slurmd's log). In slurmstepd Slurm would also copy an error into the job's stderr
+/// (`slurmstepd-<node>: error: …`): there it goes to slurmd's log only, at info level, since an
+/// admin's problem (a spool folder, a cgroup that vanished) is not the job's, and a job that did
+/// not ask must never see a word of this plugin.
 pub fn error(message: &str) {
+    if super::handle::context() == super::handle::Context::Remote {
+        return info(&format!("error: {message}"));
+    }
     let text = c_text(&format!("{PREFIX}{message}"));
     // SAFETY: a valid NUL-terminated format and one matching string argument.
     unsafe { sys::slurm_error(c"%s".as_ptr(), text.as_ptr()) }
