@@ -38,6 +38,13 @@ pub struct Config {
     pub spool_dir: PathBuf,
     /// The node's job log: one JSON line per job (its directory root-owned; created if missing).
     pub job_log: PathBuf,
+    /// Who may read the job log: its file mode (0600 admins only, the default; 0644 everyone,
+    /// for sites whose users may see each other's jobs).
+    pub job_log_mode: u32,
+    /// A job's records whose own epilog never ran are taken by another job's epilog only when
+    /// the job's cgroup is gone and its last record is at least this old (seconds): between two
+    /// steps a running job may have no cgroup on the node.
+    pub leftover_after_s: u64,
 }
 
 /// Which steps leave a step record.
@@ -81,12 +88,15 @@ impl Default for Config {
             records: Records::OptedIn,
             spool_dir: DEFAULT_SPOOL_DIR.into(),
             job_log: DEFAULT_JOB_LOG.into(),
+            job_log_mode: 0o600,
+            leftover_after_s: 600,
         }
     }
 }
 
 const KEYS: &str = "headroom, near_miss, over_request, over_request_min_unused, evidence_dir, \
-max_mem, highmem_partition, support, help_url, default_mode, records, spool_dir, job_log, config";
+max_mem, highmem_partition, support, help_url, default_mode, records, spool_dir, job_log, \
+job_log_mode, leftover_after, config";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub String);
@@ -116,6 +126,8 @@ struct FileConfig {
     records: Option<String>,
     spool_dir: Option<String>,
     job_log: Option<String>,
+    job_log_mode: Option<toml::Value>,
+    leftover_after: Option<toml::Value>,
 }
 
 impl Config {
@@ -178,6 +190,8 @@ impl Config {
             ("records", file.records),
             ("spool_dir", file.spool_dir),
             ("job_log", file.job_log),
+            ("job_log_mode", file.job_log_mode.map(text_of)),
+            ("leftover_after", file.leftover_after.map(text_of)),
         ];
         for (key, value) in entries {
             if let Some(value) = value {
@@ -244,6 +258,23 @@ impl Config {
                     format!("default_mode={value:?}: expected off, oom, auto or always")
                 })?
             }
+            "job_log_mode" => {
+                self.job_log_mode = match value {
+                    "0600" | "600" => 0o600,
+                    "0640" | "640" => 0o640,
+                    "0644" | "644" => 0o644,
+                    _ => {
+                        return Err(format!(
+                            "job_log_mode={value:?}: expected 0600, 0640 or 0644"
+                        ));
+                    }
+                }
+            }
+            "leftover_after" => {
+                self.leftover_after_s = seconds(value).ok_or_else(|| {
+                    format!("leftover_after={value:?}: expected a time such as 600, 30s, 10m or 2h")
+                })?
+            }
             "highmem_partition" => self.highmem_partition = text()?,
             "support" => self.support = text()?,
             "help_url" => self.help_url = text()?,
@@ -251,6 +282,26 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Seconds from `600`, `30s`, `10m`, `2h` or `1d`; at most a year.
+fn seconds(value: &str) -> Option<u64> {
+    let (number, unit) = match value.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (&value[..i], c),
+        _ => (value, 's'),
+    };
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        _ => return None,
+    };
+    number
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(scale)
+        .filter(|&s| s <= 366 * 86400)
 }
 
 #[cfg(test)]
@@ -289,6 +340,22 @@ mod tests {
         assert_eq!(Config::default().default_mode, Mode::Off);
         assert!(Config::from_args(&["default_mode=loud"]).is_err());
         assert!(Config::from_args(&["job_log=relative.jsonl"]).is_err());
+        let c = Config::from_args(&["job_log_mode=0644", "leftover_after=10m"]).unwrap();
+        assert_eq!((c.job_log_mode, c.leftover_after_s), (0o644, 600));
+        assert_eq!(
+            Config::from_args(&["leftover_after=45"])
+                .unwrap()
+                .leftover_after_s,
+            45
+        );
+        for bad in [
+            "job_log_mode=0666",
+            "job_log_mode=rw",
+            "leftover_after=10y",
+            "leftover_after=m",
+        ] {
+            assert!(Config::from_args(&[bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -39,9 +39,8 @@ pub struct Merged {
 }
 
 /// The job epilog on node `here.node`: merges `job`'s step records and any leftovers into the
-/// job log. What the epilog knows of its own job (`here`: user, partition) fills what a step
-/// could not learn (a user name the node could not look up, a partition the batch step's
-/// environment did not have yet). `job_is_here` says whether a leftover's job still has a cgroup
+/// job log. What the epilog knows of its own job from Slurm (`here`: the owner's uid and name,
+/// the partition) replaces what a step recorded: a step's environment is the user's to set. `job_is_here` says whether a leftover's job still has a cgroup
 /// on the node.
 pub fn epilog(
     spool_dir: &Path,
@@ -97,10 +96,11 @@ pub fn epilog(
         }
         claims.push((original, claim));
         if record.job == job {
+            // Slurm's word in the epilog over anything a step recorded.
             let o = &mut record.origin;
-            o.user = o.user.take().or_else(|| here.user.clone());
-            o.uid = o.uid.or(here.uid);
-            o.partition = o.partition.take().or_else(|| here.partition.clone());
+            o.user = here.user.clone().or_else(|| o.user.take());
+            o.uid = here.uid.or(o.uid);
+            o.partition = here.partition.clone().or_else(|| o.partition.take());
         }
         by_job
             .entry((record.job != job, record.job))
@@ -129,11 +129,13 @@ pub fn epilog(
 const UNKNOWN_JOB_GONE_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// Whether a record's job may still be running on this node (its steps still to end, its own
-/// epilog still to come): its cgroup folder still exists — or, where the record does not name
-/// one, it ended less than a day ago (`now` in Unix seconds).
-pub fn job_still_here(record: &StepRecord, now: u64) -> bool {
+/// epilog still to come), `now` in Unix seconds. Its cgroup folder still exists, or its record
+/// is younger than `leftover_after_s`: between two steps a running job may have no folder on the
+/// node (cgroup v1 removes it; an allocation without an extern step). Where the record names no
+/// folder, a day must pass.
+pub fn job_still_here(record: &StepRecord, now: u64, leftover_after_s: u64) -> bool {
     match &record.job_cgroup {
-        Some(dir) => dir.exists(),
+        Some(dir) => dir.exists() || record.ended.saturating_add(leftover_after_s) > now,
         None => record.ended + UNKNOWN_JOB_GONE_AFTER.as_secs() > now,
     }
 }

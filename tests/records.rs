@@ -119,21 +119,46 @@ fn the_epilog_merges_its_jobs_steps_on_its_node_and_picks_up_leftovers() {
 }
 
 #[test]
-fn a_job_is_taken_for_gone_when_its_cgroup_is_or_a_day_after_its_end() {
+fn who_ran_a_job_and_where_come_from_slurm_not_from_the_steps_environment() {
     let tmp = tempfile::tempdir().unwrap();
+    let (spool, log) = (tmp.path().join("spool"), tmp.path().join("log/jobs.jsonl"));
+    // A step whose user set SLURM_JOB_PARTITION (and whatever else) in its environment.
+    let mut record = step_record("under-allocation.batch.json", 8, "node1", None);
+    record.origin.user = Some("mallory".into());
+    record.origin.partition = Some("gpu-free".into());
+    journal::spool_step(&spool, &record).unwrap();
+    let slurm_says = Origin {
+        user: Some("alice".into()),
+        uid: Some(1001),
+        partition: Some("debug".into()),
+        ..node("node1")
+    };
+    journal::epilog(&spool, &log, 8, &slurm_says, |_| false).unwrap();
+    let line = &log_lines(&log)[0];
+    assert_eq!(line.origin, slurm_says);
+    assert_eq!(line.steps[0].origin, slurm_says);
+}
+
+#[test]
+fn a_job_is_taken_for_gone_when_its_cgroup_is_and_its_records_are_old_enough() {
+    let tmp = tempfile::tempdir().unwrap();
+    let still_here =
+        |r: &StepRecord, after_end: u64| journal::job_still_here(r, r.ended + after_end, 600);
     let running = step_record("near-miss.batch.json", 1, "node1", Some(tmp.path().into()));
-    let ended = running.ended;
-    assert!(journal::job_still_here(&running, ended + 10 * 86400));
-    let gone = step_record(
+    assert!(still_here(&running, 10 * 86400));
+    let no_folder = step_record(
         "near-miss.batch.json",
         1,
         "node1",
         Some(tmp.path().join("job_1")),
     );
-    assert!(!journal::job_still_here(&gone, ended));
+    // Between two of its steps a job may have no folder: its records stay a while.
+    assert!(still_here(&no_folder, 0));
+    assert!(still_here(&no_folder, 599));
+    assert!(!still_here(&no_folder, 600));
     let unknown = step_record("near-miss.batch.json", 1, "node1", None);
-    assert!(journal::job_still_here(&unknown, ended + 3600));
-    assert!(!journal::job_still_here(&unknown, ended + 2 * 86400));
+    assert!(still_here(&unknown, 3600));
+    assert!(!still_here(&unknown, 2 * 86400));
 }
 
 #[test]

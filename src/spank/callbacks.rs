@@ -259,7 +259,9 @@ pub unsafe extern "C" fn slurm_spank_user_init(
             node: node_name(),
             user: uid.and_then(record::user_name),
             uid,
-            partition: spank.job_env("SLURM_JOB_PARTITION"),
+            // The step's environment is the user's to set: the job epilog fills in the
+            // partition from Slurm's own.
+            partition: None,
         };
         let local_tasks = spank.local_task_count()?.max(1);
         let context = StepContext {
@@ -511,15 +513,14 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
             .or_else(|| env("SLURM_JOB_UID").and_then(|u| u.parse().ok()));
         let here = Origin {
             node: node_name(),
-            user: uid
-                .and_then(record::user_name)
-                .or_else(|| env("SLURM_JOB_USER")),
+            // The name from the uid, as the node's user database has it.
+            user: uid.and_then(record::user_name),
             uid,
             partition: env("SLURM_JOB_PARTITION"),
         };
         let now = record::unix_now();
         let merged = journal::epilog(&config.spool_dir, &config.job_log, job, &here, |r| {
-            journal::job_still_here(r, now)
+            journal::job_still_here(r, now, config.leftover_after_s)
         })
         .map_err(|e| format!("job {job}: records kept in the spool for the next epilog: {e}"))?;
         for bad in &merged.bad {
