@@ -22,11 +22,24 @@ const STALE_CLAIM: Duration = Duration::from_secs(600);
 /// its records for the next epilog).
 const LOCK_WAIT: Duration = Duration::from_secs(5);
 
-/// Leaves `record` in the spool (created root-only if missing).
+/// Leaves `record` in the spool (created root-only if missing), under a name no other record
+/// has: a second record of the same step in the same second (a job requeued at once) gets a
+/// counter.
 pub fn spool_step(spool_dir: &Path, record: &StepRecord) -> io::Result<()> {
     spool::ensure_dir(spool_dir, 0o700)?;
     let json = serde_json::to_vec(record).map_err(io::Error::other)?;
-    spool::write_new(spool_dir, &record.file_name(), &json)
+    let name = record.file_name();
+    let mut result = spool::write_new(spool_dir, &name, &json);
+    for n in 1..10 {
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let other = name.replace(".json", &format!("-{n}.json"));
+                result = spool::write_new(spool_dir, &other, &json);
+            }
+            _ => break,
+        }
+    }
+    result
 }
 
 /// What one epilog did.

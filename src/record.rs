@@ -47,6 +47,19 @@ pub fn user_name(uid: u32) -> Option<String> {
         .map(|u| u.name)
 }
 
+/// `<job>.<step>.<node>`, the node's name kept to letters, digits and `-`: the start of the
+/// name of every file about one step on one node.
+pub fn file_stem(job: u32, step: &str, node: &str) -> String {
+    let node: String = node
+        .chars()
+        .map(|c| match c.is_ascii_alphanumeric() || c == '-' {
+            true => c,
+            false => '_',
+        })
+        .collect();
+    format!("{job}.{step}.{node}")
+}
+
 /// What was recommended, as the report gave it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedRecommendation {
@@ -154,21 +167,15 @@ impl StepRecord {
         }
     }
 
-    /// The spool file name: unique per job, step and node (several slurmd may share a host).
+    /// The spool file name: unique per job, step, node (several slurmd may share a host) and
+    /// end time (a requeued job runs the same step on the same node again).
     pub fn file_name(&self) -> String {
-        let node: String = self
-            .origin
-            .node
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("{}.{}.{node}.json", self.job, self.step)
+        format!("{}.{}.json", self.stem(), self.ended)
+    }
+
+    /// `<job>.<step>.<node>`: what names every file about this step.
+    pub fn stem(&self) -> String {
+        file_stem(self.job, &self.step, &self.origin.node)
     }
 
     fn killed(&self) -> bool {

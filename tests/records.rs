@@ -77,7 +77,11 @@ fn the_epilog_merges_its_jobs_steps_on_its_node_and_picks_up_leftovers() {
     ] {
         journal::spool_step(&spool, &record).unwrap();
     }
-    std::fs::write(spool.join("40.batch.node1.json"), "{ not a record").unwrap();
+    std::fs::write(
+        spool.join("40.batch.node1.1795000000.json"),
+        "{ not a record",
+    )
+    .unwrap();
 
     let here = |r: &StepRecord| r.job_cgroup.as_ref().is_some_and(|d| d.exists());
     let merged = journal::epilog(&spool, &log, 10, &node("node1"), here).unwrap();
@@ -90,7 +94,10 @@ fn the_epilog_merges_its_jobs_steps_on_its_node_and_picks_up_leftovers() {
     assert_eq!(own.origin.node, "node1");
     assert_eq!((leftover.job, leftover.recovered), (20, true));
     assert_eq!(leftover.cause, "under-allocation");
-    assert_eq!(merged.bad, vec![spool.join("40.batch.node1.bad")]);
+    assert_eq!(
+        merged.bad,
+        vec![spool.join("40.batch.node1.1795000000.bad")]
+    );
     let mut left: Vec<String> = std::fs::read_dir(&spool)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -99,9 +106,9 @@ fn the_epilog_merges_its_jobs_steps_on_its_node_and_picks_up_leftovers() {
     assert_eq!(
         left,
         [
-            "10.batch.node2.json",
-            "30.batch.node1.json",
-            "40.batch.node1.bad"
+            "10.batch.node2.1795000000.json",
+            "30.batch.node1.1795000000.json",
+            "40.batch.node1.1795000000.bad"
         ]
     );
 
@@ -116,6 +123,22 @@ fn the_epilog_merges_its_jobs_steps_on_its_node_and_picks_up_leftovers() {
     );
     assert!(text.contains("cause: other-step"), "{text}");
     assert!(text.contains("(on node1)"), "{text}");
+}
+
+#[test]
+fn a_requeued_jobs_records_of_the_same_step_and_node_are_all_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (spool, log) = (tmp.path().join("spool"), tmp.path().join("log/jobs.jsonl"));
+    // The first run's epilog failed; the job was requeued and ran the same step here again,
+    // once ending in the same second as before.
+    let first = step_record("under-allocation.batch.json", 9, "node1", None);
+    let mut second = first.clone();
+    second.ended += 60;
+    for record in [&first, &second, &second] {
+        journal::spool_step(&spool, record).unwrap();
+    }
+    journal::epilog(&spool, &log, 9, &node("node1"), |_| false).unwrap();
+    assert_eq!(log_lines(&log)[0].steps.len(), 3);
 }
 
 #[test]

@@ -396,6 +396,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             report.diagnosis.oom_kills,
             analysed_in.as_micros(),
         ));
+        let (node, ended) = (origin.node.clone(), record::unix_now());
         if config.records != Records::Off {
             let record = StepRecord::new(
                 &report,
@@ -403,7 +404,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
                 origin,
                 cgroup.job_dir.clone(),
                 user_asked,
-                record::unix_now(),
+                ended,
                 text,
             );
             if let Err(e) = journal::spool_step(&config.spool_dir, &record) {
@@ -411,11 +412,9 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             }
         }
         if let Some(dir) = &config.evidence_dir {
-            let name = format!(
-                "{}.{}.json",
-                id.job,
-                id.step.dir_name().trim_start_matches("step_")
-            );
+            let step = id.step.dir_name();
+            let stem = record::file_stem(id.job, step.trim_start_matches("step_"), &node);
+            let name = format!("{stem}.{ended}.json");
             let record = EvidenceRecord::new(report.snapshot.clone(), evidence, context);
             spool::write_new(dir, &name, record.to_json().as_bytes())
                 .map_err(|e| format!("step {id}: evidence record not written: {e}"))?;
