@@ -9,12 +9,11 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::record::{JobRecord, Origin, StepRecord};
-use crate::spool;
+use crate::spool::Dir;
 
 /// A claimed file left by an epilog that died is taken again after this long.
 const STALE_CLAIM: Duration = Duration::from_secs(600);
@@ -26,21 +25,24 @@ const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// has: a second record of the same step in the same second (a job requeued at once) gets a
 /// counter.
 pub fn spool_step(spool_dir: &Path, record: &StepRecord) -> io::Result<()> {
-    spool::ensure_dir(spool_dir, 0o700)?;
+    let spool = Dir::open_or_create(spool_dir, 0o700)?;
     let json = serde_json::to_vec(record).map_err(io::Error::other)?;
     let name = record.file_name();
-    let mut result = spool::write_new(spool_dir, &name, &json);
+    let mut result = spool.create_new(&name, &json);
     for n in 1..10 {
         match result {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 let other = name.replace(".json", &format!("-{n}.json"));
-                result = spool::write_new(spool_dir, &other, &json);
+                result = spool.create_new(&other, &json);
             }
             _ => break,
         }
     }
     result
 }
+
+/// A step record is a few KiB: a larger file in the spool is not one.
+const MAX_RECORD_BYTES: u64 = 1 << 20;
 
 /// What one epilog did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -51,60 +53,61 @@ pub struct Merged {
     pub bad: Vec<PathBuf>,
 }
 
+/// Where the job log is and who may read it.
+#[derive(Debug, Clone, Copy)]
+pub struct JobLog<'a> {
+    pub path: &'a Path,
+    /// The file's mode (config `job_log_mode`).
+    pub mode: u32,
+}
+
 /// The job epilog on node `here.node`: merges `job`'s step records and any leftovers into the
 /// job log. What the epilog knows of its own job from Slurm (`here`: the owner's uid and name,
-/// the partition) replaces what a step recorded: a step's environment is the user's to set. `job_is_here` says whether a leftover's job still has a cgroup
-/// on the node.
+/// the partition) replaces what a step recorded: a step's environment is the user's to set.
+/// `job_is_here` says whether a leftover's job may still be on the node.
 pub fn epilog(
     spool_dir: &Path,
-    job_log: &Path,
+    job_log: JobLog,
     job: u32,
     here: &Origin,
     job_is_here: impl Fn(&StepRecord) -> bool,
 ) -> io::Result<Merged> {
-    let node = here.node.as_str();
     let mut merged = Merged::default();
     if !spool_dir.exists() {
         return Ok(merged); // no step was ever recorded on this node
     }
-    spool::check_dir(spool_dir)?;
+    let spool = Dir::open(spool_dir)?;
     let me = std::process::id();
     // Claim every candidate file (rename is atomic: of concurrent epilogs, one wins each file).
-    let mut claims: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut claims: Vec<(String, String)> = Vec::new();
     // The claimed records by job: the epilog's own job first, then leftovers.
     let mut by_job: BTreeMap<(bool, u32), Vec<StepRecord>> = BTreeMap::new();
-    for entry in std::fs::read_dir(spool_dir)? {
-        let path = entry?.path();
-        let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_owned) else {
-            continue;
-        };
+    for name in spool.names()? {
         let original = match name.split_once(".json.claimed-") {
-            Some((base, _)) if stale(&path) => spool_dir.join(format!("{base}.json")),
+            Some((base, _)) if stale(&spool, &name) => format!("{base}.json"),
             Some(_) => continue,
-            None if name.ends_with(".json") => path.clone(),
+            None if name.ends_with(".json") => name.clone(),
             None => continue,
         };
-        let mut record = match std::fs::read(&path)
+        let mut record = match spool
+            .read_capped(&name, MAX_RECORD_BYTES)
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice::<StepRecord>(&b).map_err(|e| e.to_string()))
         {
             Ok(r) => r,
             Err(_) => {
-                let bad = path.with_extension("bad");
-                if std::fs::rename(&path, &bad).is_ok() {
-                    merged.bad.push(bad);
+                let bad = format!("{}.bad", name.trim_end_matches(".json"));
+                if spool.rename(&name, &bad).is_ok() {
+                    merged.bad.push(spool_dir.join(bad));
                 }
                 continue;
             }
         };
-        if record.origin.node != node || (record.job != job && job_is_here(&record)) {
+        if record.origin.node != here.node || (record.job != job && job_is_here(&record)) {
             continue;
         }
-        let claim = spool_dir.join(format!(
-            "{}.claimed-{me}",
-            original.file_name().unwrap().to_string_lossy()
-        ));
-        if std::fs::rename(&path, &claim).is_err() {
+        let claim = format!("{original}.claimed-{me}");
+        if spool.rename(&name, &claim).is_err() {
             continue; // another epilog claimed it first
         }
         claims.push((original, claim));
@@ -128,12 +131,12 @@ pub fn epilog(
     if let Err(e) = append(job_log, lines.as_bytes()) {
         // Give the records back for the next epilog.
         for (original, claim) in &claims {
-            let _ = std::fs::rename(claim, original);
+            let _ = spool.rename(claim, original);
         }
         return Err(e);
     }
     for (_, claim) in &claims {
-        let _ = std::fs::remove_file(claim);
+        let _ = spool.remove(claim);
     }
     Ok(merged)
 }
@@ -153,36 +156,28 @@ pub fn job_still_here(record: &StepRecord, now: u64, leftover_after_s: u64) -> b
     }
 }
 
-fn stale(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| {
-        let changed = std::time::UNIX_EPOCH + Duration::from_secs(m.ctime().max(0) as u64);
+fn stale(spool: &Dir, name: &str) -> bool {
+    spool.changed(name).is_ok_and(|changed| {
+        let changed = std::time::UNIX_EPOCH + Duration::from_secs(changed.max(0) as u64);
         changed.elapsed().is_ok_and(|age| age > STALE_CLAIM)
     })
 }
 
-/// Appends whole lines to the log (created 0644 if missing, in a root-owned directory), under
-/// an exclusive lock and in one write.
-pub fn append(job_log: &Path, lines: &[u8]) -> io::Result<()> {
+/// Appends whole lines to the log (created with its mode if missing, in a root-owned folder),
+/// under an exclusive lock and in one write.
+pub fn append(job_log: JobLog, lines: &[u8]) -> io::Result<()> {
     if lines.is_empty() {
         return Ok(());
     }
-    let dir = job_log
-        .parent()
-        .ok_or_else(|| io::Error::other(format!("{}: no directory", job_log.display())))?;
-    spool::ensure_dir(dir, 0o755)?;
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(job_log)?;
-    let meta = file.metadata()?;
-    if !meta.file_type().is_file() || meta.uid() != nix::unistd::geteuid().as_raw() {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!("{}: not a regular file of ours", job_log.display()),
-        ));
-    }
+    let path = job_log.path;
+    let (Some(folder), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
+    else {
+        return Err(io::Error::other(format!(
+            "{}: not a file path",
+            path.display()
+        )));
+    };
+    let mut file = Dir::open_or_create(folder, 0o755)?.open_append(name, job_log.mode)?;
     let start = Instant::now();
     loop {
         match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
@@ -197,7 +192,7 @@ pub fn append(job_log: &Path, lines: &[u8]) -> io::Result<()> {
             Err((_, e)) => {
                 return Err(io::Error::other(format!(
                     "{}: cannot lock: {e}",
-                    job_log.display()
+                    path.display()
                 )));
             }
         }

@@ -37,6 +37,13 @@ fn step_record(fixture: &str, job: u32, node: &str, job_cgroup: Option<PathBuf>)
     )
 }
 
+fn at(log: &Path) -> journal::JobLog<'_> {
+    journal::JobLog {
+        path: log,
+        mode: 0o644,
+    }
+}
+
 fn node(name: &str) -> Origin {
     Origin {
         node: name.into(),
@@ -84,7 +91,7 @@ fn the_epilog_merges_its_jobs_steps_on_its_node_and_picks_up_leftovers() {
     .unwrap();
 
     let here = |r: &StepRecord| r.job_cgroup.as_ref().is_some_and(|d| d.exists());
-    let merged = journal::epilog(&spool, &log, 10, &node("node1"), here).unwrap();
+    let merged = journal::epilog(&spool, at(&log), 10, &node("node1"), here).unwrap();
     let lines = log_lines(&log);
     assert_eq!(lines, merged.jobs);
     assert_eq!(lines.len(), 2, "{lines:#?}");
@@ -113,7 +120,7 @@ fn the_epilog_merges_its_jobs_steps_on_its_node_and_picks_up_leftovers() {
     );
 
     // node2's epilog of the same job takes its own record, and the job's lines merge on read.
-    journal::epilog(&spool, &log, 10, &node("node2"), here).unwrap();
+    journal::epilog(&spool, at(&log), 10, &node("node2"), here).unwrap();
     let records = history::find_job(std::slice::from_ref(&log), 10).unwrap();
     assert_eq!(records.len(), 2);
     let text = history::explain(10, &records).join("\n");
@@ -137,7 +144,7 @@ fn a_requeued_jobs_records_of_the_same_step_and_node_are_all_kept() {
     for record in [&first, &second, &second] {
         journal::spool_step(&spool, record).unwrap();
     }
-    journal::epilog(&spool, &log, 9, &node("node1"), |_| false).unwrap();
+    journal::epilog(&spool, at(&log), 9, &node("node1"), |_| false).unwrap();
     assert_eq!(log_lines(&log)[0].steps.len(), 3);
 }
 
@@ -156,7 +163,7 @@ fn who_ran_a_job_and_where_come_from_slurm_not_from_the_steps_environment() {
         partition: Some("debug".into()),
         ..node("node1")
     };
-    journal::epilog(&spool, &log, 8, &slurm_says, |_| false).unwrap();
+    journal::epilog(&spool, at(&log), 8, &slurm_says, |_| false).unwrap();
     let line = &log_lines(&log)[0];
     assert_eq!(line.origin, slurm_says);
     assert_eq!(line.steps[0].origin, slurm_says);
@@ -197,7 +204,7 @@ fn the_command_shows_what_the_jobs_stderr_got() {
         user: Some("bob".into()),
         ..node("node1")
     };
-    journal::epilog(&spool, &log, 7, &here, |_| false).unwrap();
+    journal::epilog(&spool, at(&log), 7, &here, |_| false).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_oom-explain"))
         .args(["--log", log.to_str().unwrap(), "7"])
         .output()
@@ -235,7 +242,7 @@ fn concurrent_epilogs_never_interleave_lines() {
     std::thread::scope(|s| {
         for &job in &jobs {
             let (spool, log) = (&spool, &log);
-            s.spawn(move || journal::epilog(spool, log, job, &node("node1"), |_| true).unwrap());
+            s.spawn(move || journal::epilog(spool, at(log), job, &node("node1"), |_| true).unwrap());
         }
     });
     let lines = log_lines(&log);
@@ -264,7 +271,7 @@ fn unsafe_places_are_refused() {
     let logs = tmp.path().join("logs");
     std::fs::create_dir(&logs).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", logs.join("jobs.jsonl")).unwrap();
-    assert!(journal::append(&logs.join("jobs.jsonl"), b"{}\n").is_err());
+    assert!(journal::append(at(&logs.join("jobs.jsonl")), b"{}\n").is_err());
 }
 
 #[test]

@@ -416,7 +416,8 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             let stem = record::file_stem(id.job, step.trim_start_matches("step_"), &node);
             let name = format!("{stem}.{ended}.json");
             let record = EvidenceRecord::new(report.snapshot.clone(), evidence, context);
-            spool::write_new(dir, &name, record.to_json().as_bytes())
+            spool::Dir::open(dir)
+                .and_then(|dir| dir.create_new(&name, record.to_json().as_bytes()))
                 .map_err(|e| format!("step {id}: evidence record not written: {e}"))?;
         }
         Ok(0)
@@ -518,7 +519,11 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
             partition: env("SLURM_JOB_PARTITION"),
         };
         let now = record::unix_now();
-        let merged = journal::epilog(&config.spool_dir, &config.job_log, job, &here, |r| {
+        let job_log = journal::JobLog {
+            path: &config.job_log,
+            mode: config.job_log_mode,
+        };
+        let merged = journal::epilog(&config.spool_dir, job_log, job, &here, |r| {
             journal::job_still_here(r, now, config.leftover_after_s)
         })
         .map_err(|e| format!("job {job}: records kept in the spool for the next epilog: {e}"))?;
