@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::access::Viewer;
 use crate::config::{self, check_plugstack};
 use crate::slurm::SlurmRelease;
 use crate::{fleet, history, sacct};
@@ -114,7 +115,18 @@ fn explain(job: &str, logs: &Logs) -> Result<ExitCode, String> {
         .into_iter()
         .filter(|f| f.exists())
         .collect();
-    let records = history::find_job(&files, id).map_err(|e| e.to_string())?;
+    let found = history::find_job(&files, id).map_err(|e| e.to_string())?;
+    let viewer = viewer();
+    let records: Vec<_> = found
+        .iter()
+        .filter(|r| viewer.may_see(r.origin.uid))
+        .cloned()
+        .collect();
+    if records.is_empty() && !found.is_empty() {
+        return Err(format!(
+            "job {id} is another user's, and this cluster keeps jobs private (PrivateData=jobs)"
+        ));
+    }
     if !records.is_empty() {
         if logs.json {
             let doc = serde_json::json!({"job": id, "source": "records", "records": records});
@@ -203,7 +215,12 @@ fn report(
 ) -> Result<ExitCode, String> {
     let since = since.map(|s| parse_since(&s)).transpose()?;
     let files = history::log_files(&logs.logs).map_err(|e| e.to_string())?;
-    let mut builder = fleet::Builder::new(fleet::Filter { since, user });
+    let viewer = viewer();
+    let uid = (!viewer.sees_all).then_some(viewer.uid);
+    if uid.is_some() {
+        eprintln!("oom-explain: your own jobs only (this cluster keeps jobs private)");
+    }
+    let mut builder = fleet::Builder::new(fleet::Filter { since, user, uid });
     history::for_each_line(&files, |line| builder.add_line(line)).map_err(|e| e.to_string())?;
     let report = builder.finish(top);
     if logs.json {
@@ -286,6 +303,17 @@ fn check(plugstack: &std::path::Path) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Who runs the command, and what Slurm lets them see (`scontrol show config`).
+fn viewer() -> Viewer {
+    let config = std::process::Command::new("scontrol")
+        .args(["show", "config"])
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned());
+    Viewer::new(nix::unistd::getuid().as_raw(), config.as_deref())
 }
 
 /// The Slurm release sacct belongs to (`sacct --version`), if it says.

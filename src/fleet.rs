@@ -22,6 +22,8 @@ struct Line<'a> {
     user: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     partition: Option<Cow<'a, str>>,
+    #[serde(default)]
+    uid: Option<u32>,
     ended: u64,
     #[serde(borrow)]
     cause: Cow<'a, str>,
@@ -36,6 +38,8 @@ pub struct Filter {
     /// Unix seconds: records of jobs that ended before are skipped.
     pub since: Option<u64>,
     pub user: Option<String>,
+    /// Only this uid's jobs (a user who may not see others').
+    pub uid: Option<u32>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -109,6 +113,7 @@ impl Builder {
                 .user
                 .as_deref()
                 .is_some_and(|u| r.user.as_deref() != Some(u))
+            || self.filter.uid.is_some_and(|uid| r.uid != Some(uid))
         {
             return;
         }

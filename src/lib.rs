@@ -26,6 +26,7 @@ pub const VERSION_LINE: &str = concat!(
     ")"
 );
 
+pub mod access;
 pub mod causes;
 pub mod cgroup;
 pub mod classify;

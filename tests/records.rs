@@ -148,6 +148,50 @@ fn a_requeued_jobs_records_of_the_same_step_and_node_are_all_kept() {
     assert_eq!(log_lines(&log)[0].steps.len(), 3);
 }
 
+/// The command as another user (`nobody`), on a job log everyone may read but without Slurm's
+/// client on the PATH: it cannot learn PrivateData, so it shows that user's own jobs only.
+#[test]
+fn a_user_is_not_shown_another_users_job() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: running the command as another user needs root (CI runs as root)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (spool, log) = (tmp.path().join("spool"), tmp.path().join("log/jobs.jsonl"));
+    journal::spool_step(
+        &spool,
+        &step_record("under-allocation.batch.json", 5, "node1", None),
+    )
+    .unwrap();
+    let alice = Origin {
+        user: Some("alice".into()),
+        uid: Some(1001),
+        ..node("node1")
+    };
+    journal::epilog(&spool, at(&log), 5, &alice, |_| false).unwrap();
+    let binary = tmp.path().join("oom-explain");
+    std::fs::copy(env!("CARGO_BIN_EXE_oom-explain"), &binary).unwrap();
+    let as_nobody = Command::new("/usr/sbin/runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(&binary)
+        .args(["--log", log.to_str().unwrap(), "5"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&as_nobody.stderr);
+    assert!(!as_nobody.status.success());
+    assert!(err.contains("job 5 is another user's"), "{err}");
+    assert!(as_nobody.stdout.is_empty());
+    // Root sees it.
+    let as_root = Command::new(&binary)
+        .args(["--log", log.to_str().unwrap(), "5"])
+        .output()
+        .unwrap();
+    assert!(as_root.status.success());
+}
+
 #[test]
 fn who_ran_a_job_and_where_come_from_slurm_not_from_the_steps_environment() {
     let tmp = tempfile::tempdir().unwrap();
@@ -242,7 +286,9 @@ fn concurrent_epilogs_never_interleave_lines() {
     std::thread::scope(|s| {
         for &job in &jobs {
             let (spool, log) = (&spool, &log);
-            s.spawn(move || journal::epilog(spool, at(log), job, &node("node1"), |_| true).unwrap());
+            s.spawn(move || {
+                journal::epilog(spool, at(log), job, &node("node1"), |_| true).unwrap()
+            });
         }
     });
     let lines = log_lines(&log);
@@ -343,6 +389,10 @@ fn the_report_counts_jobs_by_cause_user_and_partition_and_the_unused_memory() {
     let base = |fixture: &str, job: u32, node: &str, user: &str| {
         let mut step = step_record(fixture, job, node, None);
         step.origin.user = Some(user.into());
+        step.origin.uid = ["alice", "bob", "carol", "dave"]
+            .iter()
+            .position(|u| *u == user)
+            .map(|i| 1001 + i as u32);
         JobRecord::merge(vec![step], false).unwrap()
     };
     let mut lines = vec![
@@ -377,6 +427,7 @@ fn the_report_counts_jobs_by_cause_user_and_partition_and_the_unused_memory() {
     let mut recent = Builder::new(Filter {
         since: Some(1_000_000),
         user: Some("alice".into()),
+        uid: None,
     });
     lines.iter().for_each(|l| recent.add_line(l));
     let r = recent.finish(10);
@@ -385,6 +436,20 @@ fn the_report_counts_jobs_by_cause_user_and_partition_and_the_unused_memory() {
     assert!(
         text.contains("under-allocation") && text.contains("tmpfs"),
         "{text}"
+    );
+
+    // A user who may not see others' jobs (PrivateData=jobs) gets a report of their own.
+    let mut own = Builder::new(Filter {
+        uid: Some(1002),
+        ..Filter::default()
+    });
+    lines.iter().for_each(|l| own.add_line(l));
+    let r = own.finish(10);
+    assert_eq!((r.records, r.oom_jobs), (2, 1));
+    assert!(
+        r.by_user.iter().all(|(user, _)| user == "bob"),
+        "{:?}",
+        r.by_user
     );
 }
 

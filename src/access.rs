@@ -1,0 +1,89 @@
+//! Who may see which job's records: Slurm's own rule. Admins (root, SlurmUser) see every job;
+//! other users see every job only where Slurm's `PrivateData` does not include `jobs`, else
+//! only their own. The job log's file mode (`job_log_mode`) is the first guard; this is the
+//! second, for the `oom-explain` command, which users run.
+
+/// The person running the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Viewer {
+    pub uid: u32,
+    /// May see every user's jobs.
+    pub sees_all: bool,
+}
+
+impl Viewer {
+    /// `uid` under the configuration `scontrol show config` printed (None: it could not be
+    /// asked, and only the viewer's own jobs are shown, unless the viewer is root).
+    pub fn new(uid: u32, slurm_config: Option<&str>) -> Viewer {
+        let sees_all = uid == 0
+            || slurm_config.is_some_and(|text| {
+                slurm_user_uid(text) == Some(uid) || !private_data(text).contains(&"jobs")
+            });
+        Viewer { uid, sees_all }
+    }
+
+    /// Whether a record of the job of `owner` (None: unknown) may be shown.
+    pub fn may_see(&self, owner: Option<u32>) -> bool {
+        self.sees_all || owner == Some(self.uid)
+    }
+}
+
+fn setting<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once('=')?;
+        (k.trim() == key).then(|| v.trim())
+    })
+}
+
+/// `PrivateData = jobs,usage` → ["jobs", "usage"]; `none` or absent → [].
+fn private_data(text: &str) -> Vec<&str> {
+    setting(text, "PrivateData")
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|w| *w != "none")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `SlurmUser = slurm(64030)` → 64030.
+fn slurm_user_uid(text: &str) -> Option<u32> {
+    let value = setting(text, "SlurmUser")?;
+    value.split_once('(')?.1.trim_end_matches(')').parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PRIVATE: &str = "ProctrackType = proctrack/cgroup\nPrivateData = accounts,jobs\n\
+                           SlurmUser = slurm(64030)\n";
+    const OPEN: &str = "PrivateData = none\nSlurmUser = root(0)\n";
+
+    #[test]
+    fn with_private_jobs_a_user_sees_only_their_own() {
+        let alice = Viewer::new(1001, Some(PRIVATE));
+        assert!(!alice.sees_all);
+        assert!(alice.may_see(Some(1001)));
+        assert!(!alice.may_see(Some(1002)));
+        assert!(
+            !alice.may_see(None),
+            "a record without an owner is for admins"
+        );
+        assert!(Viewer::new(64030, Some(PRIVATE)).sees_all, "SlurmUser");
+        assert!(Viewer::new(0, Some(PRIVATE)).sees_all, "root");
+    }
+
+    #[test]
+    fn without_private_jobs_everyone_sees_every_job_as_in_squeue() {
+        assert!(Viewer::new(1001, Some(OPEN)).sees_all);
+        assert!(Viewer::new(1001, Some("PrivateData = usage,users\n")).sees_all);
+    }
+
+    #[test]
+    fn when_slurm_cannot_be_asked_a_user_sees_only_their_own() {
+        assert!(!Viewer::new(1001, None).sees_all);
+        assert!(Viewer::new(0, None).sees_all);
+    }
+}
