@@ -275,6 +275,8 @@ impl Config {
                     format!("leftover_after={value:?}: expected a time such as 600, 30s, 10m or 2h")
                 })?
             }
+            #[cfg(feature = "fault-injection")]
+            "fault" => crate::fault::arm(value)?,
             "highmem_partition" => self.highmem_partition = text()?,
             "support" => self.support = text()?,
             "help_url" => self.help_url = text()?,

@@ -33,6 +33,7 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod evidence;
+pub mod fault;
 pub mod fleet;
 pub mod history;
 pub mod journal;

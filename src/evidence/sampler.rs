@@ -156,6 +156,8 @@ pub struct Gauge {
     version: CgroupVersion,
     /// The step's processes (v2: `user/`, without slurmstepd).
     dir: PathBuf,
+    /// The step's cgroup as /proc/<pid>/cgroup names it.
+    step_path: String,
     /// Where a limit can be hit: the step's processes, and the job (whose limit all its
     /// steps share, slurmstepd included).
     levels: Vec<Level>,
@@ -219,6 +221,7 @@ impl Gauge {
         let mut gauge = Gauge {
             version: step.version,
             dir,
+            step_path: step.step_path.clone(),
             levels,
             events,
             kills_at_start: None,
@@ -349,16 +352,20 @@ pub fn sample(gauge: &mut Gauge, root: &Path, at: Duration) -> Sample {
         .unwrap_or_else(|| sizes.iter().map(|p| p.rss).sum());
     sizes.sort_by_key(|p| std::cmp::Reverse(p.rss));
     sizes.truncate(TOP_PROCESSES);
-    for p in &mut sizes {
+    let (version, step_path) = (gauge.version, gauge.step_path.clone());
+    let mut safe = || gauge.safe_now();
+    sizes.retain_mut(|p| {
         if !safe() {
-            break;
+            return true; // nameless, as in a quiet moment
         }
-        p.name = read_optional(&root.join(format!("proc/{}/comm", p.pid)))
-            .ok()
-            .flatten()
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default();
-    }
+        match name_in_step(root, p.pid, version, &step_path) {
+            Some(name) => {
+                p.name = name;
+                true
+            }
+            None => false, // gone, or its pid already another process's
+        }
+    });
     Sample {
         at,
         usage,
@@ -396,6 +403,37 @@ fn pids_below(dir: &Path, safe: &mut impl FnMut() -> bool) -> Option<Vec<u32>> {
         }
     }
     Some(pids)
+}
+
+/// The name of process `pid` if it is still in the step. A process that ended since the step's
+/// pids were listed may have left its pid to another, perhaps another user's, whose name must
+/// not be shown: the name is read first, then the process's cgroup, and a pid no longer in
+/// the step gives nothing. (A process cannot move itself into a job's cgroup.)
+fn name_in_step(root: &Path, pid: u32, version: CgroupVersion, step_path: &str) -> Option<String> {
+    let name = read_optional(&root.join(format!("proc/{pid}/comm"))).ok()??;
+    let cgroups = read_optional(&root.join(format!("proc/{pid}/cgroup"))).ok()??;
+    in_cgroup(&cgroups, version, step_path).then(|| name.trim().to_owned())
+}
+
+/// Whether /proc/<pid>/cgroup text puts the process in `dir` or below, in the hierarchy of
+/// `version` (v1: the memory controller's line; v2: the unified `0::` line).
+fn in_cgroup(proc_cgroup: &str, version: CgroupVersion, dir: &str) -> bool {
+    proc_cgroup.lines().any(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (Some(id), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            return false;
+        };
+        let ours = match version {
+            CgroupVersion::V1 => controllers.split(',').any(|c| c == "memory"),
+            CgroupVersion::V2 => id == "0" && controllers.is_empty(),
+        };
+        ours && (path == dir
+            || path
+                .strip_prefix(dir)
+                .is_some_and(|rest| rest.starts_with('/')))
+    })
 }
 
 /// A process's reserved and resident sizes, from /proc/<pid>/statm (pages).
@@ -455,20 +493,32 @@ impl Sampler {
 
     /// Stops the thread (it wakes at once), takes one last sample with the thread's own gauge
     /// (quiet if the job had a kill: another step may still be at the limit), returns the
-    /// series.
-    pub fn stop(mut self) -> Series {
-        let gauge = self.halt();
+    /// series — and, if the thread panicked, why (the samples it took before still count).
+    pub fn stop(mut self) -> (Series, Option<String>) {
+        let (gauge, panic) = match self.halt() {
+            Some(Ok(gauge)) => (Some(gauge), None),
+            Some(Err(why)) => (None, Some(why)),
+            None => (None, None),
+        };
         let mut series = std::mem::take(&mut *lock(&self.shared.series));
         if let Some(mut gauge) = gauge {
             series.push(sample(&mut gauge, Path::new("/"), self.started.elapsed()));
         }
-        series
+        (series, panic)
     }
 
-    fn halt(&mut self) -> Option<Gauge> {
+    /// Stops and joins the thread: its gauge, or what its panic said.
+    fn halt(&mut self) -> Option<Result<Gauge, String>> {
         *lock(&self.shared.stop) = true;
         self.shared.wake.notify_all();
-        self.thread.take().and_then(|thread| thread.join().ok())
+        let thread = self.thread.take()?;
+        Some(thread.join().map_err(|payload| {
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned());
+            format!("the sampler thread panicked: {}", text.unwrap_or_default())
+        }))
     }
 }
 
@@ -494,6 +544,8 @@ fn run(shared: &Shared, mut gauge: Gauge, started: Instant) -> Gauge {
             series.busy += clock.elapsed();
             series.interval
         };
+        // The lock is released: a panic here leaves the samples taken so far for the report.
+        let _ = crate::fault::at("sampler");
         let stop = lock(&shared.stop);
         let (stop, _) = shared
             .wake
@@ -508,6 +560,83 @@ fn run(shared: &Shared, mut gauge: Gauge, started: Instant) -> Gauge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_is_in_the_step_by_its_own_cgroup_line() {
+        let fixture = |set: &str| {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(set);
+            std::fs::read_to_string(dir.join("proc/self/cgroup")).unwrap()
+        };
+        let v1 = fixture("v1-slurm-22.05/near-miss");
+        let step = "/slurm_localhost/uid_1001/job_4/step_batch";
+        assert!(in_cgroup(&v1, CgroupVersion::V1, step));
+        // The freezer line names only the job; the unified `0::/` line is not v1's memory.
+        assert!(!in_cgroup(
+            &v1,
+            CgroupVersion::V1,
+            "/slurm_localhost/uid_1001/job_4/step_0"
+        ));
+        assert!(!in_cgroup(&v1, CgroupVersion::V2, step));
+        let v2 = fixture("v2-slurm-26.05-linux-7.2/batch-oom");
+        let job = "/system.slice/localhost_slurmstepd.scope/s435M8MYR9PV00";
+        assert!(in_cgroup(
+            &v2,
+            CgroupVersion::V2,
+            &format!("{job}/step_batch")
+        ));
+        assert!(!in_cgroup(
+            &v2,
+            CgroupVersion::V2,
+            &format!("{job}/step_bat")
+        ));
+    }
+
+    #[test]
+    fn a_pid_now_outside_the_step_gives_no_name() {
+        let root = tempfile::tempdir().unwrap();
+        let proc_of = |pid: u32, comm: &str, cgroup: &str| {
+            let dir = root.path().join(format!("proc/{pid}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("comm"), format!("{comm}\n")).unwrap();
+            std::fs::write(dir.join("cgroup"), format!("0::{cgroup}\n")).unwrap();
+        };
+        let step = "/system.slice/s1/job_7/step_0";
+        proc_of(41, "python3", "/system.slice/s1/job_7/step_0/user/task_0");
+        // Pid 42 was the step's when listed; it ended, and another user's program has it now.
+        proc_of(
+            42,
+            "secret_tool",
+            "/user.slice/user-1002.slice/session-9.scope",
+        );
+        let name = |pid| name_in_step(root.path(), pid, CgroupVersion::V2, step);
+        assert_eq!(name(41).as_deref(), Some("python3"));
+        assert_eq!(name(42), None);
+        assert_eq!(name(43), None, "gone");
+    }
+
+    #[test]
+    fn this_very_process_is_named_in_its_own_cgroup() {
+        let me = std::process::id();
+        let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let (version, path) = match text.lines().find(|l| l.split(':').nth(1) == Some("memory")) {
+            Some(line) => (
+                CgroupVersion::V1,
+                line.splitn(3, ':').nth(2).unwrap().to_owned(),
+            ),
+            None => (
+                CgroupVersion::V2,
+                text.trim().trim_start_matches("0::").to_owned(),
+            ),
+        };
+        let name = name_in_step(Path::new("/"), me, version, &path).expect("named");
+        assert!(!name.is_empty());
+        assert_eq!(
+            name_in_step(Path::new("/"), me, version, "/elsewhere"),
+            None
+        );
+    }
 
     fn at(i: u64, usage: u64) -> Sample {
         Sample::usage_only(Duration::from_millis(i * 250), usage)

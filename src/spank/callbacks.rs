@@ -123,6 +123,7 @@ pub unsafe extern "C" fn slurm_spank_init(
         {
             return Err(e);
         }
+        crate::fault::at("init")?;
         Ok(0)
     })
 }
@@ -131,6 +132,7 @@ pub unsafe extern "C" fn slurm_spank_init(
 /// slurmstepd (`remote` = 1). A non-zero return makes sbatch refuse the job with our message.
 extern "C" fn option_callback(_val: c_int, optarg: *const c_char, remote: c_int) -> c_int {
     guard("--oom-explain", 0, || {
+        crate::fault::at("option")?;
         let value = (!optarg.is_null())
             // SAFETY: a non-null optarg is a NUL-terminated string owned by Slurm.
             .then(|| {
@@ -163,6 +165,7 @@ pub unsafe extern "C" fn slurm_spank_init_post_opt(
     _argv: *mut *mut c_char,
 ) -> c_int {
     guard("init_post_opt", 0, || {
+        crate::fault::at("init_post_opt")?;
         // SAFETY: the handle Slurm passed to this callback.
         let Some(spank) = (unsafe { in_slurmstepd(sp) }) else {
             return Ok(0);
@@ -203,6 +206,7 @@ pub unsafe extern "C" fn slurm_spank_user_init(
     _argv: *mut *mut c_char,
 ) -> c_int {
     guard("user_init", 0, || {
+        crate::fault::at("user_init")?;
         // SAFETY: the handle Slurm passed to this callback.
         let Some(spank) = (unsafe { in_slurmstepd(sp) }) else {
             return Ok(0);
@@ -316,6 +320,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
     _argv: *mut *mut c_char,
 ) -> c_int {
     guard("task_exit", 0, || {
+        crate::fault::at("task_exit")?;
         // SAFETY: the handle Slurm passed to this callback.
         let Some(spank) = (unsafe { in_slurmstepd(sp) }) else {
             return Ok(0);
@@ -354,8 +359,19 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
         let id = context.id;
         let clock = Instant::now();
         // Stop the sampler first (it takes its own last sample), then read the end figures.
-        let series = sampler.map(Sampler::stop);
-        let snapshot = read_snapshot(&cgroup).map_err(|e| format!("step {id}: {e}"))?;
+        let series = sampler.map(|sampler| {
+            let (series, panic) = sampler.stop();
+            if let Some(why) = panic {
+                log::info(&format!(
+                    "step {id}: {why}; the samples taken before are used"
+                ));
+            }
+            series
+        });
+        // (The `snapshot` fault stands for a cgroup that vanished while it was read.)
+        let snapshot = crate::fault::at("snapshot")
+            .and_then(|_| read_snapshot(&cgroup).map_err(|e| e.to_string()))
+            .map_err(|e| format!("step {id}: {e}"))?;
         let killed = snapshot.step.oom_kills.unwrap_or(0) > 0 || context.tasks_killed() > 0;
         // The kernel log only when something was killed: it is the one larger read.
         let kernel = match (killed, kernel_log) {
@@ -460,6 +476,7 @@ pub unsafe extern "C" fn slurm_spank_exit(
     _argv: *mut *mut c_char,
 ) -> c_int {
     guard("exit", 0, || {
+        crate::fault::at("exit")?;
         if handle::context() != Context::Remote {
             return Ok(0);
         }
@@ -469,12 +486,13 @@ pub unsafe extern "C" fn slurm_spank_exit(
         if let Ok(mut slot) = WATCH.lock()
             && let Some(watch) = slot.take()
         {
+            let id = watch.context.id;
             log::info(&format!(
-                "step {}: ended before its last task_exit; no report",
-                watch.context.id
+                "step {id}: ended before its last task_exit; no report"
             ));
-            // Dropping the watch stops and joins its sampler.
-            drop(watch);
+            if let Some((_, Some(why))) = watch.sampler.map(Sampler::stop) {
+                log::info(&format!("step {id}: {why}"));
+            }
         }
         Ok(0)
     })
@@ -499,6 +517,7 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
         let config = unsafe { config_from(argc, argv) }
             .as_ref()
             .map_err(|e| format!("{e}; the plugin is off until this is fixed"))?;
+        crate::fault::at("job_epilog")?;
         if config.records == Records::Off {
             return Ok(0);
         }
