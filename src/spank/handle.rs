@@ -110,56 +110,39 @@ impl Spank {
     }
 
     pub fn job_id(&self) -> Result<u32, String> {
-        // SAFETY: S_JOB_ID is a `uint32_t *` (spank.h); so are the next three.
-        unsafe { self.item(sys::spank_item::S_JOB_ID, "S_JOB_ID") }
+        self.item(JOB_ID)
     }
 
     pub fn step_id(&self) -> Result<u32, String> {
-        // SAFETY: as above.
-        unsafe { self.item(sys::spank_item::S_JOB_STEPID, "S_JOB_STEPID") }
+        self.item(STEP_ID)
     }
 
     pub fn local_task_count(&self) -> Result<u32, String> {
-        // SAFETY: as above.
-        unsafe {
-            self.item(
-                sys::spank_item::S_JOB_LOCAL_TASK_COUNT,
-                "S_JOB_LOCAL_TASK_COUNT",
-            )
-        }
+        self.item(LOCAL_TASK_COUNT)
     }
 
     /// CPUs per task; an error where the headers lack the item (build.rs decides).
     pub fn cpus_per_task(&self) -> Result<u32, String> {
         #[cfg(spank_item = "S_STEP_CPUS_PER_TASK")]
-        // SAFETY: as above.
-        return unsafe {
-            self.item(
-                sys::spank_item::S_STEP_CPUS_PER_TASK,
-                "S_STEP_CPUS_PER_TASK",
-            )
-        };
+        return self.item(CPUS_PER_TASK);
         #[cfg(not(spank_item = "S_STEP_CPUS_PER_TASK"))]
         Err(missing_item("S_STEP_CPUS_PER_TASK"))
     }
 
-    /// The job owner's uid (S_JOB_UID, a `uid_t *`); also in the job epilog.
+    /// The job owner's uid; also in the job epilog.
     pub fn job_uid(&self) -> Result<u32, String> {
-        // SAFETY: S_JOB_UID is a `uid_t *`.
-        unsafe { self.item::<libc::uid_t>(sys::spank_item::S_JOB_UID, "S_JOB_UID") }
+        self.item(JOB_UID)
     }
 
     /// The raw wait status of the task whose task_exit is running.
     pub fn task_exit_status(&self) -> Result<i32, String> {
-        // SAFETY: S_TASK_EXIT_STATUS is an `int *`.
-        unsafe { self.item::<c_int>(sys::spank_item::S_TASK_EXIT_STATUS, "S_TASK_EXIT_STATUS") }
+        self.item(TASK_EXIT_STATUS)
     }
 
-    /// Slurm's memory allocation for this step on this node, in MiB (S_STEP_ALLOC_MEM).
+    /// Slurm's memory allocation for this step on this node, in MiB.
     pub fn step_alloc_mem_mib(&self) -> Result<u64, String> {
         #[cfg(spank_item = "S_STEP_ALLOC_MEM")]
-        // SAFETY: S_STEP_ALLOC_MEM is a `uint64_t *`.
-        return unsafe { self.item(sys::spank_item::S_STEP_ALLOC_MEM, "S_STEP_ALLOC_MEM") };
+        return self.item(STEP_ALLOC_MEM);
         #[cfg(not(spank_item = "S_STEP_ALLOC_MEM"))]
         Err(missing_item("S_STEP_ALLOC_MEM"))
     }
@@ -188,22 +171,61 @@ impl Spank {
         )
     }
 
-    /// One item whose single out-parameter is a `T *`.
-    ///
-    /// # Safety
-    /// `T` must be the C type spank.h gives for `item`.
-    unsafe fn item<T: Default>(
-        &self,
-        item: sys::spank_item::Type,
-        name: &str,
-    ) -> Result<T, String> {
+    /// The value of `item`, of the type its declaration (below) carries.
+    fn item<T: Default>(&self, item: Item<T>) -> Result<T, String> {
         let mut value = T::default();
-        // SAFETY: a live handle; the caller guarantees `T` matches the item's type.
-        let rc = unsafe { sys::spank_get_item(self.0, item, &mut value as *mut T) };
-        check(rc, name)?;
+        // SAFETY: a live handle; `item` was declared with the C type spank.h gives it.
+        let rc = unsafe { sys::spank_get_item(self.0, item.id, &mut value as *mut T) };
+        check(rc, item.name)?;
         Ok(value)
     }
 }
+
+/// A SPANK item with the C type of its one out-parameter: the type is fixed where the item is
+/// declared, from spank.h, never inferred from where the value goes.
+struct Item<T> {
+    id: sys::spank_item::Type,
+    name: &'static str,
+    _type: std::marker::PhantomData<T>,
+}
+
+impl<T> Item<T> {
+    /// # Safety
+    /// `T` must be the type spank.h gives for `id`'s out-parameter (`T *`).
+    const unsafe fn new(id: sys::spank_item::Type, name: &'static str) -> Self {
+        Item {
+            id,
+            name,
+            _type: std::marker::PhantomData,
+        }
+    }
+}
+
+// SAFETY (each): spank.h documents these items' out-parameter as `uint32_t *`.
+const JOB_ID: Item<u32> = unsafe { Item::new(sys::spank_item::S_JOB_ID, "S_JOB_ID") };
+const STEP_ID: Item<u32> = unsafe { Item::new(sys::spank_item::S_JOB_STEPID, "S_JOB_STEPID") };
+const LOCAL_TASK_COUNT: Item<u32> = unsafe {
+    Item::new(
+        sys::spank_item::S_JOB_LOCAL_TASK_COUNT,
+        "S_JOB_LOCAL_TASK_COUNT",
+    )
+};
+#[cfg(spank_item = "S_STEP_CPUS_PER_TASK")]
+const CPUS_PER_TASK: Item<u32> = unsafe {
+    Item::new(
+        sys::spank_item::S_STEP_CPUS_PER_TASK,
+        "S_STEP_CPUS_PER_TASK",
+    )
+};
+// SAFETY: `uid_t *`.
+const JOB_UID: Item<libc::uid_t> = unsafe { Item::new(sys::spank_item::S_JOB_UID, "S_JOB_UID") };
+// SAFETY: `int *`.
+const TASK_EXIT_STATUS: Item<c_int> =
+    unsafe { Item::new(sys::spank_item::S_TASK_EXIT_STATUS, "S_TASK_EXIT_STATUS") };
+// SAFETY: `uint64_t *`.
+#[cfg(spank_item = "S_STEP_ALLOC_MEM")]
+const STEP_ALLOC_MEM: Item<u64> =
+    unsafe { Item::new(sys::spank_item::S_STEP_ALLOC_MEM, "S_STEP_ALLOC_MEM") };
 
 /// The headers this plugin was built against do not define the item: the caller goes without.
 #[allow(dead_code)] // used only when build.rs finds an item missing
