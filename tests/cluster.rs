@@ -228,6 +228,7 @@ fn the_plugin_exports_only_its_own_symbols() {
             "plugin_version",
             "slurm_spank_exit",
             "slurm_spank_init",
+            "slurm_spank_init_post_opt",
             "slurm_spank_job_epilog",
             "slurm_spank_task_exit",
             "slurm_spank_user_init",
@@ -288,4 +289,55 @@ fn slurmds_log_names_the_release_the_plugin_was_built_for() {
         line.contains(&format!("built for Slurm {}.", lab.slurm_release())),
         "{line}"
     );
+}
+
+#[test]
+fn two_users_killed_at_the_same_moment_each_see_only_their_own_processes() {
+    let lab = Lab::get();
+    lab.add_user("oomtest2");
+    // Each user's program under a name of its own: the kernel names a process after the file
+    // it was started from (here a link to python3).
+    let workloads = lab.jobs.join("workloads");
+    for name in ["alice_alloc", "bobs_alloc"] {
+        let link = workloads.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("/usr/bin/python3", &link).unwrap();
+    }
+    // Both start allocating in the same second, on the same node.
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 6;
+    let body = |program: &str| {
+        format!(
+            "while [ $(date +%s) -lt {at} ]; do sleep 0.05; done\nexec {} {} 400",
+            workloads.join(program).display(),
+            lab.workload("alloc.py")
+        )
+    };
+    let args = ["--mem=100M", "--oom-explain"];
+    let alice = lab.submit("two-users-alice", &args, &body("alice_alloc"));
+    let bob = lab.submit_as(
+        Some("oomtest2"),
+        "two-users-bob",
+        &args,
+        &body("bobs_alloc"),
+    );
+    for (job, own, other) in [
+        (&alice, "alice_alloc", "bobs_alloc"),
+        (&bob, "bobs_alloc", "alice_alloc"),
+    ] {
+        assert_eq!(lab.wait(job), "OUT_OF_MEMORY");
+        let err = lab.stderr_of(job);
+        assert_eq!(causes(&err), ["under-allocation"], "{err}");
+        assert!(
+            err.contains(own),
+            "{own} not named in its own report:\n{err}"
+        );
+        assert!(
+            !err.contains(other),
+            "{other} named in another user's report:\n{err}"
+        );
+    }
 }

@@ -43,6 +43,12 @@ cargo test --locked
 step "build the plugin for every vendored Slurm release; check each plugin_version"
 bash tests/build-plugin.sh --all
 
+step "build the plugin with fault injection (for the fault tests only, never shipped)"
+cargo test --locked --features fault-injection --test faults
+cargo build --locked --release --lib --features fault-injection
+mkdir -p target/plugins/faults
+cp target/release/liboom_explain.so target/plugins/faults/oom_explain.so
+
 step "build the plugin (release) for this host's Slurm"
 cargo build --locked --release
 
@@ -57,6 +63,10 @@ cargo test --locked --features cluster-tests --test scenarios -- --nocapture
 step "scenario corpus, OverMemoryKill profile (Slurm's poll enforces memory, no cgroup limit)"
 OOM_EXPLAIN_LAB_PROFILE=overmemory $LAB up
 cargo test --locked --features cluster-tests --test scenarios -- --nocapture
+
+step "real cluster, faults injected at every entry point: jobs end as without the plugin"
+OOM_EXPLAIN_PLUGIN_ARGS="records=all" $LAB up target/plugins/faults/oom_explain.so
+cargo test --locked --features cluster-tests --test cluster_faults -- --nocapture
 
 step "real cluster with a bad plugstack.conf argument: the plugin steps aside"
 OOM_EXPLAIN_PLUGIN_ARGS="headroom=25 hedroom=5" $LAB up
