@@ -77,8 +77,11 @@ OOM_EXPLAIN_PLUGIN_ARGS="max_mem=150M highmem_partition=bigmem support=hpc-help@
 cargo test --locked --features cluster-tests --test cluster_site
 
 step "real cluster with two slurmd nodes: a record per node, oom-explain JOBID, slurmd killed before the epilog"
-OOM_EXPLAIN_LAB_PROFILE=twonode OOM_EXPLAIN_PLUGIN_ARGS="records=all leftover_after=5s" $LAB up
+OOM_EXPLAIN_LAB_PROFILE=twonode OOM_EXPLAIN_PLUGIN_ARGS=records=all $LAB up
 cargo test --locked --features cluster-tests --test cluster_records -- --nocapture
+
+step "load on the two-node cluster (same lab): 200 opted-in jobs, half OOM-killed, some on 2 nodes"
+cargo test --locked --features cluster-tests --test cluster_load -- --nocapture
 
 step "real cluster with slurmdbd + MariaDB: oom-explain JOBID from sacct for a job without a record"
 OOM_EXPLAIN_LAB_PROFILE=accounting $LAB up
