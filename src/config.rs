@@ -109,16 +109,35 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A value in the TOML file: numbers may be written bare (`headroom = 30`) or as strings.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Text(String),
+    Whole(i64),
+    Real(f64),
+}
+
+impl Scalar {
+    fn into_text(self) -> String {
+        match self {
+            Scalar::Text(s) => s,
+            Scalar::Whole(n) => n.to_string(),
+            Scalar::Real(x) => x.to_string(),
+        }
+    }
+}
+
 /// The same keys in a TOML file (values may be numbers or strings).
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
-    headroom: Option<toml::Value>,
-    near_miss: Option<toml::Value>,
-    over_request: Option<toml::Value>,
-    over_request_min_unused: Option<toml::Value>,
+    headroom: Option<Scalar>,
+    near_miss: Option<Scalar>,
+    over_request: Option<Scalar>,
+    over_request_min_unused: Option<Scalar>,
     evidence_dir: Option<String>,
-    max_mem: Option<toml::Value>,
+    max_mem: Option<Scalar>,
     highmem_partition: Option<String>,
     support: Option<String>,
     help_url: Option<String>,
@@ -126,8 +145,8 @@ struct FileConfig {
     records: Option<String>,
     spool_dir: Option<String>,
     job_log: Option<String>,
-    job_log_mode: Option<toml::Value>,
-    leftover_after: Option<toml::Value>,
+    job_log_mode: Option<Scalar>,
+    leftover_after: Option<Scalar>,
 }
 
 impl Config {
@@ -167,12 +186,9 @@ impl Config {
     fn read_file(&mut self, path: &Path) -> Result<(), ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("config={}: {e}", path.display())))?;
-        let file: FileConfig = toml::from_str(&text)
-            .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.message())))?;
-        let text_of = |v: toml::Value| match v {
-            toml::Value::String(s) => s,
-            other => other.to_string(),
-        };
+        let file: FileConfig = basic_toml::from_str(&text)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let text_of = Scalar::into_text;
         let entries = [
             ("headroom", file.headroom.map(text_of)),
             ("near_miss", file.near_miss.map(text_of)),
