@@ -243,9 +243,11 @@ fn shape(evidence: &Evidence, limit: u64, killed: bool) -> Option<(Vec<u8>, Dura
     let eighths = |held: u64| ((held as u128 * 8).div_ceil(limit.max(1) as u128)).clamp(1, 8) as u8;
     let mut levels = vec![0u8; PICTURE_COLUMNS];
     for s in &samples {
-        let column = ((s.at - first).as_secs_f64() / span.as_secs_f64()
+        // Samples come in time order; a record that says otherwise is clamped, not trusted.
+        let column = (s.at.saturating_sub(first).as_secs_f64() / span.as_secs_f64()
             * (PICTURE_COLUMNS - 1) as f64)
             .round() as usize;
+        let column = column.min(PICTURE_COLUMNS - 1);
         levels[column] = levels[column].max(eighths(s.held()));
     }
     // A column no sample fell in shows the level before it.

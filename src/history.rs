@@ -32,7 +32,7 @@ pub fn with_path(path: &Path, e: io::Error) -> io::Error {
 
 /// Calls `each` with every line of every file, in order.
 pub fn for_each_line(files: &[PathBuf], mut each: impl FnMut(&str)) -> io::Result<()> {
-    let mut line = String::new();
+    let mut line = Vec::new();
     for file in files {
         let mut reader = BufReader::with_capacity(
             1 << 20,
@@ -41,13 +41,17 @@ pub fn for_each_line(files: &[PathBuf], mut each: impl FnMut(&str)) -> io::Resul
         loop {
             line.clear();
             if reader
-                .read_line(&mut line)
+                .read_until(b'\n', &mut line)
                 .map_err(|e| with_path(file, e))?
                 == 0
             {
                 break;
             }
-            each(line.trim_end());
+            // A line that is not text (a torn write, a disk error) is no record: skipped, and
+            // the rest of the log still read.
+            if let Ok(text) = std::str::from_utf8(&line) {
+                each(text.trim_end());
+            }
         }
     }
     Ok(())
@@ -55,10 +59,11 @@ pub fn for_each_line(files: &[PathBuf], mut each: impl FnMut(&str)) -> io::Resul
 
 /// Every record of `job` (one per node, or more if a leftover was merged separately).
 pub fn find_job(files: &[PathBuf], job: u32) -> io::Result<Vec<JobRecord>> {
-    let needle = format!("\"job\":{job},");
+    let needle = job.to_string();
     let mut found = Vec::new();
     for_each_line(files, |line| {
-        // Cheap test first: most lines are other jobs.
+        // Cheap test first: most lines are other jobs. Only the number, so that a line written
+        // another way than the plugin writes it (`"job": 8`, the key last) is still found.
         if line.contains(&needle)
             && let Ok(record) = serde_json::from_str::<JobRecord>(line)
             && record.job == job

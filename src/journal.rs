@@ -152,7 +152,12 @@ const UNKNOWN_JOB_GONE_AFTER: Duration = Duration::from_secs(24 * 3600);
 pub fn job_still_here(record: &StepRecord, now: u64, leftover_after_s: u64) -> bool {
     match &record.job_cgroup {
         Some(dir) => dir.exists() || record.ended.saturating_add(leftover_after_s) > now,
-        None => record.ended + UNKNOWN_JOB_GONE_AFTER.as_secs() > now,
+        None => {
+            record
+                .ended
+                .saturating_add(UNKNOWN_JOB_GONE_AFTER.as_secs())
+                > now
+        }
     }
 }
 

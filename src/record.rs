@@ -226,7 +226,7 @@ impl JobRecord {
             origin: first.origin.clone(),
             ended: steps.iter().map(|s| s.ended).max().unwrap_or(0),
             cause: main.cause.clone(),
-            oom_kills: steps.iter().map(|s| s.oom_kills).sum(),
+            oom_kills: steps.iter().fold(0, |n, s| n.saturating_add(s.oom_kills)),
             peak: max(|s| s.job_peak.or(s.peak)),
             limit: max(|s| s.job_limit.or(s.limit)),
             elapsed_s: max(|s| s.elapsed_s),

@@ -35,7 +35,7 @@ pub fn parse(text: &str) -> Vec<SacctRow> {
                 id: f[0].into(),
                 state: f[1].split_whitespace().next().unwrap_or("").into(),
                 req_mem: f[2].into(),
-                req_bytes: size::parse_slurm_size_mib(req).map(|m| m << 20),
+                req_bytes: size::parse_slurm_size_mib(req).and_then(|m| m.checked_mul(1 << 20)),
                 max_rss: parse_bytes(f[3]),
                 elapsed: f[4].into(),
                 tasks: f[5].parse().ok(),
@@ -96,7 +96,7 @@ pub fn explain(job: &str, rows: &[SacctRow], release: Option<SlurmRelease>) -> V
     let rss_is_peak = release.filter(|r| r.max_rss_is_peak());
     match (oom, job_row.req_bytes) {
         (Some(_), Some(req)) => {
-            let (_, twice) = size::slurm_request(req * 2);
+            let (_, twice) = size::slurm_request(req.saturating_mul(2));
             out.push(format!(
                 "  It ran out of memory: the kernel killed it at its {} limit. It needed more;",
                 human(req)

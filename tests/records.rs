@@ -193,6 +193,26 @@ fn a_user_is_not_shown_another_users_job() {
 }
 
 #[test]
+fn a_torn_line_in_the_job_log_costs_only_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("jobs.jsonl");
+    let record = JobRecord::merge(
+        vec![step_record("near-miss.batch.json", 3, "node1", None)],
+        false,
+    )
+    .unwrap();
+    // A line not written as the plugin writes it (spaces, another key order) is still found.
+    let spaced = serde_json::to_string_pretty(&record)
+        .unwrap()
+        .replace('\n', " ");
+    let mut bytes = b"\xff\xfe torn\n".to_vec();
+    bytes.extend_from_slice(format!("{spaced}\n").as_bytes());
+    std::fs::write(&log, bytes).unwrap();
+    let found = history::find_job(std::slice::from_ref(&log), 3).unwrap();
+    assert_eq!(found, [record]);
+}
+
+#[test]
 fn who_ran_a_job_and_where_come_from_slurm_not_from_the_steps_environment() {
     let tmp = tempfile::tempdir().unwrap();
     let (spool, log) = (tmp.path().join("spool"), tmp.path().join("log/jobs.jsonl"));

@@ -53,7 +53,7 @@ impl MemoryStat {
     fn from_fields(fields: &BTreeMap<String, u64>, prefix: &str, anon: &str, file: &str) -> Self {
         let get = |name: &str| fields.get(&format!("{prefix}{name}")).copied();
         let reclaimable_file = match (get("active_file"), get("inactive_file")) {
-            (Some(a), Some(i)) => Some(a + i),
+            (Some(a), Some(i)) => Some(a.saturating_add(i)),
             _ => None,
         };
         MemoryStat {

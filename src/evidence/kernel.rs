@@ -82,8 +82,10 @@ fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|part| part.strip_prefix(key)?.strip_prefix('='))
 }
 
+/// `key:<n>kB` in a `Killed process` line, in bytes. The kernel's fields follow the process's
+/// name, which its user chooses: the last occurrence is the kernel's.
 fn kib(text: &str, key: &str) -> Option<u64> {
-    let start = text.find(&format!("{key}:"))? + key.len() + 1;
+    let start = text.rfind(&format!("{key}:"))? + key.len() + 1;
     let digits: String = text[start..]
         .chars()
         .take_while(char::is_ascii_digit)
@@ -360,6 +362,17 @@ mod tests {
                 "{step}"
             );
         }
+    }
+
+    #[test]
+    fn a_process_named_like_a_field_does_not_set_its_own_sizes() {
+        // comm is the user's to choose (15 characters): the kernel's fields come after it.
+        let renamed = V1_KMSG.replace(
+            "Killed process 12933 (python3)",
+            "Killed process 12933 (anon-rss:9kB)",
+        );
+        let events = parse_oom_events(&renamed, STEP, JOB, 4096);
+        assert_eq!(events[0].anon_rss, Some(101_632 * 1024));
     }
 
     #[test]
