@@ -3,8 +3,7 @@
 //! Cost is bounded whatever the job's length: the series holds at most [`CAPACITY`] samples;
 //! when it is full, neighbouring samples are merged (keeping the higher one, so no peak is lost)
 //! and the interval doubles. It starts at [`FIRST_INTERVAL`] so a 10-second job still has a
-//! shape; a 7-day job ends up sampled every ~40 minutes with the same memory. While the step
-//! and its job hold less than half their limits, it waits four intervals instead of one.
+//! shape; a 7-day job ends up sampled every ~40 minutes with the same memory.
 //!
 //! The thread runs only in slurmstepd (started in user_init, before any task is forked; fork
 //! copies only the forking thread), wakes at once when stopped, and is joined before the report
@@ -30,9 +29,6 @@ use crate::cgroup::{CgroupVersion, MemoryStat, StepCgroup};
 
 pub const CAPACITY: usize = 240;
 pub const FIRST_INTERVAL: Duration = Duration::from_millis(250);
-/// How much slower the sampler goes while the step and its job are below half their limits.
-const FAR_FROM_LIMITS_SLOWER: u32 = 4;
-
 /// The interval stops doubling here (a month-long job still gets a sample an hour).
 pub const MAX_INTERVAL: Duration = Duration::from_secs(3600);
 /// Processes whose size is recorded in each sample (the largest ones).
@@ -182,8 +178,6 @@ struct Level {
     limit: Option<u64>,
     /// Page cache the kernel could drop, as of the last full read.
     reclaimable: Option<u64>,
-    /// Usage as of the last full read.
-    usage_read: Option<u64>,
 }
 
 /// What the gauge read: usage and memory.stat.
@@ -208,7 +202,6 @@ impl Gauge {
             stat: File::open(d.join("memory.stat")).ok(),
             limit: read_limit(d, limit).ok().flatten(),
             reclaimable: None,
-            usage_read: None,
         };
         let mut levels = vec![level(&dir)];
         if let Some(job) = step.job_dir.as_deref().filter(|j| *j != dir) {
@@ -250,7 +243,6 @@ impl Gauge {
                 .unwrap_or_default();
             let stat = MemoryStat::of(self.version, &fields);
             self.levels[i].reclaimable = stat.reclaimable_file;
-            self.levels[i].usage_read = usage;
             if i == 0 {
                 step = Reading { usage, stat };
             }
@@ -266,17 +258,6 @@ impl Gauge {
 
     /// Whether opening a file now is safe: no OOM kill in the job since sampling started, and
     /// every level's usage (read again) clear of its limit. Opened files only: costs no memory.
-    /// At the last full read, every level had a limit and used less than half of it: nothing
-    /// is about to happen, and a sample every few intervals is enough.
-    fn far_from_limits(&self) -> bool {
-        self.levels
-            .iter()
-            .all(|level| match (level.usage_read, level.limit) {
-                (Some(usage), Some(limit)) => usage < limit / 2,
-                _ => false,
-            })
-    }
-
     pub fn safe_now(&mut self) -> bool {
         // With `memory_localevents` on the cgroup2 mount the job's count misses its steps'
         // kills; the usage checks below still hold then.
@@ -565,16 +546,10 @@ fn run(shared: &Shared, mut gauge: Gauge, started: Instant) -> Gauge {
         };
         // The lock is released: a panic here leaves the samples taken so far for the report.
         let _ = crate::fault::at("sampler");
-        // Below half of every limit a sample every fourth interval: the sampler costs a
-        // quarter where nothing is about to happen, and keeps its pace where something is.
-        let wait = match gauge.far_from_limits() {
-            true => interval * FAR_FROM_LIMITS_SLOWER,
-            false => interval,
-        };
         let stop = lock(&shared.stop);
         let (stop, _) = shared
             .wake
-            .wait_timeout_while(stop, wait, |stop| !*stop)
+            .wait_timeout_while(stop, interval, |stop| !*stop)
             .unwrap_or_else(|p| p.into_inner());
         if *stop {
             return gauge;
@@ -785,22 +760,6 @@ mod tests {
         assert!(first.stat.anon.unwrap() >= 40 << 20);
         assert_eq!(gauge.read(), first, "read again from the start");
         assert!(gauge.safe_now());
-    }
-
-    #[test]
-    fn far_below_every_limit_the_sampler_slows_down() {
-        // job_F's step holds ~41 MiB under memory.max=100M; its parent folder has no files.
-        let mut gauge = Gauge::open(&plain("job_F"));
-        gauge.read();
-        assert!(
-            !gauge.far_from_limits(),
-            "a level without figures: no telling"
-        );
-        gauge.levels[1].usage_read = Some(41 << 20);
-        gauge.levels[1].limit = Some(1 << 30);
-        assert!(gauge.far_from_limits(), "41 of 100 MiB, and 41 of 1024 MiB");
-        gauge.levels[0].limit = Some(80 << 20);
-        assert!(!gauge.far_from_limits(), "over half of 80 MiB");
     }
 
     #[test]
