@@ -311,16 +311,21 @@ impl KernelLog {
         }
     }
 
-    /// The OOM kills of `step`'s processes logged since the log was opened.
+    /// The OOM kills of `step`'s processes logged since the log was opened, and how many
+    /// records were read for them.
     pub fn oom_events(
         &mut self,
         step: &crate::cgroup::StepCgroup,
         budget: std::time::Duration,
-    ) -> Vec<OomEvent> {
+    ) -> (Vec<OomEvent>, usize) {
         let job = step.job_path.as_deref().unwrap_or(&step.step_path);
         let mut reports = OomReports::new(&step.step_path, job, super::sampler::page_size());
-        self.read_new(budget, |record| reports.add(record));
-        reports.events()
+        let mut records = 0;
+        self.read_new(budget, |record| {
+            records += 1;
+            reports.add(record)
+        });
+        (reports.events(), records)
     }
 }
 

@@ -69,6 +69,10 @@ struct Watch {
 
 static WATCH: Mutex<Option<Watch>> = Mutex::new(None);
 
+/// In slurmstepd, the option's value as Slurm handed it to the option callback: Slurm calls it
+/// before init_post_opt, where `spank_option_getopt` does not yet answer for a batch step.
+static OPTION_GIVEN: Mutex<Option<Option<String>>> = Mutex::new(None);
+
 /// The kernel log, opened in init_post_opt (still root) for the user_init that follows.
 static KERNEL_LOG: Mutex<Option<KernelLog>> = Mutex::new(None);
 
@@ -140,6 +144,11 @@ extern "C" fn option_callback(_val: c_int, optarg: *const c_char, remote: c_int)
                     .to_string_lossy()
                     .into_owned()
             });
+        if remote != 0
+            && let Ok(mut given) = OPTION_GIVEN.lock()
+        {
+            *given = Some(value.clone());
+        }
         match Mode::from_option(value.as_deref()) {
             Ok(_) => Ok(0),
             // In slurmstepd the value is checked again in user_init, where the user can be told.
@@ -173,7 +182,9 @@ pub unsafe extern "C" fn slurm_spank_init_post_opt(
         let Some(config) = CONFIG.get().and_then(|c| c.as_ref().ok()) else {
             return Ok(0);
         };
-        let option = spank.option_value();
+        let option = spank
+            .option_value()
+            .or_else(|| OPTION_GIVEN.lock().ok().and_then(|given| given.clone()));
         let may_watch = config.records == Records::All
             || option
                 .as_ref()
@@ -374,9 +385,9 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             .map_err(|e| format!("step {id}: {e}"))?;
         let killed = snapshot.step.oom_kills.unwrap_or(0) > 0 || context.tasks_killed() > 0;
         // The kernel log only when something was killed: it is the one larger read.
-        let kernel = match (killed, kernel_log) {
+        let (kernel, kernel_records) = match (killed, kernel_log) {
             (true, Some(mut log)) => log.oom_events(&cgroup, KERNEL_LOG_BUDGET),
-            _ => Vec::new(),
+            _ => (Vec::new(), 0),
         };
         let evidence = Evidence {
             series,
@@ -403,13 +414,15 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             |s| format!("sampler {} samples in {} us", s.taken, s.busy.as_micros()),
         );
         log::info(&format!(
-            "step {} ({}): cause {}, peak {}, limit {}, oom kills {}, analysed in {} us, {sampler_cost}",
+            "step {} ({}): cause {}, peak {}, limit {}, oom kills {} ({} reported in {} kernel log records), analysed in {} us, {sampler_cost}",
             id,
             report.snapshot.version.name(),
             report.diagnosis.cause.id(),
             bytes_or_unknown(report.diagnosis.peak),
             bytes_or_unknown(report.diagnosis.limit),
             report.diagnosis.oom_kills,
+            evidence.kernel.len(),
+            kernel_records,
             analysed_in.as_micros(),
         ));
         let (node, ended) = (origin.node.clone(), record::unix_now());
