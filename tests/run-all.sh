@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test of oom-explain, from a fresh machine: installs what it needs (apt), checks style,
-# runs the unit and fixture tests, builds the plugin for every vendored Slurm release and checks
-# each plugin_version, starts a real Slurm 22.05 on loopback, runs the real-cluster tests
-# (cgroup v1 on this host), stops every daemon it started, then runs the same real-cluster tests
+# runs the unit and fixture tests, fuzzes every parser for a bounded time, builds the plugin for
+# every vendored Slurm release and checks each plugin_version, starts a real Slurm 22.05 on
+# loopback, runs the real-cluster tests (cgroup v1 on this host; faults injected, load), stops
+# every daemon it started, then runs the same real-cluster tests
 # and the scenario corpus on cgroup v2 inside VMs: Slurm 22.05 (Debian 12), 24.11 under systemd
 # (Debian 13) and 26.05 (Debian unstable). Run as root (it starts slurmd and qemu).
 set -euo pipefail
@@ -39,6 +40,9 @@ cargo clippy --all-targets --features cluster-tests -- -D warnings
 
 step "unit and fixture tests (the pure core on real captured cgroup trees)"
 cargo test --locked
+
+step "fuzz every parser of hostile input (cargo-fuzz on stable; fuzz/regressions replayed first)"
+FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash tests/fuzz.sh
 
 step "build the plugin for every vendored Slurm release; check each plugin_version"
 bash tests/build-plugin.sh --all

@@ -11,6 +11,7 @@ fuzz_target!(|data: &[u8]| {
         Filter {
             since: Some(1_700_000_000),
             user: Some("oomtest".into()),
+            uid: Some(1001),
         },
     ];
     for filter in filters {
