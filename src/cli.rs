@@ -110,11 +110,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
 
 fn explain(job: &str, logs: &Logs) -> Result<ExitCode, String> {
     let id = job_id(job)?;
-    let files: Vec<PathBuf> = history::log_files(&logs.logs)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|f| f.exists())
-        .collect();
+    let files = readable_logs(&logs.logs)?;
     let found = history::find_job(&files, id).map_err(|e| e.to_string())?;
     let viewer = viewer();
     let records: Vec<_> = found
@@ -124,7 +120,7 @@ fn explain(job: &str, logs: &Logs) -> Result<ExitCode, String> {
         .collect();
     if records.is_empty() && !found.is_empty() {
         return Err(format!(
-            "job {id} is another user's, and this cluster keeps jobs private (PrivateData=jobs)"
+            "job {id}'s records are not yours to see (this cluster keeps jobs private: PrivateData=jobs)"
         ));
     }
     if !records.is_empty() {
@@ -171,6 +167,26 @@ fn explain(job: &str, logs: &Logs) -> Result<ExitCode, String> {
     })
 }
 
+/// The job logs that exist and that the caller may read. A log the site keeps private
+/// (`job_log_mode=0600`) is said once and left out: a user still gets what sacct knows.
+fn readable_logs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let files = history::log_files(paths).map_err(|e| e.to_string())?;
+    Ok(files
+        .into_iter()
+        .filter(|f| match std::fs::File::open(f) {
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                eprintln!(
+                    "oom-explain: {}: readable by the administrators only on this cluster",
+                    f.display()
+                );
+                false
+            }
+            Err(_) => false,
+        })
+        .collect())
+}
+
 /// The job's numeric id: `1234`, `1234.0` (a step: its job), or an array task `1234_5` /
 /// heterogeneous component `1234+1`, which records know by their own raw id (asked of sacct).
 fn job_id(job: &str) -> Result<u32, String> {
@@ -214,7 +230,7 @@ fn report(
     logs: &Logs,
 ) -> Result<ExitCode, String> {
     let since = since.map(|s| parse_since(&s)).transpose()?;
-    let files = history::log_files(&logs.logs).map_err(|e| e.to_string())?;
+    let files = readable_logs(&logs.logs)?;
     let viewer = viewer();
     let uid = (!viewer.sees_all).then_some(viewer.uid);
     if uid.is_some() {
@@ -307,13 +323,17 @@ fn check(plugstack: &std::path::Path) -> Result<ExitCode, String> {
 
 /// Who runs the command, and what Slurm lets them see (`scontrol show config`).
 fn viewer() -> Viewer {
+    let uid = nix::unistd::getuid().as_raw();
+    if uid == 0 {
+        return Viewer::new(uid, None); // root sees all: no need to ask Slurm
+    }
     let config = std::process::Command::new("scontrol")
         .args(["show", "config"])
         .output()
         .ok()
         .filter(|out| out.status.success())
         .map(|out| String::from_utf8_lossy(&out.stdout).into_owned());
-    Viewer::new(nix::unistd::getuid().as_raw(), config.as_deref())
+    Viewer::new(uid, config.as_deref())
 }
 
 /// The Slurm release sacct belongs to (`sacct --version`), if it says.

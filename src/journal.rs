@@ -83,6 +83,13 @@ pub fn epilog(
     // The claimed records by job: the epilog's own job first, then leftovers.
     let mut by_job: BTreeMap<(bool, u32), Vec<StepRecord>> = BTreeMap::new();
     for name in spool.names()? {
+        // A record half-written by a step that died while writing it: never a record.
+        if name.ends_with(".part") {
+            if stale(&spool, &name) {
+                let _ = spool.remove(&name);
+            }
+            continue;
+        }
         let original = match name.split_once(".json.claimed-") {
             Some((base, _)) if stale(&spool, &name) => format!("{base}.json"),
             Some(_) => continue,
@@ -111,12 +118,15 @@ pub fn epilog(
             continue; // another epilog claimed it first
         }
         claims.push((original, claim));
+        let o = &mut record.origin;
         if record.job == job {
             // Slurm's word in the epilog over anything a step recorded.
-            let o = &mut record.origin;
             o.user = here.user.clone().or_else(|| o.user.take());
             o.uid = here.uid.or(o.uid);
             o.partition = here.partition.clone().or_else(|| o.partition.take());
+        } else if o.user.is_none() {
+            // A leftover: its own epilog never ran; its uid came from Slurm.
+            o.user = o.uid.and_then(crate::record::user_name);
         }
         by_job
             .entry((record.job != job, record.job))

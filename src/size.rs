@@ -28,7 +28,8 @@ pub fn human(bytes: u64) -> String {
 /// adds no more than a tenth (`2G` rather than `1900M`), so the rounding never adds more than
 /// about 10 % on top of the headroom. Slurm's `--mem` takes no fractions (`1.5G` is invalid).
 pub fn slurm_request(bytes: u64) -> (u64, String) {
-    let mib = bytes.div_ceil(MIB).max(1);
+    // No node has an exbibyte: a larger figure (a corrupt record) is said as one, never wraps.
+    let mib = bytes.min(1 << 60).div_ceil(MIB).max(1);
     let gib = mib.div_ceil(1024);
     if mib >= 1000 && gib * 1024 * 10 <= mib * 11 {
         let gib = if gib >= 100 { two_digits_up(gib) } else { gib };
@@ -83,7 +84,9 @@ pub fn duration(d: std::time::Duration) -> String {
 
 /// A moment (Unix seconds) as "2026-11-22 02:53" (UTC).
 pub fn date(unix_seconds: u64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds);
+    // Dates end at 9999-12-31 (RFC 3339): a later one (a corrupt record) is said as that.
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_seconds.min(253_402_300_799));
     let text = humantime::format_rfc3339_seconds(t).to_string();
     text[..16].replace('T', " ")
 }
@@ -91,6 +94,12 @@ pub fn date(unix_seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn figures_from_a_corrupt_record_never_overflow() {
+        assert_eq!(slurm_request(u64::MAX).1, "1100000000G");
+        assert_eq!(date(u64::MAX), "9999-12-31 23:59");
+    }
 
     #[test]
     fn human_sizes_read_naturally() {

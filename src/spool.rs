@@ -13,9 +13,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use nix::fcntl::{OFlag, openat, renameat};
+use nix::fcntl::{OFlag, RenameFlags, openat, renameat, renameat2};
 use nix::sys::stat::{Mode, fchmod, fstat, mkdirat};
 use nix::unistd::{UnlinkatFlags, unlinkat};
+
+/// Groups below this id are the system's own (Debian, Ubuntu, RHEL: 1000).
+const FIRST_USER_GID: u32 = 1000;
 
 /// A checked folder, open.
 #[derive(Debug)]
@@ -92,8 +95,9 @@ impl Dir {
         Ok(dir)
     }
 
-    /// Owned by root or us; writable by no one else, unless (for a folder on the way, such as
-    /// /tmp) sticky.
+    /// Owned by root or us and writable by no one else. A folder on the way may be shared where
+    /// no one else can replace what root owns in it: sticky (/tmp), or writable by a system
+    /// group only (Ubuntu's /var/log is 0775 root:syslog).
     fn check(&self, on_the_way: bool) -> io::Result<()> {
         let stat = fstat(self.fd.as_fd()).map_err(|e| at(&self.path, e))?;
         let me = nix::unistd::geteuid().as_raw();
@@ -101,7 +105,13 @@ impl Dir {
             return Err(refuse(&self.path, "not owned by root"));
         }
         let sticky = stat.st_mode & libc::S_ISVTX != 0;
-        if stat.st_mode & 0o022 != 0 && !(on_the_way && sticky) {
+        let system_group = stat.st_gid < FIRST_USER_GID;
+        let shared_safely = match (stat.st_mode & 0o002 != 0, stat.st_mode & 0o020 != 0) {
+            (false, false) => true,
+            (true, _) => on_the_way && sticky,
+            (false, true) => on_the_way && (sticky || system_group),
+        };
+        if !shared_safely {
             return Err(refuse(&self.path, "writable by group or others"));
         }
         Ok(())
@@ -120,10 +130,24 @@ impl Dir {
     }
 
     /// Writes `contents` to a new file `name` (never an existing one, never through a
-    /// symlink), mode 0600.
+    /// symlink), mode 0600, whole or not at all: it is written as `<name>.part` and renamed
+    /// into place, so a reader never sees a half-written file and a full disk leaves none.
     pub fn create_new(&self, name: &str, contents: &[u8]) -> io::Result<()> {
+        let part = format!("{name}.part");
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL;
-        self.open_file(name, flags, 0o600)?.write_all(contents)
+        let written = self
+            .open_file(&part, flags, 0o600)
+            .and_then(|mut file| file.write_all(contents))
+            .and_then(|()| {
+                plain(&self.path, name)?;
+                let fd = self.fd.as_fd();
+                renameat2(fd, part.as_str(), fd, name, RenameFlags::RENAME_NOREPLACE)
+                    .map_err(|e| at(&self.path.join(name), e))
+            });
+        if written.is_err() {
+            let _ = unlinkat(self.fd.as_fd(), part.as_str(), UnlinkatFlags::NoRemoveDir);
+        }
+        written
     }
 
     /// A regular file of ours, read whole if it is at most `cap` bytes. Non-blocking: a FIFO
@@ -219,6 +243,11 @@ mod tests {
         assert!(dir.create_new("../escape.json", b"{}").is_err());
         dir.create_new("a.json", b"{}").unwrap();
         assert!(dir.create_new("a.json", b"{}").is_err(), "never overwrite");
+        assert_eq!(
+            dir.names().unwrap(),
+            ["a.json"],
+            "nothing half-written left over"
+        );
         std::os::unix::fs::symlink("/etc/passwd", tmp.path().join("b.json")).unwrap();
         assert!(
             dir.create_new("b.json", b"{}").is_err(),
@@ -252,6 +281,19 @@ mod tests {
         // Sticky, as /tmp: no one else can move what root owns in it.
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
         assert!(Dir::open(&shared.join("spool")).is_ok());
+        // Writable by a system group, as Ubuntu's /var/log (0775 root:syslog); not by a
+        // group of users.
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o775)).unwrap();
+        let group = |gid| std::os::unix::fs::chown(&shared, None, Some(gid)).unwrap();
+        group(4);
+        assert!(Dir::open(&shared.join("spool")).is_ok());
+        group(1500);
+        assert!(Dir::open(&shared.join("spool")).is_err());
+        // The last folder itself is never shared.
+        std::fs::set_permissions(shared.join("spool"), std::fs::Permissions::from_mode(0o770))
+            .unwrap();
+        group(4);
+        assert!(Dir::open(&shared.join("spool")).is_err());
     }
 
     #[test]

@@ -43,9 +43,15 @@ fn with_fault<T>(lab: &Lab, spec: &str, body: impl FnOnce() -> T) -> T {
         .collect();
     let armed = clean.replacen("oom_explain.so", &format!("oom_explain.so fault={spec}"), 1);
     std::fs::write(&path, armed).unwrap();
-    let result = body();
-    std::fs::write(&path, clean).unwrap();
-    result
+    // Taken out again even when a case fails, so that no later case runs with its fault.
+    struct Restore(std::path::PathBuf, String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = std::fs::write(&self.0, &self.1);
+        }
+    }
+    let _restore = Restore(path, clean);
+    body()
 }
 
 /// `JobState ExitCode` as slurmctld has them (e.g. `OUT_OF_MEMORY 0:125`).
@@ -228,16 +234,23 @@ fn a_full_spool_disk_and_an_unwritable_stderr_cost_the_job_nothing() {
         "tmpfs",
         spool.to_str().unwrap(),
     ]);
-    let filler = std::fs::write(spool.join("filler"), vec![0u8; 1 << 20]);
-    assert!(filler.is_err(), "the spool should be full");
+    let full = std::fs::write(spool.join("filler"), vec![0u8; 1 << 20]).is_err();
     let outcome_under_full_disk = std::panic::catch_unwind(|| {
+        assert!(full, "the spool should be full");
         let err = three_jobs(lab, "");
         assert!(
             err.contains("#SBATCH --mem="),
             "the report still reaches the job: {err}"
         );
     });
+    // Nothing half-written is left for an epilog to take for a broken record.
+    let left: Vec<String> = std::fs::read_dir(spool)
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+        .filter(|name| name != "filler")
+        .collect();
     let _ = Command::new("umount").arg(spool).status();
+    assert!(left.is_empty(), "left in the full spool: {left:?}");
     if let Err(e) = outcome_under_full_disk {
         std::panic::resume_unwind(e);
     }

@@ -386,7 +386,7 @@ fn two_hundred_opted_in_jobs_each_end_right_with_one_record_per_node() {
                 failures.push(format!("slurmd-{node}.log: {line}"));
             }
             if line.contains("oom-explain:")
-                && (line.contains("error: oom-explain")
+                && (line.contains("oom-explain: error:")
                     || plugin_trouble.iter().any(|w| line.contains(w)))
             {
                 failures.push(format!("slurmd-{node}.log: {line}"));

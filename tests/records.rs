@@ -182,8 +182,25 @@ fn a_user_is_not_shown_another_users_job() {
         .unwrap();
     let err = String::from_utf8_lossy(&as_nobody.stderr);
     assert!(!as_nobody.status.success());
-    assert!(err.contains("job 5 is another user's"), "{err}");
+    assert!(
+        err.contains("job 5's records are not yours to see"),
+        "{err}"
+    );
     assert!(as_nobody.stdout.is_empty());
+    // The site's default: a job log only admins may read. The user is told so, not "Permission
+    // denied", and the command goes on to what sacct knows (absent here).
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let private = Command::new("/usr/sbin/runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(&binary)
+        .args(["--log", log.to_str().unwrap(), "5"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&private.stderr);
+    assert!(err.contains("readable by the administrators only"), "{err}");
+    assert!(err.contains("sacct could not run"), "{err}");
+    assert!(!err.contains("Permission denied"), "{err}");
     // Root sees it.
     let as_root = Command::new(&binary)
         .args(["--log", log.to_str().unwrap(), "5"])

@@ -36,7 +36,7 @@ trap stop_preparing EXIT
 
 step "style: cargo fmt --check, cargo clippy -D warnings"
 cargo fmt --all -- --check
-cargo clippy --all-targets --features cluster-tests -- -D warnings
+cargo clippy --all-targets --features cluster-tests,fault-injection -- -D warnings
 
 step "unit and fixture tests (the pure core on real captured cgroup trees)"
 cargo test --locked

@@ -129,11 +129,15 @@ impl<'a> OomReports<'a> {
         }
     }
 
-    /// One record as /dev/kmsg gives it (`prio,seq,usec,flags;message`; continuation lines,
-    /// which start with a space, are ignored).
-    pub fn add(&mut self, line: &str) {
+    /// One record as /dev/kmsg gives it: `prio,seq,usec,flags;message`, then its dictionary
+    /// lines (ignored). A newline inside a message comes escaped as `\x0a`: kernels before 6.5
+    /// print the memcg statistics as one message, one line per figure.
+    pub fn add(&mut self, record_text: &str) {
+        let line = record_text.split('\n').next().unwrap_or("");
         if let Some((0, at_us, message)) = record(line) {
-            self.add_message(at_us, message.trim_end());
+            for part in message.split("\\x0a") {
+                self.add_message(at_us, part.trim_end());
+            }
         }
     }
 
@@ -355,6 +359,26 @@ mod tests {
         let names: Vec<&str> = e.processes.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["slurmstepd", "slurm_script", "python3"]);
         assert_eq!(e.processes[2].rss, 26_806 * 4096);
+    }
+
+    #[test]
+    fn statistics_printed_as_one_message_are_read_as_well() {
+        // Before Linux 6.5 the stats are one printk: /dev/kmsg escapes its newlines.
+        let mut joined = String::new();
+        for line in V1_KMSG.lines() {
+            let continues = line.split_once(';').is_some_and(|(_, m)| {
+                m.split_once(' ')
+                    .is_some_and(|(_, v)| v.trim().parse::<u64>().is_ok())
+                    && !m.starts_with('[')
+            });
+            match continues {
+                true => joined.push_str(&format!("\\x0a{}", line.split_once(';').unwrap().1)),
+                false => joined.push_str(&format!("\n{line}")),
+            }
+        }
+        let events = parse_oom_events(&joined, STEP, JOB, 4096);
+        assert_eq!(events[0].at_kill.anon, Some(104_415_232));
+        assert_eq!(events[0].processes.len(), 3);
     }
 
     #[test]

@@ -69,8 +69,9 @@ struct Watch {
 
 static WATCH: Mutex<Option<Watch>> = Mutex::new(None);
 
-/// In slurmstepd, the option's value as Slurm handed it to the option callback: Slurm calls it
-/// before init_post_opt, where `spank_option_getopt` does not yet answer for a batch step.
+/// In slurmstepd, the option's value as Slurm handed it to the option callback (from the launch
+/// message or the step's environment): Slurm calls it before init_post_opt, where
+/// `spank_option_getopt` does not answer yet (22.05 to 26.05).
 static OPTION_GIVEN: Mutex<Option<Option<String>>> = Mutex::new(None);
 
 /// The kernel log, opened in init_post_opt (still root) for the user_init that follows.
@@ -182,9 +183,7 @@ pub unsafe extern "C" fn slurm_spank_init_post_opt(
         let Some(config) = CONFIG.get().and_then(|c| c.as_ref().ok()) else {
             return Ok(0);
         };
-        let option = spank
-            .option_value()
-            .or_else(|| OPTION_GIVEN.lock().ok().and_then(|given| given.clone()));
+        let option = OPTION_GIVEN.lock().ok().and_then(|given| given.clone());
         let may_watch = config.records == Records::All
             || option
                 .as_ref()
@@ -272,10 +271,11 @@ pub unsafe extern "C" fn slurm_spank_user_init(
         let uid = spank.job_uid().ok();
         let origin = Origin {
             node: node_name(),
-            user: uid.and_then(record::user_name),
+            // The name and partition are the job epilog's to fill in: a user-database lookup
+            // (NSS: LDAP, sssd) may block, which the step's start must never wait on, and the
+            // step's environment is the user's to set.
+            user: None,
             uid,
-            // The step's environment is the user's to set: the job epilog fills in the
-            // partition from Slurm's own.
             partition: None,
         };
         let local_tasks = spank.local_task_count()?.max(1);
