@@ -41,6 +41,18 @@ fn an_oom_killed_batch_job_is_explained_in_its_err_file() {
         "slurmd.log has no summary line for job {}",
         job.id
     );
+    assert_kernel_report_found(lab, &format!("{}.batch", job.id));
+}
+
+/// slurmd's log says the step's kill was found in the kernel log: the log was opened at the
+/// step's start (init_post_opt, before the option could be read there otherwise).
+fn assert_kernel_report_found(lab: &Lab, step: &str) {
+    let log = lab.slurmd_log();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&format!("oom-explain: step {step} (")))
+        .unwrap_or_else(|| panic!("no summary line for step {step}"));
+    assert!(line.contains("oom kills 1 (1 reported in "), "{line}");
 }
 
 #[test]
@@ -122,6 +134,7 @@ fn an_oom_killed_srun_step_is_explained_in_the_jobs_err_file() {
     assert_eq!(causes(&err), ["under-allocation"], "{err}");
     assert!(recommended_mib(&err).unwrap() > 100, "{err}");
     assert!(lab.stdout_of(&job).contains("srun-exit=1"));
+    assert_kernel_report_found(lab, &format!("{}.0", job.id));
 }
 
 #[test]
