@@ -173,13 +173,16 @@ fn a_user_is_not_shown_another_users_job() {
     journal::epilog(&spool, at(&log), 5, &alice, |_| false).unwrap();
     let binary = tmp.path().join("oom-explain");
     std::fs::copy(env!("CARGO_BIN_EXE_oom-explain"), &binary).unwrap();
-    let as_nobody = Command::new("/usr/sbin/runuser")
-        .args(["-u", "nobody", "--"])
-        .arg(&binary)
-        .args(["--log", log.to_str().unwrap(), "5"])
-        .env("PATH", "/nonexistent")
-        .output()
-        .unwrap();
+    let explain_as_nobody = || {
+        Command::new("/usr/sbin/runuser")
+            .args(["-u", "nobody", "--"])
+            .arg(&binary)
+            .args(["--log", log.to_str().unwrap(), "5"])
+            .env("PATH", "/nonexistent")
+            .output()
+            .unwrap()
+    };
+    let as_nobody = explain_as_nobody();
     let err = String::from_utf8_lossy(&as_nobody.stderr);
     assert!(!as_nobody.status.success());
     assert!(
@@ -190,13 +193,7 @@ fn a_user_is_not_shown_another_users_job() {
     // The site's default: a job log only admins may read. The user is told so, not "Permission
     // denied", and the command goes on to what sacct knows (absent here).
     std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let private = Command::new("/usr/sbin/runuser")
-        .args(["-u", "nobody", "--"])
-        .arg(&binary)
-        .args(["--log", log.to_str().unwrap(), "5"])
-        .env("PATH", "/nonexistent")
-        .output()
-        .unwrap();
+    let private = explain_as_nobody();
     let err = String::from_utf8_lossy(&private.stderr);
     assert!(err.contains("readable by the administrators only"), "{err}");
     assert!(err.contains("sacct could not run"), "{err}");

@@ -8,17 +8,12 @@
 use libfuzzer_sys::fuzz_target;
 use oom_explain::cgroup::StepCgroup;
 use oom_explain::cgroup::{CgroupVersion, MemorySnapshot, read_snapshot};
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
+
+include!("../common/scratch.rs");
 
 fn scratch() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("oom-explain-fuzz-cgroup-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    })
+    scratch_dir("cgroup")
 }
 
 fn safe(rel: &str) -> bool {

@@ -4,17 +4,11 @@
 use libfuzzer_sys::fuzz_target;
 use oom_explain::history::{explain, find_job};
 use oom_explain::record::{JobRecord, SCHEMA, job_summary};
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
-fn file() -> &'static PathBuf {
-    static FILE: OnceLock<PathBuf> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("oom-explain-fuzz-joblog-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("jobs.jsonl")
-    })
+include!("../common/scratch.rs");
+
+fn file() -> std::path::PathBuf {
+    scratch_dir("joblog").join("jobs.jsonl")
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -37,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     let job = first.job;
     // The real reader, on the same lines in a file.
     std::fs::write(file(), data).unwrap();
-    let found = match find_job(&[file().clone()], job) {
+    let found = match find_job(&[file()], job) {
         Ok(found) => found,
         // The only error a readable file gives: a line that is not UTF-8 stops the whole read
         // (BufRead::read_line), where the in-memory parse above skips just that line.

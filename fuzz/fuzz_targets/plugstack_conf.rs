@@ -5,17 +5,11 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use oom_explain::config::{Config, check_plugstack};
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
-fn file() -> &'static PathBuf {
-    static FILE: OnceLock<PathBuf> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("oom-explain-fuzz-plugstack-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("plugstack.conf")
-    })
+include!("../common/scratch.rs");
+
+fn file() -> std::path::PathBuf {
+    scratch_dir("plugstack").join("plugstack.conf")
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -28,8 +22,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let path = file();
-    std::fs::write(path, data).unwrap();
-    let Ok(lines) = check_plugstack(path) else {
+    std::fs::write(&path, data).unwrap();
+    let Ok(lines) = check_plugstack(&path) else {
         return;
     };
     let count = text.lines().count();
