@@ -124,7 +124,9 @@ pub fn read_snapshot(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
 /// v2 mounted with `memory_localevents`) only the directory's own. Summing would count a kill
 /// twice on the first, one reading alone would miss it on the second; the larger of the
 /// directory's reading and its children's totals is right on both, since Slurm's processes sit
-/// in the leaves. `read_here` reads one directory's count (None = this kernel keeps none).
+/// in the leaves (v2 allows no process in an inner folder; on v1 the step folder may hold
+/// slurmstepd, whose own kill would be missed only where kills are counted locally and a task
+/// was killed too). `read_here` reads one directory's count (None = this kernel keeps none).
 fn kills_in_tree(
     dir: &std::path::Path,
     read_here: fn(&std::path::Path) -> Result<Option<u64>, CgroupError>,
