@@ -9,6 +9,8 @@ pub struct Viewer {
     pub uid: u32,
     /// May see every user's jobs.
     pub sees_all: bool,
+    /// Slurm's configuration was there to decide by (else only root sees all).
+    pub slurm_asked: bool,
 }
 
 impl Viewer {
@@ -19,7 +21,11 @@ impl Viewer {
             || slurm_config.is_some_and(|text| {
                 slurm_user_uid(text) == Some(uid) || !private_data(text).contains(&"jobs")
             });
-        Viewer { uid, sees_all }
+        Viewer {
+            uid,
+            sees_all,
+            slurm_asked: slurm_config.is_some(),
+        }
     }
 
     /// Whether a record of the job of `owner` (None: unknown) may be shown.

@@ -110,7 +110,13 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
 
 fn explain(job: &str, logs: &Logs) -> Result<ExitCode, String> {
     let id = job_id(job)?;
-    let files = readable_logs(&logs.logs)?;
+    let (files, private) = readable_logs(&logs.logs)?;
+    let looked_in = match (files.is_empty(), private) {
+        (true, true) => "a job log you may read (here they are for the administrators; your \
+                         job's report is also at the end of its .err file)"
+            .to_owned(),
+        _ => shown(&files),
+    };
     let found = history::find_job(&files, id).map_err(|e| e.to_string())?;
     let viewer = viewer();
     let records: Vec<_> = found
@@ -119,9 +125,13 @@ fn explain(job: &str, logs: &Logs) -> Result<ExitCode, String> {
         .cloned()
         .collect();
     if records.is_empty() && !found.is_empty() {
-        return Err(format!(
-            "job {id}'s records are not yours to see (this cluster keeps jobs private: PrivateData=jobs)"
-        ));
+        let why = match viewer.slurm_asked {
+            true => "this cluster keeps jobs private: PrivateData=jobs",
+            false => {
+                "Slurm could not be asked who may see other users' jobs, so only yours are shown"
+            }
+        };
+        return Err(format!("job {id}'s records are not yours to see ({why})"));
     }
     if !records.is_empty() {
         if logs.json {
@@ -141,13 +151,13 @@ fn explain(job: &str, logs: &Logs) -> Result<ExitCode, String> {
         .map_err(|e| {
             format!(
                 "job {id}: no record in {}, and sacct could not run: {e}",
-                shown(&files)
+                looked_in
             )
         })?;
     if !out.status.success() {
         return Err(format!(
             "job {id}: no record in {}, and sacct failed: {}",
-            shown(&files),
+            looked_in,
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
@@ -167,11 +177,13 @@ fn explain(job: &str, logs: &Logs) -> Result<ExitCode, String> {
     })
 }
 
-/// The job logs that exist and that the caller may read. A log the site keeps private
-/// (`job_log_mode=0600`) is said once and left out: a user still gets what sacct knows.
-fn readable_logs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+/// The job logs that exist and that the caller may read, and whether any was private. A log
+/// the site keeps private (`job_log_mode=0600`) is said once and left out: a user still gets
+/// what sacct knows.
+fn readable_logs(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, bool), String> {
     let files = history::log_files(paths).map_err(|e| e.to_string())?;
-    Ok(files
+    let mut private = false;
+    let readable = files
         .into_iter()
         .filter(|f| match std::fs::File::open(f) {
             Ok(_) => true,
@@ -180,11 +192,13 @@ fn readable_logs(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
                     "oom-explain: {}: readable by the administrators only on this cluster",
                     f.display()
                 );
+                private = true;
                 false
             }
             Err(_) => false,
         })
-        .collect())
+        .collect();
+    Ok((readable, private))
 }
 
 /// The job's numeric id: `1234`, `1234.0` (a step: its job), or an array task `1234_5` /
@@ -230,7 +244,7 @@ fn report(
     logs: &Logs,
 ) -> Result<ExitCode, String> {
     let since = since.map(|s| parse_since(&s)).transpose()?;
-    let files = readable_logs(&logs.logs)?;
+    let (files, _) = readable_logs(&logs.logs)?;
     let viewer = viewer();
     let uid = (!viewer.sees_all).then_some(viewer.uid);
     if uid.is_some() {
@@ -289,10 +303,21 @@ fn check(plugstack: &std::path::Path) -> Result<ExitCode, String> {
                     c.over_request_min_unused_mib
                 );
                 println!(
-                    "  records {}, spool_dir {}, job_log {}",
+                    "  records {}, spool_dir {}, job_log {} (mode {:04o}), leftover_after {} s",
                     c.records.name(),
                     c.spool_dir.display(),
-                    c.job_log.display()
+                    c.job_log.display(),
+                    c.job_log_mode,
+                    c.leftover_after_s
+                );
+                println!(
+                    "  default_mode {}{}",
+                    c.default_mode.name(),
+                    match c.default_mode {
+                        crate::options::Mode::Off =>
+                            " (only steps given --oom-explain are watched)",
+                        _ => " (EVERY step is watched like an opted-in one)",
+                    }
                 );
                 if let Some(m) = c.max_mem {
                     println!("  max_mem {}", crate::size::human(m));

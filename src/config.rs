@@ -288,7 +288,7 @@ impl Config {
             }
             "leftover_after" => {
                 self.leftover_after_s = seconds(value).ok_or_else(|| {
-                    format!("leftover_after={value:?}: expected a time such as 600, 30s, 10m or 2h")
+                    format!("leftover_after={value:?}: expected a time from 1s to 366d, such as 600, 10m or 2h")
                 })?
             }
             #[cfg(feature = "fault-injection")]
@@ -302,7 +302,8 @@ impl Config {
     }
 }
 
-/// Seconds from `600`, `30s`, `10m`, `2h` or `1d`; at most a year.
+/// Seconds from `600`, `90s`, `10m`, `2h` or `1d`: from a second (never 0, which would take a
+/// running job's records between two of its steps at once) to a year.
 fn seconds(value: &str) -> Option<u64> {
     let (number, unit) = match value.char_indices().last()? {
         (i, c) if c.is_ascii_alphabetic() => (&value[..i], c),
@@ -319,7 +320,7 @@ fn seconds(value: &str) -> Option<u64> {
         .parse::<u64>()
         .ok()?
         .checked_mul(scale)
-        .filter(|&s| s <= 366 * 86400)
+        .filter(|s| (1..=366 * 86400).contains(s))
 }
 
 #[cfg(test)]

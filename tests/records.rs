@@ -186,7 +186,7 @@ fn a_user_is_not_shown_another_users_job() {
     let err = String::from_utf8_lossy(&as_nobody.stderr);
     assert!(!as_nobody.status.success());
     assert!(
-        err.contains("job 5's records are not yours to see"),
+        err.contains("job 5's records are not yours to see (Slurm could not be asked"),
         "{err}"
     );
     assert!(as_nobody.stdout.is_empty());
@@ -196,6 +196,10 @@ fn a_user_is_not_shown_another_users_job() {
     let private = explain_as_nobody();
     let err = String::from_utf8_lossy(&private.stderr);
     assert!(err.contains("readable by the administrators only"), "{err}");
+    assert!(
+        err.contains("your job's report is also at the end of its .err file"),
+        "{err}"
+    );
     assert!(err.contains("sacct could not run"), "{err}");
     assert!(!err.contains("Permission denied"), "{err}");
     // Root sees it.
