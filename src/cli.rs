@@ -352,8 +352,9 @@ fn viewer() -> Viewer {
     if uid == 0 {
         return Viewer::new(uid, None); // root sees all: no need to ask Slurm
     }
-    let config = std::process::Command::new("scontrol")
-        .args(["show", "config"])
+    // At most 10 s: with slurmctld down scontrol would wait longer (coreutils' timeout).
+    let config = std::process::Command::new("timeout")
+        .args(["10", "scontrol", "show", "config"])
         .output()
         .ok()
         .filter(|out| out.status.success())
