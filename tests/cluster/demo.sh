@@ -25,7 +25,7 @@ cat >"$JOBS/demo.sh" <<JOB
 /usr/bin/python3 $JOBS/array.py 600
 JOB
 chmod 0644 "$JOBS/demo.sh"
-echo "== submitting as user $JOB_USER: sbatch demo.sh (--mem=200M, needs about 600M)"
+echo "== submitting as user $JOB_USER: sbatch demo.sh (--mem=200M; it needs about 600M, which one killed run cannot tell: the report's first advice is to double, then to double again)"
 job=$($LAB_SH sbatch "$JOBS/demo.sh")
 state=$($LAB_SH wait "$job")
 echo "== job $job ended: $state. Its $JOBS/slurm-$job.err:"
@@ -36,6 +36,8 @@ echo "== later, on a login node: oom-explain --log $JOB_LOG $job (the job log th
 for _ in $(seq 50); do grep -q "\"job\":$job," "$JOB_LOG" 2>/dev/null && break; sleep 0.2; done
 target/release/oom-explain --log "$JOB_LOG" "$job"
 echo
-echo "(The cluster is still up. Try your own job: tests/cluster/lab.sh sbatch FILE (it runs as"
-echo " $JOB_USER; tests/cluster/lab.sh env shows the settings), then"
-echo " target/release/oom-explain --log $JOB_LOG JOBID. Stop it with: tests/cluster/lab.sh down)"
+echo "(The cluster is still up. Try your own job: tests/cluster/lab.sh sbatch --oom-explain FILE"
+echo " (it runs as $JOB_USER in $JOBS, where its slurm-JOBID.out lands: without --error, stderr"
+echo " and the report go there too), then, as root: target/release/oom-explain --log $JOB_LOG JOBID"
+echo " (the job log is root's only here, as by default on a site: job_log_mode=0600)."
+echo " Stop it with: tests/cluster/lab.sh down)"
