@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::options::Mode;
+use crate::options::{InvalidMode, Mode};
 use crate::size;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,6 +45,17 @@ pub struct Config {
     /// the job's cgroup is gone and its last record is at least this old (seconds): between two
     /// steps a running job may have no cgroup on the node.
     pub leftover_after_s: u64,
+}
+
+/// How a step is watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watching {
+    /// Not at all.
+    No,
+    /// Only its record (`records=all`): the end-of-step read, no sampler, nothing to its stderr.
+    RecordOnly,
+    /// With a report in this mode (and a record, unless `records=off`).
+    Report(Mode),
 }
 
 /// Which steps leave a step record.
@@ -150,6 +161,20 @@ struct FileConfig {
 }
 
 impl Config {
+    /// How a step is watched: the user's option (`None`: not given; `Some(None)`: bare) under
+    /// the site's `default_mode` and `records`; `--oom-explain=off` turns the default off.
+    pub fn watching(&self, option: Option<Option<&str>>) -> Result<Watching, InvalidMode> {
+        let asked = match option {
+            None => self.default_mode,
+            Some(value) => Mode::from_option(value)?,
+        };
+        Ok(match asked {
+            Mode::Off if self.records == Records::All => Watching::RecordOnly,
+            Mode::Off => Watching::No,
+            mode => Watching::Report(mode),
+        })
+    }
+
     /// Parses the arguments after the plugin's path on its plugstack.conf line; `config=FILE`
     /// reads that TOML file first.
     pub fn from_args<S: AsRef<str>>(args: &[S]) -> Result<Config, ConfigError> {
@@ -375,6 +400,25 @@ mod tests {
         ] {
             assert!(Config::from_args(&[bad]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_step_is_watched_as_its_user_and_the_site_say() {
+        let site = |args: &[&str]| Config::from_args(args).unwrap();
+        let plain = site(&[]);
+        assert_eq!(plain.watching(None), Ok(Watching::No));
+        assert_eq!(plain.watching(Some(None)), Ok(Watching::Report(Mode::Auto)));
+        assert_eq!(
+            plain.watching(Some(Some("oom"))),
+            Ok(Watching::Report(Mode::Oom))
+        );
+        assert!(plain.watching(Some(Some("loud"))).is_err());
+        let all = site(&["records=all"]);
+        assert_eq!(all.watching(None), Ok(Watching::RecordOnly));
+        assert_eq!(all.watching(Some(Some("off"))), Ok(Watching::RecordOnly));
+        let default_oom = site(&["default_mode=oom"]);
+        assert_eq!(default_oom.watching(None), Ok(Watching::Report(Mode::Oom)));
+        assert_eq!(default_oom.watching(Some(Some("off"))), Ok(Watching::No));
     }
 
     #[test]

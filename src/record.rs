@@ -47,9 +47,11 @@ pub fn user_name(uid: u32) -> Option<String> {
         .map(|u| u.name)
 }
 
-/// `<job>.<step>.<node>`, the node's name kept to letters, digits and `-`: the start of the
-/// name of every file about one step on one node.
-pub fn file_stem(job: u32, step: &str, node: &str) -> String {
+/// `<job>.<step>.<node>.<end>.json`: the name of a file about one step on one node (a spool
+/// record, an evidence record). The node (several slurmd may share a host) and the end time (a
+/// requeued job runs the same step on the same node again) keep names apart; the node's name is
+/// kept to letters, digits and `-`.
+pub fn file_name(job: u32, step: &str, node: &str, ended: u64) -> String {
     let node: String = node
         .chars()
         .map(|c| match c.is_ascii_alphanumeric() || c == '-' {
@@ -57,7 +59,7 @@ pub fn file_stem(job: u32, step: &str, node: &str) -> String {
             false => '_',
         })
         .collect();
-    format!("{job}.{step}.{node}")
+    format!("{job}.{step}.{node}.{ended}.json")
 }
 
 /// What was recommended, as the report gave it.
@@ -167,15 +169,9 @@ impl StepRecord {
         }
     }
 
-    /// The spool file name: unique per job, step, node (several slurmd may share a host) and
-    /// end time (a requeued job runs the same step on the same node again).
+    /// The spool file name ([`file_name`]).
     pub fn file_name(&self) -> String {
-        format!("{}.{}.json", self.stem(), self.ended)
-    }
-
-    /// `<job>.<step>.<node>`: what names every file about this step.
-    pub fn stem(&self) -> String {
-        file_stem(self.job, &self.step, &self.origin.node)
+        file_name(self.job, &self.step, &self.origin.node, self.ended)
     }
 
     fn killed(&self) -> bool {

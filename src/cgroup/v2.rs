@@ -22,13 +22,12 @@ pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
         &step.step_dir
     };
 
-    let mut step_figures = figures(workload_dir)?;
-    // Kills and throttling of the step's processes, wherever below the step they were.
-    step_figures.oom_kills = kills_in_tree(&step.step_dir, oom_kills_here)?;
+    // Kills of the step's processes, wherever below the step they were.
+    let mut step_figures = figures(workload_dir, &step.step_dir)?;
     step_figures.throttled = events(&step.step_dir, "high")?.or(step_figures.throttled);
 
     let job = match &step.job_dir {
-        Some(dir) => Some(figures(dir)?),
+        Some(dir) => Some(figures(dir, dir)?),
         None => None,
     };
 
@@ -66,7 +65,8 @@ pub(super) fn read(step: &StepCgroup) -> Result<MemorySnapshot, CgroupError> {
     })
 }
 
-fn figures(dir: &Path) -> Result<CgroupFigures, CgroupError> {
+/// One directory's figures, its OOM kills counted over `kills_below`'s subtree.
+fn figures(dir: &Path, kills_below: &Path) -> Result<CgroupFigures, CgroupError> {
     let stat_fields = read_keyed(dir, "memory.stat")?.unwrap_or_default();
     Ok(CgroupFigures {
         limit: read_limit(dir, "memory.max")?,
@@ -74,7 +74,7 @@ fn figures(dir: &Path) -> Result<CgroupFigures, CgroupError> {
         peak: read_u64(dir, "memory.peak")?,
         current: read_u64(dir, "memory.current")?,
         limit_hits: events(dir, "max")?,
-        oom_kills: kills_in_tree(dir, oom_kills_here)?,
+        oom_kills: kills_in_tree(kills_below, oom_kills_here)?,
         throttled: events(dir, "high")?,
         stat: MemoryStat::of(super::CgroupVersion::V2, &stat_fields),
     })

@@ -507,6 +507,12 @@ impl Sampler {
         (series, panic)
     }
 
+    /// Stops and joins the thread without a last sample, for a step abandoned without a
+    /// report; what its panic said, if it panicked.
+    pub fn abandon(mut self) -> Option<String> {
+        self.halt()?.err()
+    }
+
     /// Stops and joins the thread: its gauge, or what its panic said.
     fn halt(&mut self) -> Option<Result<Gauge, String>> {
         *lock(&self.shared.stop) = true;

@@ -22,7 +22,7 @@ use super::{log, sys};
 use crate::cgroup::read_snapshot;
 use crate::cgroup::{StepCgroup, discover_step};
 use crate::classify::{Cause, Evidence};
-use crate::config::{Config, Records};
+use crate::config::{Config, Records, Watching};
 use crate::evidence::kernel::{self, KernelLog};
 use crate::evidence::sampler::Sampler;
 use crate::journal;
@@ -183,14 +183,12 @@ pub unsafe extern "C" fn slurm_spank_init_post_opt(
         let Some(config) = CONFIG.get().and_then(|c| c.as_ref().ok()) else {
             return Ok(0);
         };
-        let option = OPTION_GIVEN.lock().ok().and_then(|given| given.clone());
-        let may_watch = config.records == Records::All
-            || option
-                .as_ref()
-                .map_or(config.default_mode != Mode::Off, |value| {
-                    Mode::from_option(value.as_deref()) != Ok(Mode::Off)
-                });
-        if !may_watch || StepKind::from_raw(spank.step_id()?) == StepKind::Extern {
+        let option = option_given(&spank);
+        let watched = matches!(
+            config.watching(option.as_ref().map(Option::as_deref)),
+            Ok(Watching::RecordOnly | Watching::Report(_))
+        );
+        if !watched || StepKind::from_raw(spank.step_id()?) == StepKind::Extern {
             return Ok(0);
         }
         match KernelLog::open_at_end(Path::new("/")) {
@@ -221,34 +219,29 @@ pub unsafe extern "C" fn slurm_spank_user_init(
         let Some(spank) = (unsafe { in_slurmstepd(sp) }) else {
             return Ok(0);
         };
-        let config = CONFIG.get().and_then(|c| c.as_ref().ok());
-        let records_all = config.is_some_and(|c| c.records == Records::All);
-        // Without the option, the site's default (none unless the admin set default_mode);
-        // `--oom-explain=off` turns even that off. A step with no mode is at most recorded
-        // (records=all: only the cheap end-of-step read, no sampler, nothing to its stderr).
-        let option = spank.option_value();
+        let option = option_given(&spank);
         let user_asked = option.is_some();
-        let asked = match option {
-            None => config.map_or(Mode::Off, |c| c.default_mode),
-            Some(value) => match Mode::from_option(value.as_deref()) {
-                Ok(mode) => mode,
-                Err(e) => {
-                    log::to_job(&format!("{PREFIX} {e}. No memory report for this step."));
-                    return Ok(0);
-                }
-            },
-        };
-        let mode = match asked {
-            Mode::Off if records_all => None,
-            Mode::Off => return Ok(0),
-            mode => Some(mode),
-        };
-        let Some(config) = config.cloned() else {
-            log::to_job(&format!(
-                "{PREFIX} not available for this job: the plugin's configuration is invalid \
-                 (the administrators' slurmd log says why)."
-            ));
+        // A bad configuration leaves the plugin off: a user who asked is told so.
+        let Some(config) = CONFIG.get().and_then(|c| c.as_ref().ok()).cloned() else {
+            if Config::default().watching(option.as_ref().map(Option::as_deref)) != Ok(Watching::No)
+            {
+                log::to_job(&format!(
+                    "{PREFIX} not available for this job: the plugin's configuration is invalid \
+                     (the administrators' slurmd log says why)."
+                ));
+            }
             return Ok(0);
+        };
+        // A step with no mode is at most recorded (records=all: only the cheap end-of-step
+        // read, no sampler, nothing to its stderr).
+        let mode = match config.watching(option.as_ref().map(Option::as_deref)) {
+            Ok(Watching::No) => return Ok(0),
+            Ok(Watching::RecordOnly) => None,
+            Ok(Watching::Report(mode)) => Some(mode),
+            Err(e) => {
+                log::to_job(&format!("{PREFIX} {e}. No memory report for this step."));
+                return Ok(0);
+            }
         };
         let id = StepId {
             job: spank.job_id()?,
@@ -442,8 +435,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
         }
         if let Some(dir) = &config.evidence_dir {
             let step = id.step.dir_name();
-            let stem = record::file_stem(id.job, step.trim_start_matches("step_"), &node);
-            let name = format!("{stem}.{ended}.json");
+            let name = record::file_name(id.job, step.trim_start_matches("step_"), &node, ended);
             let record = EvidenceRecord::new(report.snapshot.clone(), evidence, context);
             spool::Dir::open(dir)
                 .and_then(|dir| dir.create_new(&name, record.to_json().as_bytes()))
@@ -451,6 +443,15 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
         }
         Ok(0)
     })
+}
+
+/// The user's option in slurmstepd: `None` if not given, `Some(None)` for a bare
+/// `--oom-explain`. From `spank_option_getopt`, or where it does not answer yet
+/// (init_post_opt) from Slurm's own call of the option callback, which came before.
+fn option_given(spank: &Spank) -> Option<Option<String>> {
+    spank
+        .option_value()
+        .or_else(|| OPTION_GIVEN.lock().ok().and_then(|given| given.clone()))
 }
 
 /// The handle, when running in slurmstepd (the remote context); `None` elsewhere.
@@ -503,7 +504,7 @@ pub unsafe extern "C" fn slurm_spank_exit(
             log::info(&format!(
                 "step {id}: ended before its last task_exit; no report"
             ));
-            if let Some((_, Some(why))) = watch.sampler.map(Sampler::stop) {
+            if let Some(why) = watch.sampler.and_then(Sampler::abandon) {
                 log::info(&format!("step {id}: {why}"));
             }
         }
