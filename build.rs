@@ -9,9 +9,14 @@
 //! With none of them the build stops and says how to choose: a plugin built for a release the
 //! site does not run is refused by Slurm, so there is no silent default.
 //!
+//! Headers of a release other than the one installed on this host (its `slurmd -V`, `srun -V`…)
+//! stop the build too, unless `OOM_EXPLAIN_OTHER_RELEASE=<major.minor>` names that release:
+//! building for another release is then a choice, never an accident (a package builder, the
+//! tests' builds for every vendored release).
+//!
 //! The plugin's `plugin_version` is the headers' `SLURM_VERSION_NUMBER`, and Slurm loads a
 //! SPANK plugin only when its major.minor equals its own: the build says which release it is
-//! for, and warns loudly when that is not the release installed on this host.
+//! for.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -23,9 +28,13 @@ const OPTIONAL_ITEMS: &[&str] = &["S_STEP_CPUS_PER_TASK", "S_STEP_ALLOC_MEM"];
 
 const INSTALLED: &str = "/usr/include";
 
+/// The variable that allows a build for a release other than the installed one.
+const OTHER_RELEASE: &str = "OOM_EXPLAIN_OTHER_RELEASE";
+
 fn main() {
     println!("cargo:rerun-if-env-changed=SLURM_INCLUDE_DIR");
     println!("cargo:rerun-if-env-changed=SLURM_HEADERS");
+    println!("cargo:rerun-if-env-changed={OTHER_RELEASE}");
     // A path that does not exist would make cargo rerun this on every build.
     let installed_version_h = Path::new(INSTALLED).join("slurm/slurm_version.h");
     if installed_version_h.is_file() {
@@ -66,7 +75,7 @@ fn main() {
         "cargo:warning=oom-explain: building for Slurm {release_text}, headers from {} ({origin})",
         include_dir.display()
     );
-    warn_if_not_installed(release);
+    refuse_if_not_installed(release);
     println!("cargo:rustc-env=OOM_EXPLAIN_SLURM_RELEASE={release_text}");
     println!("cargo:rustc-env=OOM_EXPLAIN_SLURM_HEADERS={origin}");
 
@@ -158,24 +167,32 @@ fn installed_release() -> Option<(String, u32, u32)> {
         })
 }
 
-fn warn_if_not_installed(release: u32) {
-    let (major, minor) = (release >> 16, (release >> 8) & 0xff);
-    match installed_release() {
-        Some((version, m, n)) if (m, n) != (major, minor) => {
-            for line in [
-                "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
-                &format!(
-                    "oom-explain: this plugin is for Slurm {major}.{minor:02}, but this host runs \
-                     Slurm {version}:"
-                ),
-                "oom-explain: Slurm will refuse to load it here (\"Incompatible Slurm plugin\").",
-                "oom-explain: build for this host with no SLURM_HEADERS / SLURM_INCLUDE_DIR.",
-                "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
-            ] {
-                println!("cargo:warning={line}");
+/// Stops the build when the headers' release is not the one this host runs, unless
+/// `OOM_EXPLAIN_OTHER_RELEASE` names the headers' release. A host without Slurm has nothing to
+/// compare: the headers were chosen explicitly (`SLURM_HEADERS`, `SLURM_INCLUDE_DIR`).
+fn refuse_if_not_installed(release: u32) {
+    let wanted = format!("{}.{:02}", release >> 16, (release >> 8) & 0xff);
+    let Some((version, m, n)) = installed_release() else {
+        return;
+    };
+    if format!("{m}.{n:02}") == wanted {
+        return;
+    }
+    match env::var(OTHER_RELEASE) {
+        Ok(told) if told == wanted => println!(
+            "cargo:warning=oom-explain: building for Slurm {wanted} though this host runs \
+             {version} ({OTHER_RELEASE}={told}): install it only where Slurm {wanted} runs"
+        ),
+        told => fail(&format!(
+            "these headers are Slurm {wanted}'s but this host runs Slurm {version}, which \
+             would refuse the plugin (\"Incompatible Slurm plugin version\"). Build for this \
+             host with no SLURM_HEADERS / SLURM_INCLUDE_DIR (its libslurm-dev or slurm-devel \
+             headers), or, to build for Slurm {wanted} elsewhere, set {OTHER_RELEASE}={wanted}{}",
+            match told {
+                Ok(other) => format!(" (it is {other:?})"),
+                Err(_) => String::new(),
             }
-        }
-        _ => {}
+        )),
     }
 }
 

@@ -30,7 +30,7 @@ header_version() {
 build_one() {
     local release=$1 out=target/plugins/$1 got want
     [ -d "slurm-headers/$release/slurm" ] || { echo "no vendored headers for $release (have: $(vendored | tr '\n' ' '))" >&2; exit 2; }
-    SLURM_HEADERS=$release cargo build --locked --release --lib --quiet
+    SLURM_HEADERS=$release OOM_EXPLAIN_OTHER_RELEASE=$release cargo build --locked --release --lib --quiet
     mkdir -p "$out"
     cp target/release/liboom_explain.so "$out/oom_explain.so"
     got=$(plugin_version "$out/oom_explain.so")

@@ -28,7 +28,7 @@ fi
 
 # build.rs needs Slurm's headers (and libclang, for bindgen): this host's, else a vendored set.
 if [ -z "${SLURM_INCLUDE_DIR:-}" ] && [ -z "${SLURM_HEADERS:-}" ] && [ ! -f /usr/include/slurm/spank.h ]; then
-    export SLURM_HEADERS=26.05
+    export SLURM_HEADERS=26.05 OOM_EXPLAIN_OTHER_RELEASE=26.05
 fi
 
 echo "=== build (cargo +stable fuzz build ${FLAGS[*]})"
