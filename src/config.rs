@@ -105,9 +105,200 @@ impl Default for Config {
     }
 }
 
-const KEYS: &str = "headroom, near_miss, over_request, over_request_min_unused, evidence_dir, \
-max_mem, highmem_partition, support, help_url, default_mode, records, spool_dir, job_log, \
-job_log_mode, leftover_after, config";
+/// What a key's value may be: the parser's refusals and the manual page say it the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Values {
+    /// A whole number from `low` to `high` (a `%` after it is allowed), counted in `unit`.
+    Whole {
+        low: u64,
+        high: u64,
+        unit: &'static str,
+    },
+    /// One of these words.
+    OneOf(&'static [&'static str]),
+    /// A size as Slurm writes them (`256G`, `512000M`).
+    Size,
+    /// A time: seconds, or a number with s, m, h or d.
+    Time,
+    /// An absolute path.
+    Path,
+    /// Any text without control characters.
+    Text,
+}
+
+impl Values {
+    /// What is expected, as the refusal of a bad value says it ("expected …").
+    pub fn expected(self) -> String {
+        match self {
+            Values::Whole { low, high, .. } => format!("a whole number from {low} to {high}"),
+            Values::OneOf(words) => match words.split_last() {
+                Some((last, [])) => (*last).to_owned(),
+                Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+                None => String::new(),
+            },
+            Values::Size => "a size such as 256G or 512000M".into(),
+            Values::Time => "a time from 1s to 366d, such as 600, 10m or 2h".into(),
+            Values::Path => "an absolute path".into(),
+            Values::Text => "some text".into(),
+        }
+    }
+}
+
+/// One key of the plugin's plugstack.conf arguments (and of the TOML file `config=` names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub name: &'static str,
+    pub values: Values,
+    /// The value when the key is not given, written as it would be given (`None`: unset).
+    pub default: Option<&'static str>,
+    /// One line for admins (the manual page, docs/oom-explain-plugin.8).
+    pub description: &'static str,
+}
+
+/// Every key a site may set, in the order the refusal of an unknown key lists them. The parser
+/// ([`Config::set`]) takes its ranges and its refusals' wording from here, the manual page
+/// docs/oom-explain-plugin.8 is generated from it (tests/docs.rs), and plugstack.conf.example
+/// must document exactly these keys. (The test builds' `fault=` is not a site's key.)
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "headroom",
+        values: Values::Whole {
+            low: 0,
+            high: 200,
+            unit: "%",
+        },
+        default: Some("20"),
+        description: "Percent added to a measured peak in a recommendation.",
+    },
+    Key {
+        name: "near_miss",
+        values: Values::Whole {
+            low: 50,
+            high: 100,
+            unit: "%",
+        },
+        default: Some("90"),
+        description: "A step that finished above this percent of its limit gets a near-miss \
+                      report.",
+    },
+    Key {
+        name: "over_request",
+        values: Values::Whole {
+            low: 1,
+            high: 100,
+            unit: "%",
+        },
+        default: Some("50"),
+        description: "A job that used less than this percent of its request, and left at least \
+                      over_request_min_unused unused, is over-requesting.",
+    },
+    Key {
+        name: "over_request_min_unused",
+        values: Values::Whole {
+            low: 0,
+            high: 1 << 30,
+            unit: "MiB",
+        },
+        default: Some("1024"),
+        description: "The least memory (MiB) a job must leave unused to be called over-requesting.",
+    },
+    Key {
+        name: "evidence_dir",
+        values: Values::Path,
+        default: None,
+        description: "Write everything each analysed step's report was made from here, one JSON \
+                      file per step, for debugging the classifier (the folder must exist, owned \
+                      by root and writable by no one else).",
+    },
+    Key {
+        name: "max_mem",
+        values: Values::Size,
+        default: None,
+        description: "The most memory a job can get on one node here (unset: the node's own \
+                      memory); a larger recommendation points to highmem_partition and support.",
+    },
+    Key {
+        name: "highmem_partition",
+        values: Values::Text,
+        default: None,
+        description: "The partition a recommendation above max_mem points to.",
+    },
+    Key {
+        name: "support",
+        values: Values::Text,
+        default: None,
+        description: "Whom reports tell users to ask (unset: \"your cluster's support\").",
+    },
+    Key {
+        name: "help_url",
+        values: Values::Text,
+        default: None,
+        description: "A page to read more, shown under each report of a problem.",
+    },
+    Key {
+        name: "default_mode",
+        values: Values::OneOf(&["off", "oom", "auto", "always"]),
+        default: Some("off"),
+        description: "The report for jobs that did not give --oom-explain; anything but off \
+                      watches every step like an opted-in one.",
+    },
+    Key {
+        name: "records",
+        values: Values::OneOf(&["off", "opted-in", "all"]),
+        default: Some("opted-in"),
+        description: "Which steps leave a record for admins and the oom-explain command: none, \
+                      those given --oom-explain, or all (the others without a report).",
+    },
+    Key {
+        name: "spool_dir",
+        values: Values::Path,
+        default: Some(DEFAULT_SPOOL_DIR),
+        description: "Where step records wait for the job epilog (created root-only if missing).",
+    },
+    Key {
+        name: "job_log",
+        values: Values::Path,
+        default: Some(DEFAULT_JOB_LOG),
+        description: "The node's job log: one JSON line per job and node, written by the job \
+                      epilog.",
+    },
+    Key {
+        name: "job_log_mode",
+        values: Values::OneOf(&["0600", "0640", "0644"]),
+        default: Some("0600"),
+        description: "Who may read the job log: admins only, its group too, or everyone.",
+    },
+    Key {
+        name: "leftover_after",
+        values: Values::Time,
+        default: Some("10m"),
+        description: "Records of a job whose epilog never ran are merged by another job's \
+                      epilog once the job's cgroup is gone and they are this old.",
+    },
+    Key {
+        name: "config",
+        values: Values::Path,
+        default: None,
+        description: "A TOML file with any of these keys (key = value), read first; the \
+                      arguments on the plugstack.conf line override it.",
+    },
+];
+
+/// The key named `name` (only keys of [`KEYS`]).
+pub fn key(name: &str) -> Option<&'static Key> {
+    KEYS.iter().find(|k| k.name == name)
+}
+
+/// The known keys, for the refusal of an unknown one.
+fn known_keys() -> String {
+    KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+}
+
+/// The refusal of a bad value for a known key.
+fn expected(name: &str, value: &str) -> String {
+    let values = key(name).map_or_else(String::new, |k| k.values.expected());
+    format!("{name}={value:?}: expected {values}")
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub String);
@@ -185,7 +376,8 @@ impl Config {
                 let arg = arg.as_ref();
                 arg.split_once('=').ok_or_else(|| {
                     ConfigError(format!(
-                        "plugstack.conf: argument {arg:?} is not key=value (known keys: {KEYS})"
+                        "plugstack.conf: argument {arg:?} is not key=value (known keys: {})",
+                        known_keys()
                     ))
                 })
             })
@@ -195,7 +387,8 @@ impl Config {
             // different file in each.
             if !Path::new(file).is_absolute() {
                 return Err(ConfigError(format!(
-                    "plugstack.conf: config={file:?}: expected an absolute path"
+                    "plugstack.conf: {}",
+                    expected("config", file)
                 )));
             }
             config.read_file(Path::new(file))?;
@@ -244,20 +437,23 @@ impl Config {
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let number = |low: u64, high: u64| -> Result<u64, String> {
+        let refuse = || expected(key, value);
+        // The key's range, from the table.
+        let number = || -> Result<u64, String> {
+            let Some(Values::Whole { low, high, .. }) = self::key(key).map(|k| k.values) else {
+                return Err(refuse());
+            };
             value
                 .trim_end_matches('%')
                 .parse::<u64>()
                 .ok()
                 .filter(|n| (low..=high).contains(n))
-                .ok_or_else(|| {
-                    format!("{key}={value:?}: expected a whole number from {low} to {high}")
-                })
+                .ok_or_else(refuse)
         };
         let text = || -> Result<Option<String>, String> {
             let v = value.trim();
             if v.is_empty() || v.chars().any(char::is_control) {
-                return Err(format!("{key}={value:?}: expected some text"));
+                return Err(refuse());
             }
             Ok(Some(v.to_owned()))
         };
@@ -265,14 +461,14 @@ impl Config {
             if value.starts_with('/') && !value.chars().any(char::is_control) {
                 Ok(PathBuf::from(value))
             } else {
-                Err(format!("{key}={value:?}: expected an absolute path"))
+                Err(refuse())
             }
         };
         match key {
-            "headroom" => self.headroom_percent = number(0, 200)? as u32,
-            "near_miss" => self.near_miss_percent = number(50, 100)? as u32,
-            "over_request" => self.over_request_percent = number(1, 100)? as u32,
-            "over_request_min_unused" => self.over_request_min_unused_mib = number(0, 1 << 30)?,
+            "headroom" => self.headroom_percent = number()? as u32,
+            "near_miss" => self.near_miss_percent = number()? as u32,
+            "over_request" => self.over_request_percent = number()? as u32,
+            "over_request_min_unused" => self.over_request_min_unused_mib = number()?,
             "evidence_dir" => self.evidence_dir = Some(absolute()?),
             "spool_dir" => self.spool_dir = absolute()?,
             "job_log" => self.job_log = absolute()?,
@@ -281,47 +477,36 @@ impl Config {
                     "off" => Records::Off,
                     "opted-in" => Records::OptedIn,
                     "all" => Records::All,
-                    _ => {
-                        return Err(format!("records={value:?}: expected off, opted-in or all"));
-                    }
+                    _ => return Err(refuse()),
                 }
             }
             "max_mem" => {
                 let bytes = size::parse_slurm_size_mib(value)
                     .and_then(|mib| mib.checked_mul(1 << 20))
-                    .ok_or_else(|| {
-                        format!("max_mem={value:?}: expected a size such as 256G or 512000M")
-                    })?;
+                    .ok_or_else(refuse)?;
                 self.max_mem = Some(bytes);
             }
-            "default_mode" => {
-                self.default_mode = value.parse().map_err(|_| {
-                    format!("default_mode={value:?}: expected off, oom, auto or always")
-                })?
-            }
+            "default_mode" => self.default_mode = value.parse().map_err(|_| refuse())?,
             "job_log_mode" => {
                 self.job_log_mode = match value {
                     "0600" | "600" => 0o600,
                     "0640" | "640" => 0o640,
                     "0644" | "644" => 0o644,
-                    _ => {
-                        return Err(format!(
-                            "job_log_mode={value:?}: expected 0600, 0640 or 0644"
-                        ));
-                    }
+                    _ => return Err(refuse()),
                 }
             }
-            "leftover_after" => {
-                self.leftover_after_s = seconds(value).ok_or_else(|| {
-                    format!("leftover_after={value:?}: expected a time from 1s to 366d, such as 600, 10m or 2h")
-                })?
-            }
+            "leftover_after" => self.leftover_after_s = seconds(value).ok_or_else(refuse)?,
             #[cfg(feature = "fault-injection")]
             "fault" => crate::fault::arm(value)?,
             "highmem_partition" => self.highmem_partition = text()?,
             "support" => self.support = text()?,
             "help_url" => self.help_url = text()?,
-            _ => return Err(format!("unknown argument {key:?} (known keys: {KEYS})")),
+            _ => {
+                return Err(format!(
+                    "unknown argument {key:?} (known keys: {})",
+                    known_keys()
+                ));
+            }
         }
         Ok(())
     }
@@ -442,6 +627,78 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.contains("absolute path"), "{e}");
+    }
+
+    #[test]
+    fn the_key_table_is_what_the_parser_takes() {
+        for k in KEYS {
+            // A default written as the table says gives the default.
+            if let Some(default) = k.default {
+                assert_eq!(
+                    Config::from_args(&[format!("{}={default}", k.name)]),
+                    Ok(Config::default()),
+                    "{}",
+                    k.name
+                );
+            }
+            // A bad value is refused in the table's words, never as an unknown key.
+            let e = Config::from_args(&[format!("{}=", k.name)]).unwrap_err().0;
+            assert_eq!(
+                e,
+                format!(
+                    "plugstack.conf: {}=\"\": expected {}",
+                    k.name,
+                    k.values.expected()
+                )
+            );
+        }
+        // The refusals' wording, as it was before the table.
+        let refusal = |arg: &str| Config::from_args(&[arg]).unwrap_err().0;
+        for (arg, said) in [
+            ("headroom=lots", "expected a whole number from 0 to 200"),
+            ("over_request_min_unused=-1", "from 0 to 1073741824"),
+            ("records=some", "expected off, opted-in or all"),
+            ("default_mode=loud", "expected off, oom, auto or always"),
+            ("job_log_mode=0666", "expected 0600, 0640 or 0644"),
+            ("max_mem=lots", "expected a size such as 256G or 512000M"),
+            (
+                "leftover_after=10y",
+                "expected a time from 1s to 366d, such as 600, 10m or 2h",
+            ),
+            ("highmem_partition= ", "expected some text"),
+            ("job_log=jobs.jsonl", "expected an absolute path"),
+        ] {
+            assert!(refusal(arg).ends_with(said), "{arg}: {}", refusal(arg));
+        }
+        assert_eq!(
+            refusal("hedroom=1"),
+            "plugstack.conf: unknown argument \"hedroom\" (known keys: headroom, near_miss, \
+             over_request, over_request_min_unused, evidence_dir, max_mem, highmem_partition, \
+             support, help_url, default_mode, records, spool_dir, job_log, job_log_mode, \
+             leftover_after, config)"
+        );
+    }
+
+    #[test]
+    fn every_key_but_config_may_be_in_the_toml_file() {
+        let toml: String = KEYS
+            .iter()
+            .filter(|k| k.name != "config")
+            .map(|k| {
+                let value = k.default.unwrap_or(match k.values {
+                    Values::Size => "512G",
+                    Values::Path => "/var/lib/oom-explain-evidence",
+                    _ => "text",
+                });
+                format!("{} = {value:?}\n", k.name)
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("all.toml");
+        std::fs::write(&file, toml).unwrap();
+        let c = Config::from_args(&[format!("config={}", file.display())]).unwrap();
+        assert_eq!(c.max_mem, Some(512 << 30));
+        assert_eq!(c.support.as_deref(), Some("text"));
     }
 
     #[test]
