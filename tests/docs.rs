@@ -612,8 +612,11 @@ fn plugin_man_page() -> String {
     p.push(roff_line(
         "Users opt in with --oom-explain[=MODE], on the command line of sbatch, srun or salloc \
          or in a #SBATCH line; srun steps inside a batch job inherit it. A wrong MODE is refused \
-         at once by sbatch. Without the option a step gets the site's default_mode. MODE is one \
-         of:",
+         at once by sbatch. Without the option a step gets the site's default_mode. sbatch, \
+         srun and salloc also take the option from the environment variable \
+         SLURM_SPANK__SLURM_SPANK_OPTION_oom_explain_oom_explain=MODE (Slurm's name for a \
+         plugin's option), which clusters without the plugin ignore, where a #SBATCH line would \
+         be refused. MODE is one of:",
     ));
     for mode in [Mode::Auto, Mode::Oom, Mode::Always, Mode::Off] {
         p.push(".TP".into());
