@@ -11,7 +11,7 @@ use crate::classify::Cause;
 use crate::recommend::{Certainty, Recommendation};
 use crate::report::StepReport;
 use crate::size::human;
-use crate::step::{MemoryRequest, StepContext};
+use crate::step::{ArrayTask, MemoryRequest, StepContext};
 
 /// The version of both record kinds; readers skip records of a schema they do not know.
 pub const SCHEMA: u32 = 1;
@@ -35,6 +35,17 @@ pub struct Origin {
     pub user: Option<String>,
     pub uid: Option<u32>,
     pub partition: Option<String>,
+}
+
+/// How much a job's outcome matters, the most first: a kill, a near miss, an over-request,
+/// then the rest (`none`). A job's line names its worst step's cause.
+pub fn outcome_rank(cause: &str) -> u8 {
+    match cause {
+        _ if is_kill(cause) => 0,
+        "near-miss" => 1,
+        "over-request" => 2,
+        _ => 3,
+    }
 }
 
 /// The user name of `uid`, from the system's user database: identity comes from Slurm's uid,
@@ -95,6 +106,12 @@ impl From<&Recommendation> for RecordedRecommendation {
 pub struct StepRecord {
     pub schema: u32,
     pub job: u32,
+    /// For an array task (`1234_5`): the array's job id (1234) and the task's index (5), from
+    /// slurmstepd. Absent for other jobs, and in records written before they were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_job_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_task_id: Option<u32>,
     /// `batch`, `extern`, `interactive` or the srun step number.
     pub step: String,
     #[serde(flatten)]
@@ -144,6 +161,8 @@ impl StepRecord {
         StepRecord {
             schema: SCHEMA,
             job: context.id.job,
+            array_job_id: context.array_task.map(|a| a.job),
+            array_task_id: context.array_task.map(|a| a.task),
             step: context
                 .id
                 .step
@@ -174,8 +193,8 @@ impl StepRecord {
         file_name(self.job, &self.step, &self.origin.node, self.ended)
     }
 
-    fn killed(&self) -> bool {
-        is_kill(&self.cause)
+    pub fn array_task(&self) -> Option<ArrayTask> {
+        ArrayTask::from_parts(self.array_job_id, self.array_task_id)
     }
 }
 
@@ -183,6 +202,11 @@ impl StepRecord {
 pub struct JobRecord {
     pub schema: u32,
     pub job: u32,
+    /// As in its step records (from the batch script's, if it has them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_job_id: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_task_id: Option<u32>,
     #[serde(flatten)]
     pub origin: Origin,
     /// When the last step ended (Unix seconds).
@@ -208,17 +232,17 @@ impl JobRecord {
     pub fn merge(mut steps: Vec<StepRecord>, recovered: bool) -> Option<JobRecord> {
         steps.sort_by(|a, b| (a.ended, &a.step).cmp(&(b.ended, &b.step)));
         let first = steps.first()?;
-        let rank = |s: &StepRecord| match s.cause.as_str() {
-            _ if s.killed() => 0,
-            "near-miss" => 1,
-            "over-request" => 2,
-            _ => 3,
-        };
-        let main = steps.iter().min_by_key(|s| rank(s)).expect("not empty");
+        let main = steps
+            .iter()
+            .min_by_key(|s| outcome_rank(&s.cause))
+            .expect("not empty");
         let max = |f: fn(&StepRecord) -> Option<u64>| steps.iter().filter_map(f).max();
+        let array = array_step(&steps).and_then(StepRecord::array_task);
         Some(JobRecord {
             schema: SCHEMA,
             job: first.job,
+            array_job_id: array.map(|a| a.job),
+            array_task_id: array.map(|a| a.task),
             origin: first.origin.clone(),
             ended: steps.iter().map(|s| s.ended).max().unwrap_or(0),
             cause: main.cause.clone(),
@@ -235,6 +259,21 @@ impl JobRecord {
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("plain data always serializes")
     }
+
+    pub fn array_task(&self) -> Option<ArrayTask> {
+        ArrayTask::from_parts(self.array_job_id, self.array_task_id)
+    }
+}
+
+/// The step whose array ids the job's line carries: the batch script's (Slurm gives them to it
+/// from the job itself), else the first step that has them.
+fn array_step(steps: &[StepRecord]) -> Option<&StepRecord> {
+    let known = |s: &&StepRecord| s.array_task().is_some();
+    steps
+        .iter()
+        .filter(known)
+        .find(|s| s.step == "batch")
+        .or_else(|| steps.iter().find(known))
 }
 
 /// One line for admins about a job's record (slurmd's log, `oom-explain report`).
@@ -264,8 +303,12 @@ pub fn job_summary(r: &JobRecord) -> String {
     } else {
         ""
     };
+    let array = r
+        .array_task()
+        .map(|task| format!(" (array task {task})"))
+        .unwrap_or_default();
     format!(
-        "job {} on {}{who}: {}{kills}{use_}{advice}; {} step(s){recovered}",
+        "job {}{array} on {}{who}: {}{kills}{use_}{advice}; {} step(s){recovered}",
         r.job,
         r.origin.node,
         r.cause,
@@ -276,6 +319,78 @@ pub fn job_summary(r: &JobRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn step(step: &str, cause: &str, array: Option<(u32, u32)>) -> StepRecord {
+        StepRecord {
+            schema: SCHEMA,
+            job: 2003,
+            array_job_id: array.map(|a| a.0),
+            array_task_id: array.map(|a| a.1),
+            step: step.into(),
+            origin: Origin {
+                node: "node1".into(),
+                ..Origin::default()
+            },
+            ended: 1_795_000_000,
+            elapsed_s: None,
+            cgroup: "cgroup v2".into(),
+            job_cgroup: None,
+            opted_in: true,
+            cause: cause.into(),
+            secondary: None,
+            oom_kills: 0,
+            peak: None,
+            limit: None,
+            job_peak: None,
+            job_limit: None,
+            request: None,
+            recommendation: None,
+            report: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_jobs_line_carries_the_array_task_of_its_batch_step() {
+        // An srun step's ids come from its environment: the batch script's are Slurm's own.
+        let steps = vec![
+            step("0", "none", Some((1, 9))),
+            step("batch", "near-miss", Some((2000, 3))),
+        ];
+        let job = JobRecord::merge(steps, false).unwrap();
+        assert_eq!(
+            job.array_task().map(|a| a.to_string()).as_deref(),
+            Some("2000_3")
+        );
+        assert_eq!(job.cause, "near-miss");
+        assert!(job_summary(&job).starts_with("job 2003 (array task 2000_3) on node1: near-miss"));
+        let plain = JobRecord::merge(vec![step("batch", "none", None)], false).unwrap();
+        assert_eq!(plain.array_task(), None);
+    }
+
+    #[test]
+    fn array_fields_are_left_out_when_unknown_and_older_records_still_read() {
+        let line = JobRecord::merge(vec![step("batch", "none", None)], false)
+            .unwrap()
+            .to_line();
+        assert!(!line.contains("array_"), "{line}");
+        let read: JobRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(read.array_job_id, None);
+        let task = step("batch", "none", Some((2000, 0)));
+        let json = serde_json::to_string(&task).unwrap();
+        assert!(
+            json.contains(r#""array_job_id":2000,"array_task_id":0"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<StepRecord>(&json).unwrap(), task);
+    }
+
+    #[test]
+    fn outcomes_rank_kills_first() {
+        assert!(outcome_rank("tmpfs") < outcome_rank("near-miss"));
+        assert!(outcome_rank("near-miss") < outcome_rank("over-request"));
+        assert!(outcome_rank("over-request") < outcome_rank("none"));
+        assert_eq!(outcome_rank("a-cause-of-a-newer-version"), 0);
+    }
 
     #[test]
     fn a_user_name_comes_from_the_uid() {

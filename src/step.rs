@@ -8,6 +8,41 @@ use std::time::Duration;
 const BATCH_SCRIPT: u32 = 0xffff_fffb;
 const EXTERN_CONT: u32 = 0xffff_fffc;
 const INTERACTIVE_STEP: u32 = 0xffff_fffa;
+/// Slurm's "no value" for a 32-bit field (slurm.h NO_VAL); INFINITE is one more.
+const NO_VAL: u32 = 0xffff_fffe;
+
+/// A task of a job array, as Slurm writes it: `1234_5` (array job 1234, task index 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArrayTask {
+    pub job: u32,
+    pub task: u32,
+}
+
+impl ArrayTask {
+    /// From what slurmstepd gives for S_JOB_ARRAY_ID and S_JOB_ARRAY_TASK_ID. A job that is no
+    /// array task has array id 0 (its batch script) or its own id (an srun step), and task
+    /// NO_VAL: `None`.
+    pub fn from_slurm(array_job_id: u32, array_task_id: u32) -> Option<ArrayTask> {
+        (array_job_id != 0 && array_task_id < NO_VAL).then_some(ArrayTask {
+            job: array_job_id,
+            task: array_task_id,
+        })
+    }
+
+    /// From a record's two fields, when it has both.
+    pub fn from_parts(job: Option<u32>, task: Option<u32>) -> Option<ArrayTask> {
+        Some(ArrayTask {
+            job: job?,
+            task: task?,
+        })
+    }
+}
+
+impl fmt::Display for ArrayTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}_{}", self.job, self.task)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StepKind {
@@ -111,6 +146,9 @@ pub struct StepContext {
     /// The Slurm release running the step (what Slurm's own messages and sacct say).
     #[serde(default)]
     pub slurm: Option<SlurmRelease>,
+    /// The array task the step belongs to (None: the job is no array task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub array_task: Option<ArrayTask>,
 }
 
 impl StepContext {
@@ -126,6 +164,7 @@ impl StepContext {
             local_tasks: None,
             node_memory: None,
             slurm: None,
+            array_task: None,
         }
     }
 
@@ -190,6 +229,29 @@ mod tests {
         assert_eq!(id(0xffff_fffc), "12.extern");
         assert_eq!(id(0), "12.0");
         assert_eq!(id(3), "12.3");
+    }
+
+    #[test]
+    fn only_a_real_array_task_has_array_ids() {
+        let task = |job, task| Some(ArrayTask { job, task });
+        assert_eq!(ArrayTask::from_slurm(2000, 3), task(2000, 3));
+        assert_eq!(
+            ArrayTask::from_slurm(2000, 0),
+            task(2000, 0),
+            "index 0 is a task"
+        );
+        assert_eq!(
+            ArrayTask::from_slurm(0, NO_VAL),
+            None,
+            "a batch script of no array"
+        );
+        assert_eq!(
+            ArrayTask::from_slurm(2001, NO_VAL),
+            None,
+            "an srun step of no array"
+        );
+        assert_eq!(ArrayTask::from_slurm(2001, u32::MAX), None);
+        assert_eq!(task(2000, 3).unwrap().to_string(), "2000_3");
     }
 
     #[test]

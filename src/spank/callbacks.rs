@@ -287,6 +287,8 @@ pub unsafe extern "C" fn slurm_spank_user_init(
             local_tasks: Some(local_tasks),
             node_memory: crate::step::node_memory(Path::new("/")),
             slurm: Some(crate::slurm::SlurmRelease::built_for()),
+            // Only slurmstepd answers these (the job epilog cannot ask): the records keep them.
+            array_task: spank.array_task(),
             ..StepContext::new(id)
         };
         // Memory over time, for opted-in steps only; without a thread the report is made from

@@ -4,6 +4,7 @@ use std::ffi::{CStr, c_char, c_int};
 
 use super::sys;
 use crate::options;
+use crate::step::ArrayTask;
 
 /// Where the plugin is running (spank_context()).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +118,14 @@ impl Spank {
         self.item(STEP_ID)
     }
 
+    /// The array task of this step; `None` for a job that is no array task, or where Slurm does
+    /// not say (only slurmstepd answers).
+    pub fn array_task(&self) -> Option<ArrayTask> {
+        let array_job_id = self.item(JOB_ARRAY_ID).ok()?;
+        let array_task_id = self.item(JOB_ARRAY_TASK_ID).ok()?;
+        ArrayTask::from_slurm(array_job_id, array_task_id)
+    }
+
     pub fn local_task_count(&self) -> Result<u32, String> {
         self.item(LOCAL_TASK_COUNT)
     }
@@ -204,6 +213,10 @@ impl<T> Item<T> {
 // SAFETY (each): spank.h documents these items' out-parameter as `uint32_t *`.
 const JOB_ID: Item<u32> = unsafe { Item::new(sys::spank_item::S_JOB_ID, "S_JOB_ID") };
 const STEP_ID: Item<u32> = unsafe { Item::new(sys::spank_item::S_JOB_STEPID, "S_JOB_STEPID") };
+const JOB_ARRAY_ID: Item<u32> =
+    unsafe { Item::new(sys::spank_item::S_JOB_ARRAY_ID, "S_JOB_ARRAY_ID") };
+const JOB_ARRAY_TASK_ID: Item<u32> =
+    unsafe { Item::new(sys::spank_item::S_JOB_ARRAY_TASK_ID, "S_JOB_ARRAY_TASK_ID") };
 const LOCAL_TASK_COUNT: Item<u32> = unsafe {
     Item::new(
         sys::spank_item::S_JOB_LOCAL_TASK_COUNT,
