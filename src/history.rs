@@ -1,10 +1,16 @@
-//! Reading the job logs: a past job's records (all nodes merged), streamed, never loaded whole.
+//! Reading the job logs: past jobs' records (all nodes merged), and the recent jobs worth a
+//! look, streamed, never loaded whole.
 
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use crate::record::{JobRecord, SCHEMA};
+use serde::{Deserialize, Serialize};
+
+use crate::record::{JobRecord, SCHEMA, outcome_rank};
 use crate::size::human;
+use crate::step::ArrayTask;
 
 /// The log files under `paths`: each path is a job log, or a folder of them (`*.jsonl`, as a
 /// site collects the nodes' logs in one place).
@@ -59,15 +65,48 @@ pub fn for_each_line(files: &[PathBuf], mut each: impl FnMut(&str)) -> io::Resul
 
 /// Every record of `job` (one per node, or more if a leftover was merged separately).
 pub fn find_job(files: &[PathBuf], job: u32) -> io::Result<Vec<JobRecord>> {
-    let needle = job.to_string();
+    let wanted = Wanted {
+        jobs: BTreeSet::from([job]),
+        arrays: BTreeSet::new(),
+    };
+    find_jobs(files, &wanted)
+}
+
+/// The jobs to collect in one pass over the logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wanted {
+    /// By the job's own (raw) id.
+    pub jobs: BTreeSet<u32>,
+    /// Every task of these array jobs.
+    pub arrays: BTreeSet<u32>,
+}
+
+impl Wanted {
+    fn wants(&self, record: &JobRecord) -> bool {
+        self.jobs.contains(&record.job)
+            || (record.array_job_id).is_some_and(|a| self.arrays.contains(&a))
+    }
+
+    fn needles(&self) -> Vec<String> {
+        self.jobs
+            .iter()
+            .chain(&self.arrays)
+            .map(u32::to_string)
+            .collect()
+    }
+}
+
+/// Every record of the wanted jobs, by node and end.
+pub fn find_jobs(files: &[PathBuf], wanted: &Wanted) -> io::Result<Vec<JobRecord>> {
+    let needles = wanted.needles();
     let mut found = Vec::new();
     for_each_line(files, |line| {
         // Cheap test first: most lines are other jobs. Only the number, so that a line written
         // another way than the plugin writes it (`"job": 8`, the key last) is still found.
-        if line.contains(&needle)
+        if needles.iter().any(|n| line.contains(n.as_str()))
             && let Ok(record) = serde_json::from_str::<JobRecord>(line)
-            && record.job == job
             && record.schema == SCHEMA
+            && wanted.wants(&record)
         {
             found.push(record);
         }
@@ -82,8 +121,12 @@ pub fn explain(job: u32, records: &[JobRecord]) -> Vec<String> {
     let mut nodes: Vec<&str> = records.iter().map(|r| r.origin.node.as_str()).collect();
     nodes.dedup();
     let user = records.iter().find_map(|r| r.origin.user.as_deref());
+    let array = records.iter().find_map(JobRecord::array_task);
     let mut out = vec![format!(
-        "oom-explain: job {job}{} on {}:",
+        "oom-explain: job {job}{}{} on {}:",
+        array
+            .map(|task| format!(" (array task {task})"))
+            .unwrap_or_default(),
         user.map(|u| format!(" of {u}")).unwrap_or_default(),
         nodes.join(", ")
     )];
@@ -111,4 +154,135 @@ pub fn explain(job: u32, records: &[JobRecord]) -> Vec<String> {
         }
     }
     out
+}
+
+/// A job worth a look (killed, close to its limit, or asking far too much): one per job,
+/// however many nodes it ran on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecentJob {
+    /// The raw job id, and the array task (`1234_5`) when the records know it.
+    pub job: u32,
+    pub array_task: Option<String>,
+    pub user: Option<String>,
+    pub uid: Option<u32>,
+    /// When its last step ended (Unix seconds).
+    pub ended: u64,
+    /// The nodes where something happened.
+    pub nodes: Vec<String>,
+    /// Its worst outcome over those nodes, with that node's figures and advice.
+    pub cause: String,
+    pub peak: Option<u64>,
+    pub limit: Option<u64>,
+    pub recommendation: Option<String>,
+}
+
+/// Which jobs to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecentFilter {
+    /// Unix seconds: jobs that ended before are left out.
+    pub since: u64,
+    /// Only this user's jobs (None: everyone's).
+    pub uid: Option<u32>,
+}
+
+/// Only the fields the listing needs; serde skips the rest (the steps) without building them.
+#[derive(Deserialize)]
+struct RecentLine<'a> {
+    schema: u32,
+    job: u32,
+    #[serde(borrow)]
+    node: Cow<'a, str>,
+    #[serde(borrow, default)]
+    user: Option<Cow<'a, str>>,
+    #[serde(default)]
+    uid: Option<u32>,
+    ended: u64,
+    #[serde(borrow)]
+    cause: Cow<'a, str>,
+    #[serde(default)]
+    peak: Option<u64>,
+    #[serde(default)]
+    limit: Option<u64>,
+    #[serde(borrow, default)]
+    recommendation: Option<RecommendedLine<'a>>,
+    #[serde(default)]
+    array_job_id: Option<u32>,
+    #[serde(default)]
+    array_task_id: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct RecommendedLine<'a> {
+    #[serde(borrow)]
+    line: Cow<'a, str>,
+}
+
+impl RecentLine<'_> {
+    fn passes(&self, filter: &RecentFilter) -> bool {
+        self.schema == SCHEMA
+            && self.ended >= filter.since
+            && self.cause != "none"
+            && filter.uid.is_none_or(|uid| self.uid == Some(uid))
+    }
+
+    fn to_job(&self) -> RecentJob {
+        RecentJob {
+            job: self.job,
+            array_task: ArrayTask::from_parts(self.array_job_id, self.array_task_id)
+                .map(|task| task.to_string()),
+            user: self.user.as_deref().map(str::to_owned),
+            uid: self.uid,
+            ended: self.ended,
+            nodes: vec![self.node.to_string()],
+            cause: self.cause.to_string(),
+            peak: self.peak,
+            limit: self.limit,
+            recommendation: self.recommendation.as_ref().map(|r| r.line.to_string()),
+        }
+    }
+}
+
+impl RecentJob {
+    /// Adds another node's line of the same job: its node, and its outcome if worse.
+    fn add(&mut self, other: RecentJob) {
+        self.nodes.extend(other.nodes.iter().cloned());
+        self.ended = self.ended.max(other.ended);
+        if outcome_rank(&other.cause) < outcome_rank(&self.cause) {
+            let nodes = std::mem::take(&mut self.nodes);
+            *self = RecentJob {
+                nodes,
+                ended: self.ended,
+                ..other
+            };
+        }
+    }
+}
+
+/// The jobs worth a look that pass `filter`, newest first. Streams the logs and keeps only
+/// those jobs.
+pub fn recent_jobs(files: &[PathBuf], filter: &RecentFilter) -> io::Result<Vec<RecentJob>> {
+    let uid_text = filter.uid.map(|uid| uid.to_string());
+    let mut jobs: HashMap<u32, RecentJob> = HashMap::new();
+    for_each_line(files, |line| {
+        // Cheap test first: a line without the uid's digits is someone else's.
+        if uid_text.as_deref().is_some_and(|uid| !line.contains(uid)) {
+            return;
+        }
+        let Ok(record) = serde_json::from_str::<RecentLine>(line) else {
+            return;
+        };
+        if !record.passes(filter) {
+            return;
+        }
+        let job = record.to_job();
+        match jobs.get_mut(&job.job) {
+            Some(known) => known.add(job),
+            None => {
+                jobs.insert(job.job, job);
+            }
+        }
+    })?;
+    let mut list: Vec<RecentJob> = jobs.into_values().collect();
+    list.sort_by_key(|job| std::cmp::Reverse((job.ended, job.job)));
+    Ok(list)
 }

@@ -7,6 +7,66 @@ use crate::slurm::SlurmRelease;
 /// The fields asked of sacct, in this order (`sacct -P -n -o …`).
 pub const FIELDS: &str = "JobID,State,ReqMem,MaxRSS,Elapsed,NTasks,NNodes,ExitCode";
 
+/// The fields that name a job, asked with `sacct -j ID -X -n -P -o …`: how Slurm shows it
+/// (`1234`, an array task `1234_5`) and its raw id, the one records carry.
+pub const ID_FIELDS: &str = "JobID,JobIDRaw";
+
+/// A job as `sacct -o JobID,JobIDRaw` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SacctJobId {
+    /// `1234`, `1234_5` (an array task) or `1234+1` (a heterogeneous job's component).
+    pub id: String,
+    pub raw: u32,
+}
+
+/// Parses `sacct -X -n -P -o ID_FIELDS` output: one job per line, each once. Tasks of an array
+/// still pending (`1234_[6-9]`) have not run: left out.
+pub fn parse_job_ids(text: &str) -> Vec<SacctJobId> {
+    let mut ids: Vec<SacctJobId> = Vec::new();
+    for line in text.lines() {
+        let Some((id, raw)) = line.trim().split_once('|') else {
+            continue;
+        };
+        let Ok(raw) = raw.trim().parse() else {
+            continue;
+        };
+        if !id.is_empty() && !id.contains('[') && ids.iter().all(|known| known.raw != raw) {
+            ids.push(SacctJobId { id: id.into(), raw });
+        }
+    }
+    ids
+}
+
+/// sacct's failure in one line: what failed, what to do, and the first line sacct printed.
+pub fn failure_summary(stderr: &str) -> String {
+    let said = stderr
+        .lines()
+        .map(|l| l.trim().trim_start_matches("sacct: ").trim())
+        .find(|l| !l.is_empty())
+        .unwrap_or("no message");
+    let said: String = match said.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}...", &said[..cut]),
+        None => said.to_owned(),
+    };
+    let text = stderr.to_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    let what = if has(&["accounting storage is disabled", "accounting_storage/none"]) {
+        "accounting is not set up on this cluster, so sacct knows no past jobs"
+    } else if has(&[
+        "connection refused",
+        "unable to contact",
+        "problem talking to the database",
+    ]) {
+        "Slurm's accounting database did not answer; try again in a few minutes, or tell your \
+         administrators if it lasts"
+    } else if has(&["invalid job id", "invalid job format"]) {
+        "sacct does not take this job id"
+    } else {
+        "sacct failed"
+    };
+    format!("{what} (sacct: {said})")
+}
+
 /// One line of sacct's output: the job or one of its steps.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SacctRow {
@@ -194,6 +254,51 @@ mod tests {
         assert_eq!(parse_bytes("2.5G"), Some(5 << 29));
         assert_eq!(parse_bytes("0"), Some(0));
         assert_eq!(parse_bytes(""), None);
+    }
+
+    #[test]
+    fn an_array_resolves_to_its_tasks_raw_ids() {
+        // sacct -j 2000 -X -n -P -o JobID,JobIDRaw: the task that kept the array's own id
+        // last, tasks still pending as one range.
+        let text = "2000_1|2001\n2000_2|2002\n2000_3|2000\n2000_[4-9]|2000\n";
+        let ids = parse_job_ids(text);
+        let named: Vec<(&str, u32)> = ids.iter().map(|i| (i.id.as_str(), i.raw)).collect();
+        assert_eq!(
+            named,
+            [("2000_1", 2001), ("2000_2", 2002), ("2000_3", 2000)]
+        );
+        assert_eq!(
+            parse_job_ids("77|77\n"),
+            [SacctJobId {
+                id: "77".into(),
+                raw: 77
+            }]
+        );
+        assert!(parse_job_ids("").is_empty());
+        assert!(parse_job_ids("garbage\n1|x\n").is_empty());
+    }
+
+    #[test]
+    fn a_sacct_failure_is_one_line_that_says_what_to_do() {
+        let disabled = "sacct: error: Slurm accounting storage is disabled\n";
+        assert_eq!(
+            failure_summary(disabled),
+            "accounting is not set up on this cluster, so sacct knows no past jobs \
+             (sacct: error: Slurm accounting storage is disabled)"
+        );
+        let down = "sacct: error: slurm_persist_conn_open_without_init: failed to open persistent \
+                    connection to host:db:6819: Connection refused\n\
+                    sacct: error: Sending PersistInit msg: Connection refused\n\
+                    sacct: error: Problem talking to the database: Connection refused\n";
+        let summary = failure_summary(down);
+        assert!(
+            summary.starts_with("Slurm's accounting database did not answer"),
+            "{summary}"
+        );
+        assert!(!summary.contains('\n'), "{summary}");
+        assert!(summary.contains("(sacct: error: slurm_persist_conn_open_without_init"));
+        assert!(summary.len() < 300, "{summary}");
+        assert_eq!(failure_summary(""), "sacct failed (sacct: no message)");
     }
 
     #[test]
