@@ -162,8 +162,10 @@ fn command(args: &[&str], tmp: &Path) -> String {
     let bin = tmp.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::write(tmp.join("sacct.out"), SACCT_KILLED).unwrap();
+    // The command first asks which jobs an id names (`-o JobID,JobIDRaw`: job 1 is itself).
     let sacct = format!(
-        "#!/bin/sh\ncase \"$1\" in --version) echo 'slurm 22.05.8' ;; *) cat '{}' ;; esac\n",
+        "#!/bin/sh\ncase \"$*\" in --version) echo 'slurm 22.05.8' ;; *JobIDRaw*) echo '1|1' ;; \
+         *) cat '{}' ;; esac\n",
         tmp.join("sacct.out").display()
     );
     let scontrol = "#!/bin/sh\necho 'PrivateData = none'\necho 'SlurmUser = slurm(64030)'\n";

@@ -403,22 +403,141 @@ fn check_config_uses_the_plugins_parser() {
     );
 }
 
-#[test]
-fn the_man_page_is_generated_from_the_command_line_definition() {
-    // The page names the package version only: the Slurm release depends on the build host.
-    let cmd = <oom_explain::cli::Cli as clap::CommandFactory>::command()
-        .version(env!("CARGO_PKG_VERSION"));
-    let mut page = Vec::new();
-    clap_mangen::Man::new(cmd).render(&mut page).unwrap();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/oom-explain.1");
-    if std::env::var_os("UPDATE_EXPECTED").is_some() {
-        std::fs::write(&path, &page).unwrap();
+/// The command's manual pages: `oom-explain.1` and one per subcommand, each generated from the
+/// command-line definition, with the sections clap_mangen does not write (the exit status and
+/// examples `--help` shows, and SEE ALSO).
+fn man_pages() -> Vec<(String, String)> {
+    use clap_mangen::roff::{Roff, bold, roman};
+    use oom_explain::cli::help;
+    // The pages name the package version only: the Slurm release depends on the build host.
+    let mut cmd = <oom_explain::cli::Cli as clap::CommandFactory>::command()
+        .version(env!("CARGO_PKG_VERSION"))
+        .after_help(None::<&str>);
+    cmd.build();
+    let subcommands: Vec<clap::Command> = cmd.get_subcommands().cloned().collect();
+    let page_of = |name: &str| (format!("oom-explain-{name}"), "1");
+    let see_also = |pages: Vec<(String, &str)>| {
+        let mut roff = Roff::new();
+        roff.control("SH", ["SEE ALSO"]);
+        let pages: Vec<(String, &str)> = pages
+            .into_iter()
+            .chain(help::SEE_ALSO.iter().map(|(n, s)| (n.to_string(), *s)))
+            .collect();
+        let mut inlines = Vec::new();
+        for (i, (name, section)) in pages.iter().enumerate() {
+            let comma = if i + 1 < pages.len() { ", " } else { "" };
+            inlines.push(bold(name.as_str()));
+            inlines.push(roman(format!("({section}){comma}")));
+        }
+        roff.text(inlines);
+        roff.to_roff()
+    };
+    let render = |cmd: clap::Command, extra: String| {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .source(format!("oom-explain {}", env!("CARGO_PKG_VERSION")))
+            .render(&mut page)
+            .unwrap();
+        let page = String::from_utf8(page).unwrap();
+        // The sections go before VERSION where there is one, else at the end.
+        match page.find(".SH VERSION") {
+            Some(at) => format!("{}{extra}{}", &page[..at], &page[at..]),
+            None => page + &extra,
+        }
+    };
+    let mut main_sections = Roff::new();
+    main_sections.control("SH", ["EXIT STATUS"]);
+    for (code, meaning) in help::EXIT_STATUS {
+        main_sections
+            .control("TP", [])
+            .text([bold(code)])
+            .text([roman(meaning)]);
     }
-    let committed = std::fs::read(&path).unwrap_or_default();
+    main_sections.control("SH", ["EXAMPLES"]);
+    for (command, what) in help::EXAMPLES {
+        main_sections
+            .control("TP", [])
+            .text([bold(command)])
+            .text([roman(what)]);
+    }
+    let names: Vec<(String, &str)> = subcommands.iter().map(|s| page_of(s.get_name())).collect();
+    let main = render(cmd.clone(), main_sections.to_roff() + &see_also(names));
+    let mut pages = vec![("oom-explain.1".to_owned(), main)];
+    for sub in subcommands {
+        let (name, section) = page_of(sub.get_name());
+        let page = render(sub, see_also(vec![("oom-explain".into(), "1")]));
+        pages.push((format!("{name}.{section}"), page));
+    }
+    pages
+}
+
+#[test]
+fn the_man_pages_are_generated_from_the_command_line_definition() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let pages = man_pages();
+    for (name, page) in &pages {
+        let path = docs.join(name);
+        if std::env::var_os("UPDATE_EXPECTED").is_some() {
+            std::fs::write(&path, page).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            &committed == page,
+            "docs/{name} is out of date: UPDATE_EXPECTED=1 cargo test --test records"
+        );
+    }
+    // Every page named exists: the command's, and the plugin's (docs/oom-explain-plugin.8).
+    let named = pages_named(&pages.iter().map(|(_, p)| p.as_str()).collect::<String>());
     assert!(
-        committed == page,
-        "docs/oom-explain.1 is out of date: UPDATE_EXPECTED=1 cargo test --test records"
+        named.contains(&"oom-explain-plugin.8".to_owned()),
+        "{named:?}"
     );
+    for page in named {
+        assert!(
+            docs.join(&page).is_file(),
+            "a page names {page}, which docs/ lacks"
+        );
+    }
+    let main = &pages[0].1;
+    for section in [
+        ".SH \"EXIT STATUS\"",
+        ".SH EXAMPLES",
+        ".SH \"SEE ALSO\"",
+        "oom\\-explain\\-completions(1)",
+    ] {
+        assert!(
+            main.contains(section),
+            "{section} missing from oom-explain.1"
+        );
+    }
+}
+
+/// The pages a manual page names, `name(section)` (roff writes `-` as `\-`), as file names.
+fn pages_named(roff: &str) -> Vec<String> {
+    let text = roff
+        .replace("\\-", "-")
+        .replace("\\fB", "")
+        .replace("\\fR", "");
+    let mut found = Vec::new();
+    for (at, _) in text.match_indices("oom-explain") {
+        let rest = &text[at..];
+        let name_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .unwrap_or(rest.len());
+        let (name, after) = rest.split_at(name_end);
+        if let Some(section) = after
+            .strip_prefix('(')
+            .and_then(|a| a.split_once(')'))
+            .map(|(s, _)| s)
+            .filter(|s| s.len() == 1 && s.chars().all(|c| c.is_ascii_digit()))
+        {
+            let page = format!("{name}.{section}");
+            if !found.contains(&page) {
+                found.push(page);
+            }
+        }
+    }
+    found
 }
 
 #[test]

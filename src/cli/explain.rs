@@ -1,0 +1,275 @@
+//! `oom-explain JOBID...`: each job explained in turn, from its records, else from what Slurm's
+//! accounting (sacct) knows. Every log is read once for all the jobs (twice when sacct names
+//! array tasks the first pass did not look for).
+
+use std::cell::{Cell, OnceCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::cluster::{self, Cluster};
+use super::jobs::JobRef;
+use super::logs::LogFiles;
+use super::output::{Stop, Streams};
+use crate::access::Viewer;
+use crate::history::{self, Wanted};
+use crate::record::JobRecord;
+use crate::sacct::{self, SacctJobId, SacctRow};
+use crate::slurm::SlurmRelease;
+
+/// Explains `jobs` in turn. Status 0 when every one was explained, else 1.
+pub fn run(
+    jobs: &[JobRef],
+    logs: &[PathBuf],
+    json: bool,
+    streams: &mut Streams,
+    cluster: &dyn Cluster,
+) -> Result<ExitCode, Stop> {
+    let logs = LogFiles::readable(logs, streams)?;
+    let mut wanted = Wanted::default();
+    jobs.iter().for_each(|job| job.add_to(&mut wanted));
+    let mut records = history::find_jobs(&logs.files, &wanted)?;
+    let sources: Vec<Source> = jobs
+        .iter()
+        .map(|job| Source::of(job, &records, cluster))
+        .collect();
+    // Records written before array tasks were recorded know a task only by its raw id.
+    let raw_ids: BTreeSet<u32> = sources
+        .iter()
+        .flat_map(Source::sacct_raw_ids)
+        .filter(|raw| !wanted.jobs.contains(raw))
+        .collect();
+    if !raw_ids.is_empty() && !logs.files.is_empty() {
+        let by_raw_id = Wanted {
+            jobs: raw_ids,
+            ..Wanted::default()
+        };
+        records.extend(history::find_jobs(&logs.files, &by_raw_id)?);
+    }
+    let explainer = Explainer::new(records, logs, json, cluster);
+    let mut all_explained = true;
+    for (job, source) in jobs.iter().zip(&sources) {
+        all_explained &= explainer.explain(job, source, streams)?;
+    }
+    Ok(match all_explained {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
+    })
+}
+
+/// Where a job's explanation comes from.
+enum Source {
+    /// Its records.
+    Records,
+    /// It has no record under the id given: the jobs sacct knows under it (an array job's
+    /// tasks, with their raw ids), or why sacct could not say.
+    Sacct(Result<Vec<SacctJobId>, String>),
+}
+
+impl Source {
+    fn of(job: &JobRef, records: &[JobRecord], cluster: &dyn Cluster) -> Source {
+        match records.iter().any(|r| job.matches(r)) {
+            true => Source::Records,
+            false => Source::Sacct(cluster::job_ids(cluster, &job.to_string())),
+        }
+    }
+
+    fn sacct_raw_ids(&self) -> Vec<u32> {
+        match self {
+            Source::Sacct(Ok(ids)) => ids.iter().map(|id| id.raw).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// One JSON document per job (per array task), one after another.
+#[derive(Serialize)]
+struct Explained<'a> {
+    /// The raw job id, as records carry it; null for a job nobody knows.
+    job: Option<u32>,
+    /// As Slurm shows it: `1234`, or `1234_5` for an array task.
+    id: String,
+    source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    records: Option<&'a [JobRecord]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sacct: Option<&'a [SacctRow]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<&'a [String]>,
+}
+
+struct Explainer<'a> {
+    records: Vec<JobRecord>,
+    logs: LogFiles,
+    json: bool,
+    cluster: &'a dyn Cluster,
+    /// Asked of Slurm once, and only when records are to be shown.
+    viewer: OnceCell<Viewer>,
+    release: OnceCell<Option<SlurmRelease>>,
+    /// Something was printed: the next explanation is set apart by a blank line.
+    printed: Cell<bool>,
+}
+
+impl<'a> Explainer<'a> {
+    fn new(records: Vec<JobRecord>, logs: LogFiles, json: bool, cluster: &'a dyn Cluster) -> Self {
+        Explainer {
+            records,
+            logs,
+            json,
+            cluster,
+            viewer: OnceCell::new(),
+            release: OnceCell::new(),
+            printed: Cell::new(false),
+        }
+    }
+
+    /// Whether the job was explained.
+    fn explain(&self, job: &JobRef, source: &Source, streams: &mut Streams) -> Result<bool, Stop> {
+        match source {
+            Source::Records => {
+                let own = self.records.iter().filter(|r| job.matches(r));
+                self.shown_records(&job.to_string(), own.collect(), streams)
+            }
+            Source::Sacct(Err(why)) => {
+                streams.warn(&format!(
+                    "job {job}: no record in {}, and {why}",
+                    self.logs.looked_in()
+                ));
+                Ok(false)
+            }
+            Source::Sacct(Ok(ids)) if ids.is_empty() => {
+                let text = sacct::explain(&job.to_string(), &[], None);
+                let raw = match job {
+                    JobRef::Job(id) => Some(*id),
+                    _ => None,
+                };
+                self.print(streams, raw, &job.to_string(), &text, &[])?;
+                Ok(false)
+            }
+            Source::Sacct(Ok(ids)) => {
+                let mut explained = true;
+                for id in ids {
+                    explained &= self.by_sacct_id(id, streams)?;
+                }
+                Ok(explained)
+            }
+        }
+    }
+
+    /// A job sacct named: from its records if there are some after all (written before array
+    /// tasks were recorded), else from sacct.
+    fn by_sacct_id(&self, id: &SacctJobId, streams: &mut Streams) -> Result<bool, Stop> {
+        let own: Vec<&JobRecord> = self.records.iter().filter(|r| r.job == id.raw).collect();
+        if !own.is_empty() {
+            return self.shown_records(&id.id, own, streams);
+        }
+        let rows = match cluster::accounting(self.cluster, &id.id) {
+            Ok(rows) => rows,
+            Err(why) => {
+                let looked_in = self.logs.looked_in();
+                streams.warn(&format!(
+                    "job {}: no record in {looked_in}, and {why}",
+                    id.id
+                ));
+                return Ok(false);
+            }
+        };
+        let release = *self.release.get_or_init(|| self.cluster.sacct_release());
+        let text = sacct::explain(&id.id, &rows, release);
+        self.print(streams, Some(id.raw), &id.id, &text, &rows)?;
+        Ok(!rows.is_empty())
+    }
+
+    /// The records the caller may see, job by job (an array's tasks in order).
+    fn shown_records(
+        &self,
+        asked: &str,
+        records: Vec<&JobRecord>,
+        streams: &mut Streams,
+    ) -> Result<bool, Stop> {
+        let viewer = self.viewer.get_or_init(|| self.cluster.viewer());
+        let visible: Vec<JobRecord> = records
+            .into_iter()
+            .filter(|r| viewer.may_see(r.origin.uid))
+            .cloned()
+            .collect();
+        if visible.is_empty() {
+            let why = match viewer.slurm_asked {
+                true => "this cluster keeps jobs private: PrivateData=jobs",
+                false => {
+                    "Slurm could not be asked who may see other users' jobs, so only yours are \
+                     shown"
+                }
+            };
+            streams.warn(&format!(
+                "job {asked}'s records are not yours to see ({why})"
+            ));
+            return Ok(false);
+        }
+        for job in per_job(visible) {
+            self.print_records(&job, streams)?;
+        }
+        Ok(true)
+    }
+
+    fn print_records(&self, records: &[JobRecord], streams: &mut Streams) -> Result<(), Stop> {
+        let raw = records[0].job;
+        if self.json {
+            let id = records.iter().find_map(JobRecord::array_task);
+            return streams.json(&Explained {
+                job: Some(raw),
+                id: id.map_or_else(|| raw.to_string(), |task| task.to_string()),
+                source: "records",
+                records: Some(records),
+                sacct: None,
+                explanation: None,
+            });
+        }
+        self.set_apart(streams)?;
+        streams.lines(&history::explain(raw, records))
+    }
+
+    /// What sacct said of a job.
+    fn print(
+        &self,
+        streams: &mut Streams,
+        raw: Option<u32>,
+        id: &str,
+        text: &[String],
+        rows: &[SacctRow],
+    ) -> Result<(), Stop> {
+        if self.json {
+            return streams.json(&Explained {
+                job: raw,
+                id: id.into(),
+                source: "sacct",
+                records: None,
+                sacct: Some(rows),
+                explanation: Some(text),
+            });
+        }
+        self.set_apart(streams)?;
+        streams.lines(text)
+    }
+
+    /// A blank line between two jobs' explanations.
+    fn set_apart(&self, streams: &mut Streams) -> Result<(), Stop> {
+        if self.printed.replace(true) {
+            streams.line("")?;
+        }
+        Ok(())
+    }
+}
+
+/// The records job by job: an array's tasks in the order of their index.
+fn per_job(records: Vec<JobRecord>) -> Vec<Vec<JobRecord>> {
+    let mut jobs: BTreeMap<u32, Vec<JobRecord>> = BTreeMap::new();
+    for record in records {
+        jobs.entry(record.job).or_default().push(record);
+    }
+    let mut jobs: Vec<Vec<JobRecord>> = jobs.into_values().collect();
+    jobs.sort_by_key(|job| (job.iter().find_map(|r| r.array_task_id), job[0].job));
+    jobs
+}
