@@ -35,6 +35,9 @@ pub enum Basis {
     OthersPlusTwiceOwn { others: u64, own: u64 },
     /// A measured peak plus headroom.
     PeakPlusHeadroom { peak: u64, headroom_percent: u32 },
+    /// Stopped by Slurm's poll holding more than twice its allocation: what it held plus
+    /// headroom, a lower bound (it may have been growing still).
+    HeldWhenStopped { held: u64, headroom_percent: u32 },
 }
 
 /// How sure a recommendation is; the report says it in words ("needs about", "more than").
@@ -55,7 +58,9 @@ impl Basis {
             Basis::Block { .. } | Basis::Workers { .. } | Basis::Levelling { .. } => {
                 Certainty::Estimated
             }
-            Basis::AboveTheLimit { .. } | Basis::OthersPlusTwiceOwn { .. } => Certainty::AtLeast,
+            Basis::AboveTheLimit { .. }
+            | Basis::OthersPlusTwiceOwn { .. }
+            | Basis::HeldWhenStopped { .. } => Certainty::AtLeast,
         }
     }
 }
@@ -136,15 +141,24 @@ pub fn recommend(
         Need::AboveSlurmsAllocation => {
             let allocation = diagnosis.slurm_allocation.or(diagnosis.peak)?;
             // Slurm saw more than its allocation: at least twice that, or what the kernel saw
-            // held plus headroom if more.
-            let held = with_headroom(diagnosis.peak_unreclaimable.unwrap_or(0));
-            (
-                (allocation * KILLED_FACTOR).max(held),
-                Basis::AboveTheLimit {
-                    limit: allocation,
-                    factor: KILLED_FACTOR,
-                },
-            )
+            // held plus headroom if more (and the report then says so, not "twice").
+            let held = diagnosis.peak_unreclaimable.unwrap_or(0);
+            match with_headroom(held) > allocation * KILLED_FACTOR {
+                true => (
+                    with_headroom(held),
+                    Basis::HeldWhenStopped {
+                        held,
+                        headroom_percent: headroom,
+                    },
+                ),
+                false => (
+                    allocation * KILLED_FACTOR,
+                    Basis::AboveTheLimit {
+                        limit: allocation,
+                        factor: KILLED_FACTOR,
+                    },
+                ),
+            }
         }
         Need::PeakHeld => {
             let peak = diagnosis.peak_unreclaimable.or(diagnosis.peak)?;
@@ -303,6 +317,37 @@ mod tests {
                 step: StepKind::Batch,
             })
         }
+    }
+
+    #[test]
+    fn a_job_slurm_stopped_far_above_its_allocation_is_sized_from_what_it_held() {
+        let stopped = |held: u64| Diagnosis {
+            slurm_allocation: Some(100 * MIB),
+            peak_unreclaimable: Some(held),
+            ..Diagnosis::new(Cause::OverMemoryKill)
+        };
+        let request = context(Some(MemoryRequest::PerNode(100)));
+        // Held 120 MiB: +20 % is below twice the allocation, so twice it is.
+        let twice = recommend(&stopped(120 * MIB), &request, &Config::default()).unwrap();
+        assert_eq!(
+            twice.basis,
+            Basis::AboveTheLimit {
+                limit: 100 * MIB,
+                factor: 2
+            }
+        );
+        assert_eq!(twice.sbatch_line(), "#SBATCH --mem=200M");
+        // Held 217 MiB: the report must not say "twice" and ask for 260M.
+        let held = recommend(&stopped(217 * MIB), &request, &Config::default()).unwrap();
+        assert_eq!(
+            held.basis,
+            Basis::HeldWhenStopped {
+                held: 217 * MIB,
+                headroom_percent: 20
+            }
+        );
+        assert_eq!(held.basis.certainty(), Certainty::AtLeast);
+        assert!(held.bytes >= 217 * MIB * 12 / 10, "{held:?}");
     }
 
     #[test]

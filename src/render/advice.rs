@@ -45,7 +45,11 @@ pub fn lines(
             }
         }
         // A guess (twice the limit) needs an end: a node's memory, then a person.
-        _ if matches!(rec.basis, Basis::AboveTheLimit { .. }) && !rec.stop_gap => {
+        _ if matches!(
+            rec.basis,
+            Basis::AboveTheLimit { .. } | Basis::HeldWhenStopped { .. }
+        ) && !rec.stop_gap =>
+        {
             out.push(match node {
                 Some(max) => format!(
                     "  If it is killed at that size too, double it again, up to {} (all of a \
@@ -105,6 +109,14 @@ fn why_this_size(d: &Diagnosis, rec: &Recommendation) -> String {
         Basis::PeakPlusHeadroom {
             headroom_percent, ..
         } => format!("Its highest use plus {headroom_percent} %:"),
+        Basis::HeldWhenStopped {
+            held,
+            headroom_percent,
+        } => format!(
+            "It held {} when it was stopped, and may have needed more; that plus \
+             {headroom_percent} %:",
+            human(held)
+        ),
     }
 }
 
