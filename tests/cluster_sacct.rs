@@ -89,7 +89,7 @@ fn an_array_task_is_found_by_its_array_id() {
     // Slurm gives each task its own raw id (one of them keeps the array's).
     let (raw1, raw2) = (raw(1), raw(2));
     assert_ne!(raw1, raw2);
-    for (task, raw) in [(1, raw1), (2, raw2)] {
+    for (task, raw) in [(1, &raw1), (2, &raw2)] {
         let mut text = String::new();
         for _ in 0..50 {
             let out = lab.oom_explain(&[&format!("{}_{task}", job.id)]);
@@ -99,10 +99,60 @@ fn an_array_task_is_found_by_its_array_id() {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        // The records know the task (S_JOB_ARRAY_ID, S_JOB_ARRAY_TASK_ID in slurmstepd).
         assert!(
-            text.starts_with(&format!("oom-explain: job {raw} ")),
+            text.starts_with(&format!(
+                "oom-explain: job {raw} (array task {}_{task}) ",
+                job.id
+            )),
             "{text}"
         );
         assert!(text.contains("cause: under-allocation"), "{text}");
+    }
+    // The array's own id is all its tasks, in the order of their index; several ids in turn.
+    let all = lab.oom_explain(&[&job.id.to_string()]);
+    let text = String::from_utf8_lossy(&all.stdout);
+    assert!(all.status.success(), "{text}");
+    let headers: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("oom-explain: job "))
+        .collect();
+    assert_eq!(headers.len(), 2, "{text}");
+    assert!(headers[0].contains(&format!("job {raw1} (array task {}_1)", job.id)));
+    assert!(headers[1].contains(&format!("job {raw2} (array task {}_2)", job.id)));
+    let both = lab.oom_explain(&[&format!("{}_2", job.id), &raw1, "999999"]);
+    let text = String::from_utf8_lossy(&both.stdout);
+    assert_eq!(both.status.code(), Some(1), "999999 is unknown: {text}");
+    let order: Vec<usize> = [
+        format!("job {raw2} "),
+        format!("job {raw1} "),
+        "job 999999".into(),
+    ]
+    .iter()
+    .map(|needle| {
+        text.find(needle.as_str())
+            .unwrap_or_else(|| panic!("{needle}: {text}"))
+    })
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{text}");
+    // The job log's lines carry the array ids.
+    let log = std::fs::read_to_string(&lab.job_log).unwrap();
+    let task1 = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["job"].as_u64() == raw1.parse().ok())
+        .expect("task 1's line");
+    assert_eq!(task1["array_job_id"], job.id, "{task1}");
+    assert_eq!(task1["array_task_id"], 1, "{task1}");
+    // With no id, as root with --all-users: the recent jobs of every user list both tasks.
+    let list = lab.oom_explain(&["--all-users", "--since", "1h"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    for task in [1, 2] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{}_{task} ", job.id))
+                    && l.contains("killed: needed more memory than it asked for")),
+            "{text}"
+        );
     }
 }
