@@ -2,7 +2,8 @@
 # Every test of oom-explain, from a fresh machine: installs what it needs (apt), checks style,
 # runs the unit and fixture tests, fuzzes every parser for a bounded time, builds the plugin for
 # every vendored Slurm release and checks each plugin_version, starts a real Slurm 22.05 on
-# loopback, runs the real-cluster tests (cgroup v1 on this host; faults injected, load), stops
+# loopback, runs the real-cluster tests (cgroup v1 on this host; faults injected, load), builds
+# the .deb and the .rpm and runs a real job on the installed .deb (then purges it), stops
 # every daemon it started, then runs the same real-cluster tests
 # and the scenario corpus on cgroup v2 inside VMs: Slurm 22.05 (Debian 12), 24.11 under systemd
 # (Debian 13) and 26.05 (Debian unstable). Run as root (it starts slurmd and qemu).
@@ -90,6 +91,9 @@ cargo test --locked --features cluster-tests --test cluster_load -- --nocapture
 step "real cluster with slurmdbd + MariaDB: oom-explain JOBID from sacct for a job without a record"
 OOM_EXPLAIN_LAB_PROFILE=accounting $LAB up
 cargo test --locked --features cluster-tests --test cluster_sacct
+
+step "packages: make deb, make rpm, make install DESTDIR= agree; the .deb installed explains a real job, then is purged"
+bash tests/package.sh
 
 $LAB down
 trap stop_preparing EXIT

@@ -4,6 +4,9 @@
 #   lab.sh install            apt packages (munge, Slurm 22.05, libclang for bindgen, python3)
 #                             (`up` installs only what jobs need, and only if missing)
 #   lab.sh up [PLUGIN.so]     (re)start munge, slurmctld and slurmd with the plugin installed
+#   lab.sh up --installed     the same with the plugin as a package installed it: the lab's
+#                             plugstack.conf only includes /etc/slurm/plugstack.conf.d/*.conf
+#                             (its spool and job log are the plugin's defaults)
 #   lab.sh down               stop every daemon this script started, by pid
 #   lab.sh sbatch ARGS…       submit as the unprivileged job user; prints the job id
 #   lab.sh run-as CMD…        run a command as the job user with SLURM_CONF set
@@ -179,9 +182,13 @@ EOF
     if [ "$PROFILE" = overmemory ]; then sed -i 's/^ConstrainRAMSpace=yes/ConstrainRAMSpace=no/' "$LAB/etc/cgroup.conf"; fi
     if [ -n "${OOM_EXPLAIN_LAB_CGROUP_CONF:-}" ]; then echo "$OOM_EXPLAIN_LAB_CGROUP_CONF" >>"$LAB/etc/cgroup.conf"; fi
     echo "$PROFILE" >"$LAB/etc/profile"
-    cat >"$LAB/etc/plugstack.conf" <<EOF
+    if [ "${INSTALLED:-no}" = yes ]; then
+        echo "include /etc/slurm/plugstack.conf.d/*.conf" >"$LAB/etc/plugstack.conf"
+    else
+        cat >"$LAB/etc/plugstack.conf" <<EOF
 optional $LAB/lib/oom_explain.so spool_dir=$RECORDS job_log=$JOB_LOG ${OOM_EXPLAIN_PLUGIN_ARGS:-}
 EOF
+    fi
 }
 
 # MariaDB (root over its socket) and slurmdbd, for the accounting profile.
@@ -229,7 +236,13 @@ cmd_up() {
     need_root
     local plugin=${1:-$REPO/target/release/liboom_explain.so}
     PROFILE=${OOM_EXPLAIN_LAB_PROFILE:-default}
-    [ -f "$plugin" ] || die "no plugin at $plugin (cargo build --release first)"
+    INSTALLED=no
+    if [ "$plugin" = --installed ]; then
+        INSTALLED=yes
+        ls /etc/slurm/plugstack.conf.d/*.conf >/dev/null 2>&1 || die "no /etc/slurm/plugstack.conf.d/*.conf: is the package installed?"
+    else
+        [ -f "$plugin" ] || die "no plugin at $plugin (cargo build --release first)"
+    fi
     install_pkgs "${RUNTIME_PKGS[@]}"
     cmd_down 2>/dev/null || true
     # A fresh state folder restarts job ids at 1: wipe the job outputs with it.
@@ -241,8 +254,10 @@ cmd_up() {
     install -d -m 1777 -o "$JOB_USER" "$JOBS"
     # sbatch and srun load the plugin too, as the job user: it must be world-readable.
     # Replace it with mv, never in place: running slurmstepds have it mapped.
-    install -m 0755 "$plugin" "$LAB/lib/oom_explain.so.new"
-    mv -f "$LAB/lib/oom_explain.so.new" "$LAB/lib/oom_explain.so"
+    if [ "$INSTALLED" = no ]; then
+        install -m 0755 "$plugin" "$LAB/lib/oom_explain.so.new"
+        mv -f "$LAB/lib/oom_explain.so.new" "$LAB/lib/oom_explain.so"
+    fi
     write_config
     start_munge
     if [ "$PROFILE" = accounting ]; then start_accounting; fi
