@@ -12,7 +12,8 @@ use crate::record::{JobRecord, SCHEMA, outcome_rank};
 use crate::size::human;
 use crate::step::ArrayTask;
 
-/// The log files under `paths`: each path is a job log, or a folder of them (`*.jsonl`, as a
+/// The log files under `paths`: each path is a job log, read with its uncompressed rotations
+/// (docs/admins.md: the logrotate entry keeps them so), or a folder of them (`*.jsonl`, as a
 /// site collects the nodes' logs in one place).
 pub fn log_files(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
@@ -22,14 +23,54 @@ pub fn log_files(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
                 .map_err(|e| with_path(path, e))?
                 .filter_map(|e| Some(e.ok()?.path()))
                 .filter(|p| p.is_file() && p.to_string_lossy().contains(".jsonl"))
+                .filter(|p| !compressed(p))
                 .collect();
             found.sort();
             files.extend(found);
         } else {
+            files.extend(rotations(path));
             files.push(path.clone());
         }
     }
     Ok(files)
+}
+
+/// The uncompressed rotations of a log, oldest first: `jobs.jsonl.2`, `jobs.jsonl.1` (logrotate)
+/// or `jobs.jsonl-20261101` (logrotate's `dateext`). Compressed ones are not read.
+fn rotations(log: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (log.parent(), log.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u64, bool, PathBuf)> = entries
+        .filter_map(|e| {
+            let entry = e.ok()?;
+            let file = entry.file_name().into_string().ok()?;
+            let suffix = file.strip_prefix(name)?;
+            let (numbered, digits) = match suffix.strip_prefix('.') {
+                Some(d) => (true, d),
+                None => (false, suffix.strip_prefix('-')?),
+            };
+            let n = digits.parse::<u64>().ok()?;
+            entry.path().is_file().then(|| (n, numbered, log.with_file_name(&file)))
+        })
+        .collect();
+    // .1 is newer than .2; a date is newer than an earlier date.
+    found.sort_by_key(|(n, numbered, _)| match numbered {
+        true => (0, u64::MAX - n),
+        false => (1, *n),
+    });
+    found.into_iter().map(|(_, _, p)| p).collect()
+}
+
+fn compressed(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("gz" | "xz" | "zst" | "bz2")
+    )
 }
 
 pub fn with_path(path: &Path, e: io::Error) -> io::Error {
@@ -285,4 +326,52 @@ pub fn recent_jobs(files: &[PathBuf], filter: &RecentFilter) -> io::Result<Vec<R
     let mut list: Vec<RecentJob> = jobs.into_values().collect();
     list.sort_by_key(|job| std::cmp::Reverse((job.ended, job.job)));
     Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_is_read_with_its_uncompressed_rotations_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "jobs.jsonl",
+            "jobs.jsonl.1",
+            "jobs.jsonl.2",
+            "jobs.jsonl.3.gz",
+            "jobs.jsonl.old",
+            "other.jsonl.1",
+        ] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let log = dir.path().join("jobs.jsonl");
+        let names: Vec<String> = log_files(std::slice::from_ref(&log))
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["jobs.jsonl.2", "jobs.jsonl.1", "jobs.jsonl"]);
+        // A folder of logs: every uncompressed one.
+        let all = log_files(&[dir.path().to_path_buf()]).unwrap();
+        assert_eq!(all.len(), 5, "{all:?}");
+    }
+
+    #[test]
+    fn dated_rotations_are_read_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["jobs.jsonl", "jobs.jsonl-20261101", "jobs.jsonl-20261001"] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let log = dir.path().join("jobs.jsonl");
+        let files = log_files(&[log.clone()]).unwrap();
+        assert_eq!(
+            files,
+            [
+                dir.path().join("jobs.jsonl-20261001"),
+                dir.path().join("jobs.jsonl-20261101"),
+                log
+            ]
+        );
+    }
 }

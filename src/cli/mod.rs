@@ -59,8 +59,8 @@ pub struct Cli {
 /// Options taken before or after the subcommand.
 #[derive(Args, Debug)]
 struct Global {
-    /// A job log, or a folder of them (*.jsonl): where the nodes' logs are collected.
-    /// Several may be given.
+    /// A job log (with its rotations: jobs.jsonl.1, …), or a folder of them (*.jsonl): where the
+    /// nodes' logs are collected. Several may be given.
     #[arg(
         long = "log",
         value_name = "PATH",
