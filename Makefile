@@ -46,6 +46,7 @@ INSTALLED_FILES = \
 	$(FISHCOMPDIR)/oom-explain.fish \
 	$(DOCDIR)/README.md \
 	$(DOCDIR)/CHANGELOG.md \
+	$(DOCDIR)/COPYING \
 	$(DOCDIR)/plugstack.conf.example
 
 .PHONY: all build install uninstall deb rpm check clean print-files
@@ -77,7 +78,7 @@ install:
 	install -D -m 0644 $(BUILT)/_oom-explain $(DESTDIR)$(ZSHCOMPDIR)/_oom-explain
 	install -D -m 0644 $(BUILT)/oom-explain.fish $(DESTDIR)$(FISHCOMPDIR)/oom-explain.fish
 	install -d $(DESTDIR)$(DOCDIR)
-	install -m 0644 README.md CHANGELOG.md plugstack.conf.example $(DESTDIR)$(DOCDIR)/
+	install -m 0644 README.md CHANGELOG.md COPYING plugstack.conf.example $(DESTDIR)$(DOCDIR)/
 
 # Removes the installed files only: the records the plugin wrote (spool, job log) are the
 # site's and stay (a package's purge removes the default folders).
