@@ -209,6 +209,110 @@ fn a_bogus_mode_is_refused_at_submission_with_a_message() {
     );
 }
 
+/// A portable job script (docs/users.md): the option given through the variable sbatch reads
+/// for every SPANK option (spank_process_env_options: SLURM_SPANK_ + `_SLURM_SPANK_OPTION_`,
+/// the plugin's name, `_`, the option's, all but letters and digits as `_`). Sbatch on a
+/// cluster without the plugin never looks at it, and refuses `#SBATCH --oom-explain`.
+#[test]
+fn the_option_given_through_the_environment_works_and_is_checked_and_ignored_without_the_plugin() {
+    let lab = Lab::get();
+    let var = "SLURM_SPANK__SLURM_SPANK_OPTION_oom_explain_oom_explain";
+    let alloc = lab.workload("alloc.py");
+    let script = lab.jobs.join("env-option.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\n#SBATCH --mem=100M\n/usr/bin/python3 {alloc} 400\n"),
+    )
+    .unwrap();
+    let script = script.display().to_string();
+    let sbatch_with = |value: &str, conf: Option<&str>| {
+        let mut args = vec!["env".to_owned(), format!("{var}={value}")];
+        args.extend(conf.map(|c| format!("SLURM_CONF={c}")));
+        args.extend(
+            [
+                "sbatch",
+                "--parsable",
+                "--error=env-option-%j.err",
+                "--output=env-option-%j.out",
+            ]
+            .map(String::from),
+        );
+        args.extend([
+            "-D".to_owned(),
+            lab.jobs.display().to_string(),
+            script.clone(),
+        ]);
+        lab.run_as(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let out = sbatch_with("auto", None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = support::Submitted {
+        id: String::from_utf8_lossy(&out.stdout).trim().parse().unwrap(),
+        name: "env-option".into(),
+    };
+    assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
+    let err = lab.stderr_of(&job);
+    assert_eq!(causes(&err), ["under-allocation"], "{err}");
+    // A bad value is refused like a bad --oom-explain=: nothing is submitted.
+    let bad = sbatch_with("loud", None);
+    assert!(!bad.status.success() && bad.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("is not a valid mode"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    // Without the plugin (an empty plugstack.conf): the variable is ignored, the directive refused.
+    let bare = lab.jobs.join("no-plugin");
+    std::fs::create_dir_all(&bare).unwrap();
+    let conf = std::fs::read_to_string(&lab.slurm_conf).unwrap();
+    let conf: String = conf
+        .lines()
+        .map(|l| match l.starts_with("PlugStackConfig=") {
+            true => format!("PlugStackConfig={}/plugstack.conf\n", bare.display()),
+            false => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(bare.join("slurm.conf"), conf).unwrap();
+    std::fs::write(bare.join("plugstack.conf"), "").unwrap();
+    let bare_conf = bare.join("slurm.conf").display().to_string();
+    let ignored = lab.run_as(&[
+        "env",
+        &format!("{var}=auto"),
+        &format!("SLURM_CONF={bare_conf}"),
+        "sbatch",
+        "--test-only",
+        "-D",
+        &lab.jobs.display().to_string(),
+        &script,
+    ]);
+    assert!(
+        ignored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ignored.stderr)
+    );
+    let directive = lab.jobs.join("directive.sh");
+    std::fs::write(&directive, "#!/bin/sh\n#SBATCH --oom-explain\ntrue\n").unwrap();
+    let refused = lab.run_as(&[
+        "env",
+        &format!("SLURM_CONF={bare_conf}"),
+        "sbatch",
+        "--test-only",
+        "-D",
+        &lab.jobs.display().to_string(),
+        &directive.display().to_string(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("unrecognized option '--oom-explain'"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
+
 #[test]
 fn sbatch_and_srun_list_the_option_in_their_help() {
     let lab = Lab::get();
