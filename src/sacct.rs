@@ -8,33 +8,65 @@ use crate::slurm::SlurmRelease;
 pub const FIELDS: &str = "JobID,State,ReqMem,MaxRSS,Elapsed,NTasks,NNodes,ExitCode";
 
 /// The fields that name a job, asked with `sacct -j ID -X -n -P -o …`: how Slurm shows it
-/// (`1234`, an array task `1234_5`) and its raw id, the one records carry.
-pub const ID_FIELDS: &str = "JobID,JobIDRaw";
+/// (`1234`, an array task `1234_5`), its raw id (the one records carry) and when it was
+/// submitted.
+pub const ID_FIELDS: &str = "JobID,JobIDRaw,Submit";
 
-/// A job as `sacct -o JobID,JobIDRaw` names it.
+/// A job as `sacct -o JobID,JobIDRaw,Submit` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SacctJobId {
     /// `1234`, `1234_5` (an array task) or `1234+1` (a heterogeneous job's component).
     pub id: String,
     pub raw: u32,
+    /// `2026-11-30T10:05:01`, as sacct prints it (and takes it back with `-S`).
+    pub submitted: Option<String>,
 }
 
 /// Parses `sacct -X -n -P -o ID_FIELDS` output: one job per line, each once. Tasks of an array
-/// still pending (`1234_[6-9]`) have not run: left out.
+/// still pending (`1234_[6-9]`) have not run: left out. A job id Slurm gave out again (its
+/// state was reset, or job ids wrapped) names older jobs too: only the newest job, or the
+/// newest array's tasks, is kept.
 pub fn parse_job_ids(text: &str) -> Vec<SacctJobId> {
     let mut ids: Vec<SacctJobId> = Vec::new();
     for line in text.lines() {
-        let Some((id, raw)) = line.trim().split_once('|') else {
+        let mut fields = line.trim().split('|');
+        let (Some(id), Some(Ok(raw))) = (fields.next(), fields.next().map(|r| r.trim().parse()))
+        else {
             continue;
         };
-        let Ok(raw) = raw.trim().parse() else {
-            continue;
-        };
-        if !id.is_empty() && !id.contains('[') && ids.iter().all(|known| known.raw != raw) {
-            ids.push(SacctJobId { id: id.into(), raw });
+        let submitted = fields.next().map(str::trim).filter(|s| !s.is_empty());
+        let known = |k: &SacctJobId| k.raw == raw && k.id == id;
+        if !id.is_empty() && !id.contains('[') && !ids.iter().any(known) {
+            ids.push(SacctJobId {
+                id: id.into(),
+                raw,
+                submitted: submitted.map(str::to_owned),
+            });
         }
     }
-    ids
+    newest_job(ids)
+}
+
+/// Of jobs that share an id, the newest: a plain job, or an array's tasks (which share their
+/// array's submit time; the newest task's stands for the array).
+fn newest_job(ids: Vec<SacctJobId>) -> Vec<SacctJobId> {
+    let is_task = |i: &SacctJobId| i.id.contains('_');
+    let newest = |task: bool| {
+        ids.iter()
+            .filter(|i| is_task(i) == task)
+            .filter_map(|i| i.submitted.clone())
+            .max()
+    };
+    let (plain, tasks) = (newest(false), newest(true));
+    match (plain, tasks) {
+        (Some(p), Some(t)) => {
+            let keep_tasks = t > p;
+            ids.into_iter()
+                .filter(|i| is_task(i) == keep_tasks)
+                .collect()
+        }
+        _ => ids,
+    }
 }
 
 /// sacct's failure in one line: what failed, what to do, and the first line sacct printed.
@@ -123,6 +155,13 @@ fn parse_bytes(text: &str) -> Option<u64> {
 /// The honest explanation for `oom-explain JOBID` when the plugin left no record. `release` is
 /// the Slurm that recorded the figures (`sacct --version`): it decides what MaxRSS means.
 pub fn explain(job: &str, rows: &[SacctRow], release: Option<SlurmRelease>) -> Vec<String> {
+    // Only this job's rows: `sacct -j 2` also names array 2's tasks (`2_1`…) of another job.
+    let own = |r: &&SacctRow| r.id == job || r.id.starts_with(&format!("{job}."));
+    let rows: Vec<SacctRow> = match rows.iter().any(|r| own(&r)) {
+        true => rows.iter().filter(own).cloned().collect(),
+        false => rows.to_vec(),
+    };
+    let rows = rows.as_slice();
     let Some(job_row) = rows.iter().find(|r| r.id == job).or(rows.first()) else {
         return vec![format!(
             "oom-explain: job {job}: no record here, and sacct knows no such job."
@@ -271,10 +310,19 @@ mod tests {
             parse_job_ids("77|77\n"),
             [SacctJobId {
                 id: "77".into(),
-                raw: 77
+                raw: 77,
+                submitted: None
             }]
         );
         assert!(parse_job_ids("").is_empty());
+        // Job id 2 given out twice (a reset of Slurm's state): the newest job only.
+        let reused = "2_1|3|2026-11-29T08:00:00\n2|2|2026-11-30T10:04:55\n";
+        let newest: Vec<String> = parse_job_ids(reused).into_iter().map(|i| i.id).collect();
+        assert_eq!(newest, ["2"]);
+        let reused =
+            "2|2|2026-11-29T08:00:00\n2_1|3|2026-11-30T10:04:55\n2_2|2|2026-11-30T10:04:55\n";
+        let newest: Vec<String> = parse_job_ids(reused).into_iter().map(|i| i.id).collect();
+        assert_eq!(newest, ["2_1", "2_2"]);
         assert!(parse_job_ids("garbage\n1|x\n").is_empty());
     }
 

@@ -162,7 +162,7 @@ fn command(args: &[&str], tmp: &Path) -> String {
     let bin = tmp.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::write(tmp.join("sacct.out"), SACCT_KILLED).unwrap();
-    // The command first asks which jobs an id names (`-o JobID,JobIDRaw`: job 1 is itself).
+    // The command first asks which jobs an id names (`-o JobID,JobIDRaw,Submit`: job 1 is itself).
     let sacct = format!(
         "#!/bin/sh\ncase \"$*\" in --version) echo 'slurm 22.05.8' ;; *JobIDRaw*) echo '1|1' ;; \
          *) cat '{}' ;; esac\n",

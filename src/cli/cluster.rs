@@ -24,9 +24,14 @@ pub fn job_ids(cluster: &dyn Cluster, id: &str) -> Result<Vec<SacctJobId>, Strin
     Ok(sacct::parse_job_ids(&text))
 }
 
-/// What Slurm's accounting recorded of one job (`1234`, `1234_5`) and its steps.
-pub fn accounting(cluster: &dyn Cluster, id: &str) -> Result<Vec<SacctRow>, String> {
-    let text = cluster.sacct(&["-j", id, "-P", "-n", "-o", sacct::FIELDS])?;
+/// What Slurm's accounting recorded of one job (`1234`, `1234_5`) and its steps: only from its
+/// submission on, so that an older job Slurm gave the same id is left out.
+pub fn accounting(cluster: &dyn Cluster, job: &SacctJobId) -> Result<Vec<SacctRow>, String> {
+    let mut args = vec!["-j", job.id.as_str(), "-P", "-n", "-o", sacct::FIELDS];
+    if let Some(submitted) = &job.submitted {
+        args.extend(["-S", submitted.as_str()]);
+    }
+    let text = cluster.sacct(&args)?;
     Ok(sacct::parse(&text))
 }
 

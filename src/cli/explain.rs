@@ -165,7 +165,7 @@ impl<'a> Explainer<'a> {
         if !own.is_empty() {
             return self.shown_records(&id.id, own, streams);
         }
-        let rows = match cluster::accounting(self.cluster, &id.id) {
+        let rows = match cluster::accounting(self.cluster, id) {
             Ok(rows) => rows,
             Err(why) => {
                 let looked_in = self.logs.looked_in();
