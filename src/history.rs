@@ -41,7 +41,11 @@ fn rotations(log: &Path) -> Vec<PathBuf> {
     let (Some(dir), Some(name)) = (log.parent(), log.file_name().and_then(|n| n.to_str())) else {
         return Vec::new();
     };
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -55,7 +59,10 @@ fn rotations(log: &Path) -> Vec<PathBuf> {
                 None => (false, suffix.strip_prefix('-')?),
             };
             let n = digits.parse::<u64>().ok()?;
-            entry.path().is_file().then(|| (n, numbered, log.with_file_name(&file)))
+            entry
+                .path()
+                .is_file()
+                .then(|| (n, numbered, log.with_file_name(&file)))
         })
         .collect();
     // .1 is newer than .2; a date is newer than an earlier date.
@@ -364,7 +371,7 @@ mod tests {
             std::fs::write(dir.path().join(name), "").unwrap();
         }
         let log = dir.path().join("jobs.jsonl");
-        let files = log_files(&[log.clone()]).unwrap();
+        let files = log_files(std::slice::from_ref(&log)).unwrap();
         assert_eq!(
             files,
             [

@@ -309,7 +309,10 @@ fn without_array_ids_in_the_records_sacct_names_the_tasks() {
     let task_2 = "3000_2|OUT_OF_MEMORY|200M||00:00:01||1|0:125\n\
                   3000_2.batch|OUT_OF_MEMORY||204800K|00:00:01|1|1|0:125\n";
     let cluster = FakeCluster::alice()
-        .answers("-j 3000_1 -X -n -P -o JobID,JobIDRaw,Submit", Ok("3000_1|3001\n"))
+        .answers(
+            "-j 3000_1 -X -n -P -o JobID,JobIDRaw,Submit",
+            Ok("3000_1|3001\n"),
+        )
         .answers("-j 3000 -X -n -P -o JobID,JobIDRaw,Submit", Ok(tasks))
         .answers(
             &format!("-j 3000_2 -P -n -o {}", crate::sacct::FIELDS),
@@ -344,7 +347,8 @@ fn a_sacct_failure_is_one_line_saying_what_failed() {
     let disabled = crate::sacct::failure_summary(
         "sacct: error: Slurm accounting storage is disabled\nsacct: more\n",
     );
-    let cluster = FakeCluster::alice().answers("-j 77 -X -n -P -o JobID,JobIDRaw,Submit", Err(&disabled));
+    let cluster =
+        FakeCluster::alice().answers("-j 77 -X -n -P -o JobID,JobIDRaw,Submit", Err(&disabled));
     let ran = run(&["--log", path(&log), "77"], &cluster);
     assert_eq!(ran.code, ExitCode::FAILURE);
     assert!(ran.out.is_empty(), "{}", ran.out);
