@@ -2,35 +2,13 @@
 //! the lines and keeps only counters (and the ids of killed jobs, a small share), so a year of
 //! records is read in seconds.
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::record::{SCHEMA, is_kill};
+use crate::record::{JobLine, SCHEMA, is_kill};
 
 const GIB: f64 = (1u64 << 30) as f64;
-
-/// Only the fields the report needs; serde skips the rest (the steps) without building them.
-#[derive(Deserialize)]
-struct Line<'a> {
-    schema: u32,
-    job: u32,
-    #[serde(borrow)]
-    node: Cow<'a, str>,
-    #[serde(borrow, default)]
-    user: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    partition: Option<Cow<'a, str>>,
-    #[serde(default)]
-    uid: Option<u32>,
-    ended: u64,
-    #[serde(borrow)]
-    cause: Cow<'a, str>,
-    peak: Option<u64>,
-    limit: Option<u64>,
-    elapsed_s: Option<u64>,
-}
 
 /// Which records count.
 #[derive(Debug, Clone, Default)]
@@ -99,7 +77,7 @@ impl Builder {
 
     pub fn add_line(&mut self, line: &str) {
         self.report.lines += 1;
-        let Ok(r) = serde_json::from_str::<Line>(line) else {
+        let Ok(r) = serde_json::from_str::<JobLine>(line) else {
             self.report.skipped += 1;
             return;
         };

@@ -1,14 +1,13 @@
 //! Reading the job logs: past jobs' records (all nodes merged), and the recent jobs worth a
 //! look, streamed, never loaded whole.
 
-use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::record::{JobRecord, SCHEMA, outcome_rank};
+use crate::record::{JobLine, JobRecord, SCHEMA, outcome_rank};
 use crate::size::human;
 use crate::step::ArrayTask;
 
@@ -233,39 +232,7 @@ pub struct RecentFilter {
     pub uid: Option<u32>,
 }
 
-/// Only the fields the listing needs; serde skips the rest (the steps) without building them.
-#[derive(Deserialize)]
-struct RecentLine<'a> {
-    schema: u32,
-    job: u32,
-    #[serde(borrow)]
-    node: Cow<'a, str>,
-    #[serde(borrow, default)]
-    user: Option<Cow<'a, str>>,
-    #[serde(default)]
-    uid: Option<u32>,
-    ended: u64,
-    #[serde(borrow)]
-    cause: Cow<'a, str>,
-    #[serde(default)]
-    peak: Option<u64>,
-    #[serde(default)]
-    limit: Option<u64>,
-    #[serde(borrow, default)]
-    recommendation: Option<RecommendedLine<'a>>,
-    #[serde(default)]
-    array_job_id: Option<u32>,
-    #[serde(default)]
-    array_task_id: Option<u32>,
-}
-
-#[derive(Deserialize)]
-struct RecommendedLine<'a> {
-    #[serde(borrow)]
-    line: Cow<'a, str>,
-}
-
-impl RecentLine<'_> {
+impl JobLine<'_> {
     fn passes(&self, filter: &RecentFilter) -> bool {
         self.schema == SCHEMA
             && self.ended >= filter.since
@@ -316,7 +283,7 @@ pub fn recent_jobs(files: &[PathBuf], filter: &RecentFilter) -> io::Result<Vec<R
         if uid_text.as_deref().is_some_and(|uid| !line.contains(uid)) {
             return;
         }
-        let Ok(record) = serde_json::from_str::<RecentLine>(line) else {
+        let Ok(record) = serde_json::from_str::<JobLine>(line) else {
             return;
         };
         if !record.passes(filter) {

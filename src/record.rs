@@ -5,6 +5,7 @@
 //! that ran on several nodes has one line per node; readers merge them by job id.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use crate::classify::Cause;
@@ -71,6 +72,44 @@ pub fn file_name(job: u32, step: &str, node: &str, ended: u64) -> String {
         })
         .collect();
     format!("{job}.{step}.{node}.{ended}.json")
+}
+
+/// A job log line read for a listing or a report: only the fields they need, borrowed; serde
+/// skips the rest (the steps) without building them, which keeps a pass over a large log fast.
+#[derive(Deserialize)]
+pub struct JobLine<'a> {
+    pub schema: u32,
+    pub job: u32,
+    #[serde(borrow)]
+    pub node: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub user: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub partition: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub uid: Option<u32>,
+    pub ended: u64,
+    #[serde(borrow)]
+    pub cause: Cow<'a, str>,
+    #[serde(default)]
+    pub peak: Option<u64>,
+    #[serde(default)]
+    pub limit: Option<u64>,
+    #[serde(default)]
+    pub elapsed_s: Option<u64>,
+    #[serde(borrow, default)]
+    pub recommendation: Option<RecommendedLine<'a>>,
+    #[serde(default)]
+    pub array_job_id: Option<u32>,
+    #[serde(default)]
+    pub array_task_id: Option<u32>,
+}
+
+/// The pasteable line of a [`JobLine`]'s recommendation.
+#[derive(Deserialize)]
+pub struct RecommendedLine<'a> {
+    #[serde(borrow)]
+    pub line: Cow<'a, str>,
 }
 
 /// What was recommended, as the report gave it.
