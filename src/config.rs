@@ -738,6 +738,8 @@ mod tests {
 pub struct PluginLine {
     pub file: PathBuf,
     pub line: usize,
+    /// The `.so` the line loads.
+    pub plugin: PathBuf,
     pub args: Vec<String>,
     /// The settings those arguments give, or what is wrong with them — exactly what the
     /// plugin itself would decide.
@@ -788,6 +790,7 @@ fn read_plugstack(file: &Path, found: &mut Vec<PluginLine>, depth: u32) -> Resul
                     found.push(PluginLine {
                         file: file.to_path_buf(),
                         line: i + 1,
+                        plugin: PathBuf::from(path),
                         config: Config::from_args(&args),
                         args,
                     });

@@ -14,6 +14,19 @@ pub struct SlurmRelease {
     pub minor: u32,
 }
 
+/// The release a plugin file was built for, from the version line every build embeds
+/// ([`crate::VERSION_LINE`]: `0.2.0 (built for Slurm 22.05.8, headers: …)`).
+pub fn plugin_built_for(plugin: &[u8]) -> Option<SlurmRelease> {
+    const MARK: &[u8] = b" (built for Slurm ";
+    let at = plugin.windows(MARK.len()).position(|w| w == MARK)? + MARK.len();
+    let version: String = plugin[at..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit() || **b == b'.')
+        .map(|&b| b as char)
+        .collect();
+    SlurmRelease::parse(&version)
+}
+
 impl SlurmRelease {
     /// The release this build is for.
     pub fn built_for() -> SlurmRelease {

@@ -369,9 +369,13 @@ fn check_config_uses_the_plugins_parser() {
         "# site plugins\noptional /usr/lib/other.so x=1\ninclude plugstack.conf.d/*.conf\n",
     )
     .unwrap();
+    // A plugin file of this build (its version line is what check-config compares with the
+    // host's Slurm release).
+    let plugin = tmp.path().join("oom_explain.so");
+    std::fs::write(&plugin, format!("\0{}\0", oom_explain::VERSION_LINE)).unwrap();
     std::fs::write(
         inc.join("oom.conf"),
-        "required /usr/lib/slurm/oom_explain.so headroom=25 records=all\n",
+        format!("required {} headroom=25 records=all\n", plugin.display()),
     )
     .unwrap();
     let run = |path: &Path| {
@@ -391,7 +395,7 @@ fn check_config_uses_the_plugins_parser() {
     );
     std::fs::write(
         inc.join("oom.conf"),
-        "required /usr/lib/slurm/oom_explain.so hedroom=25\n",
+        format!("required {} hedroom=25\n", plugin.display()),
     )
     .unwrap();
     let bad = run(&conf);

@@ -3,13 +3,20 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use super::cluster::Cluster;
 use super::output::{Stop, Streams};
 use crate::config::{Config, check_plugstack};
 use crate::options::Mode;
 use crate::size::human;
+use crate::slurm::{SlurmRelease, plugin_built_for};
 
-/// Status 1 when a line that loads the plugin has an error.
-pub fn run(plugstack: &Path, streams: &mut Streams) -> Result<ExitCode, Stop> {
+/// Status 1 when a line that loads the plugin has an error, or loads a plugin this host's Slurm
+/// would refuse (built for another release: after an upgrade of Slurm, before a rebuild).
+pub fn run(
+    plugstack: &Path,
+    streams: &mut Streams,
+    cluster: &dyn Cluster,
+) -> Result<ExitCode, Stop> {
     let lines = check_plugstack(plugstack).map_err(|e| e.to_string())?;
     if lines.is_empty() {
         let why = format!("{}: no line loads oom-explain", plugstack.display());
@@ -19,10 +26,16 @@ pub fn run(plugstack: &Path, streams: &mut Streams) -> Result<ExitCode, Stop> {
     for line in &lines {
         let at = format!("{}:{}", line.file.display(), line.line);
         match &line.config {
-            Ok(config) => {
-                streams.line(&format!("{at}: OK"))?;
-                streams.lines(&settings(config))?;
-            }
+            Ok(config) => match release_mismatch(&line.plugin, cluster) {
+                None => {
+                    streams.line(&format!("{at}: OK"))?;
+                    streams.lines(&settings(config))?;
+                }
+                Some(why) => {
+                    ok = false;
+                    streams.line(&format!("{at}: error: {why}"))?;
+                }
+            },
             Err(e) => {
                 ok = false;
                 streams.line(&format!("{at}: error: {e}"))?;
@@ -36,6 +49,28 @@ pub fn run(plugstack: &Path, streams: &mut Streams) -> Result<ExitCode, Stop> {
         true => ExitCode::SUCCESS,
         false => ExitCode::FAILURE,
     })
+}
+
+/// Why this host's Slurm would refuse the plugin file, if it would: missing, or built for
+/// another major.minor. (This host's release is what its `sacct --version` says; unknown
+/// means nothing to compare.)
+fn release_mismatch(plugin: &Path, cluster: &dyn Cluster) -> Option<String> {
+    let bytes = match std::fs::read(plugin) {
+        Ok(bytes) => bytes,
+        Err(e) => return Some(format!("{}: {e}: Slurm cannot load it", plugin.display())),
+    };
+    let built_for = plugin_built_for(&bytes)?;
+    let host = cluster.sacct_release()?;
+    (built_for != host).then(|| mismatch_message(plugin, built_for, host))
+}
+
+fn mismatch_message(plugin: &Path, built_for: SlurmRelease, host: SlurmRelease) -> String {
+    format!(
+        "{} was built for Slurm {built_for}, but this host runs Slurm {host}: Slurm refuses it \
+         (slurmd's log: \"Incompatible Slurm plugin version\") and jobs run without it. \
+         Rebuild it for {host} (docs/admins.md, \"Upgrades\")",
+        plugin.display()
+    )
 }
 
 /// The settings in force, as an admin checks them.

@@ -168,7 +168,7 @@ fn dispatch(cli: Cli, streams: &mut Streams, cluster: &dyn Cluster) -> Result<Ex
             streams,
             cluster,
         ),
-        Some(Command::CheckConfig { plugstack }) => check::run(&plugstack, streams),
+        Some(Command::CheckConfig { plugstack }) => check::run(&plugstack, streams, cluster),
         Some(Command::Completions { shell }) => completions::run(shell, streams),
         None if cli.jobs.is_empty() => recent::run(
             recent::Options {

@@ -587,3 +587,44 @@ fn completions_come_from_the_definition() {
         );
     }
 }
+
+#[test]
+fn check_config_refuses_a_plugin_built_for_another_slurm_release() {
+    // The fake cluster runs Slurm 24.11: a plugin built for 22.05 (an upgrade without a
+    // rebuild) is an error; one built for 24.11 is fine; a missing one is an error.
+    let tmp = tempfile::tempdir().unwrap();
+    let plugin = |dir: &str, release: &str| {
+        std::fs::create_dir(tmp.path().join(dir)).unwrap();
+        let path = tmp.path().join(dir).join("oom_explain.so");
+        let line = format!("\0\x7fELF…\00.2.0 (built for Slurm {release}, headers: vendored)\0");
+        std::fs::write(&path, line).unwrap();
+        path
+    };
+    let old = plugin("old", "22.05.8");
+    let new = plugin("new", "24.11.5");
+    let conf = tmp.path().join("plugstack.conf");
+    let check = |plugin: &Path| {
+        std::fs::write(&conf, format!("optional {}\n", plugin.display())).unwrap();
+        run(&["check-config", path(&conf)], &FakeCluster::alice())
+    };
+    let refused = check(&old);
+    assert_eq!(refused.code, ExitCode::FAILURE);
+    assert!(
+        refused
+            .out
+            .contains("was built for Slurm 22.05, but this host runs Slurm 24.11")
+            && refused.out.contains("Rebuild it for 24.11"),
+        "{}",
+        refused.out
+    );
+    let fine = check(&new);
+    assert_eq!(fine.code, ExitCode::SUCCESS, "{}", fine.out);
+    assert!(fine.out.contains(":1: OK"), "{}", fine.out);
+    let missing = check(&tmp.path().join("oom_explain.so"));
+    assert_eq!(missing.code, ExitCode::FAILURE);
+    assert!(
+        missing.out.contains("Slurm cannot load it"),
+        "{}",
+        missing.out
+    );
+}
