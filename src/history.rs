@@ -158,8 +158,29 @@ pub fn find_jobs(files: &[PathBuf], wanted: &Wanted) -> io::Result<Vec<JobRecord
             found.push(record);
         }
     })?;
+    let mut found = newest_runs(found);
     found.sort_by(|a, b| (&a.origin.node, a.ended).cmp(&(&b.origin.node, b.ended)));
     Ok(found)
+}
+
+/// Only each job's newest run. A job id Slurm gave out again (its state was reset, or ids
+/// wrapped) or a requeued job has records of several runs: a run's records overlap in time
+/// (its nodes ran together), and an older run ended before the newest began.
+fn newest_runs(mut found: Vec<JobRecord>) -> Vec<JobRecord> {
+    found.sort_by_key(|r| std::cmp::Reverse(r.ended));
+    let mut newest_began: HashMap<u32, u64> = HashMap::new();
+    found.retain(|r| match newest_began.get_mut(&r.job) {
+        None => {
+            newest_began.insert(r.job, r.began());
+            true
+        }
+        Some(began) if r.ended >= *began => {
+            *began = (*began).min(r.began());
+            true
+        }
+        Some(_) => false,
+    });
+    found
 }
 
 /// The explanation of a past job from its records: each step's report as its stderr got it,
@@ -169,13 +190,15 @@ pub fn explain(job: u32, records: &[JobRecord]) -> Vec<String> {
     nodes.dedup();
     let user = records.iter().find_map(|r| r.origin.user.as_deref());
     let array = records.iter().find_map(JobRecord::array_task);
+    let ended = records.iter().map(|r| r.ended).max().unwrap_or(0);
     let mut out = vec![format!(
-        "oom-explain: job {job}{}{} on {}:",
+        "Job {job}{}{} on {}, ended {} UTC:",
         array
             .map(|task| format!(" (array task {task})"))
             .unwrap_or_default(),
         user.map(|u| format!(" of {u}")).unwrap_or_default(),
-        nodes.join(", ")
+        nodes.join(", "),
+        crate::size::date(ended)
     )];
     let several = nodes.len() > 1;
     for record in records {
@@ -329,6 +352,35 @@ mod tests {
         // A folder of logs: every uncompressed one.
         let all = log_files(&[dir.path().to_path_buf()]).unwrap();
         assert_eq!(all.len(), 5, "{all:?}");
+    }
+
+    /// A record of job 8 on `node` whose one step ran `elapsed` seconds up to `ended`.
+    fn run_of_job_8(node: &str, ended: u64, elapsed: u64) -> String {
+        let step = serde_json::json!({"schema": 1, "job": 8, "step": "batch", "node": node,
+            "ended": ended, "elapsed_s": elapsed, "cgroup": "cgroup v2", "opted_in": true,
+            "cause": "none", "oom_kills": 0, "report": []});
+        let step: crate::record::StepRecord = serde_json::from_value(step).unwrap();
+        JobRecord::merge(vec![step], false).unwrap().to_line()
+    }
+
+    #[test]
+    fn a_job_id_given_out_again_is_its_newest_run_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("jobs.jsonl");
+        let lines = [
+            // Job 8 of last month, on node1.
+            run_of_job_8("node1", 1_790_000_000, 60),
+            // Job 8 again after Slurm's state was reset: 2 nodes, node2 done a minute earlier.
+            run_of_job_8("node1", 1_795_000_600, 600),
+            run_of_job_8("node2", 1_795_000_540, 540),
+        ];
+        std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+        let found = find_job(&[log], 8).unwrap();
+        let runs: Vec<(&str, u64)> = found
+            .iter()
+            .map(|r| (r.origin.node.as_str(), r.ended))
+            .collect();
+        assert_eq!(runs, [("node1", 1_795_000_600), ("node2", 1_795_000_540)]);
     }
 
     #[test]

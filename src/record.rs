@@ -299,6 +299,15 @@ impl JobRecord {
         serde_json::to_string(self).expect("plain data always serializes")
     }
 
+    /// When its first step began on this node, as far as the steps say (Unix seconds).
+    pub fn began(&self) -> u64 {
+        self.steps
+            .iter()
+            .map(|s| s.ended.saturating_sub(s.elapsed_s.unwrap_or(0)))
+            .min()
+            .unwrap_or(self.ended)
+    }
+
     pub fn array_task(&self) -> Option<ArrayTask> {
         ArrayTask::from_parts(self.array_job_id, self.array_task_id)
     }

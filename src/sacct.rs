@@ -164,16 +164,14 @@ pub fn explain(job: &str, rows: &[SacctRow], release: Option<SlurmRelease>) -> V
     let rows = rows.as_slice();
     let Some(job_row) = rows.iter().find(|r| r.id == job).or(rows.first()) else {
         return vec![format!(
-            "oom-explain: job {job}: no record here, and sacct knows no such job."
+            "Job {job}: no record here, and sacct knows no such job."
         )];
     };
     let oom = rows.iter().find(|r| r.state == "OUT_OF_MEMORY");
     let max_rss = rows.iter().filter_map(|r| r.max_rss).max();
     let tasks = rows.iter().filter_map(|r| r.tasks).max();
     let mut out = vec![
-        format!(
-            "oom-explain: job {job}: no oom-explain record (the job ran without --oom-explain,"
-        ),
+        format!("Job {job}: no oom-explain record (the job ran without --oom-explain,"),
         "  or before records were kept); from Slurm's accounting (sacct) only:".into(),
         format!(
             "  State {}{}, requested {} per node on {} node(s){}, ran {}.",

@@ -101,10 +101,7 @@ fn an_array_task_is_found_by_its_array_id() {
         }
         // The records know the task (S_JOB_ARRAY_ID, S_JOB_ARRAY_TASK_ID in slurmstepd).
         assert!(
-            text.starts_with(&format!(
-                "oom-explain: job {raw} (array task {}_{task}) ",
-                job.id
-            )),
+            text.starts_with(&format!("Job {raw} (array task {}_{task}) ", job.id)),
             "{text}"
         );
         assert!(text.contains("cause: under-allocation"), "{text}");
@@ -113,10 +110,7 @@ fn an_array_task_is_found_by_its_array_id() {
     let all = lab.oom_explain(&[&job.id.to_string()]);
     let text = String::from_utf8_lossy(&all.stdout);
     assert!(all.status.success(), "{text}");
-    let headers: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("oom-explain: job "))
-        .collect();
+    let headers: Vec<&str> = text.lines().filter(|l| l.starts_with("Job ")).collect();
     assert_eq!(headers.len(), 2, "{text}");
     assert!(headers[0].contains(&format!("job {raw1} (array task {}_1)", job.id)));
     assert!(headers[1].contains(&format!("job {raw2} (array task {}_2)", job.id)));

@@ -125,7 +125,7 @@ fn the_epilog_merges_its_jobs_steps_on_its_node_and_picks_up_leftovers() {
     assert_eq!(records.len(), 2);
     let text = history::explain(10, &records).join("\n");
     assert!(
-        text.starts_with("oom-explain: job 10 of alice on node1, node2:"),
+        text.starts_with("Job 10 of alice on node1, node2, ended "),
         "{text}"
     );
     assert!(text.contains("cause: other-step"), "{text}");

@@ -216,15 +216,8 @@ fn several_jobs_are_explained_in_turn() {
     let cluster = FakeCluster::alice();
     let ran = run(&["--log", path(&log), "102", "101"], &cluster);
     assert_eq!(ran.code, ExitCode::SUCCESS, "{}", ran.err);
-    let second = ran
-        .out
-        .find("oom-explain: job 101 of alice")
-        .expect(&ran.out);
-    assert!(
-        ran.out.starts_with("oom-explain: job 102 of alice"),
-        "{}",
-        ran.out
-    );
+    let second = ran.out.find("Job 101 of alice").expect(&ran.out);
+    assert!(ran.out.starts_with("Job 102 of alice"), "{}", ran.out);
     assert!(
         ran.out[..second].ends_with("\n\n"),
         "set apart: {}",
@@ -240,14 +233,10 @@ fn the_status_is_1_when_one_job_of_several_is_unknown() {
     let cluster = FakeCluster::alice();
     let ran = run(&["--log", path(&log), "101", "999"], &cluster);
     assert_eq!(ran.code, ExitCode::FAILURE);
-    assert!(
-        ran.out.contains("oom-explain: job 101 of alice"),
-        "{}",
-        ran.out
-    );
+    assert!(ran.out.contains("Job 101 of alice"), "{}", ran.out);
     assert!(
         ran.out
-            .contains("job 999: no record here, and sacct knows no such job"),
+            .contains("Job 999: no record here, and sacct knows no such job"),
         "{}",
         ran.out
     );
@@ -276,20 +265,20 @@ fn an_array_job_is_all_its_tasks_and_a_task_is_one_from_the_records() {
     let headers: Vec<&str> = all
         .out
         .lines()
-        .filter(|l| l.starts_with("oom-explain: job"))
+        .filter(|l| l.starts_with("Job "))
+        .map(|l| l.split(", ended").next().unwrap())
         .collect();
     assert_eq!(
         headers,
         [
-            "oom-explain: job 2001 (array task 2000_1) of alice on node1:",
-            "oom-explain: job 2002 (array task 2000_2) of alice on node1:",
-            "oom-explain: job 2000 (array task 2000_3) of alice on node1:",
+            "Job 2001 (array task 2000_1) of alice on node1",
+            "Job 2002 (array task 2000_2) of alice on node1",
+            "Job 2000 (array task 2000_3) of alice on node1",
         ]
     );
     let one = run(&["--log", path(&log), "2000_2"], &cluster);
     assert!(
-        one.out
-            .starts_with("oom-explain: job 2002 (array task 2000_2)"),
+        one.out.starts_with("Job 2002 (array task 2000_2)"),
         "{}",
         one.out
     );
@@ -320,21 +309,12 @@ fn without_array_ids_in_the_records_sacct_names_the_tasks() {
         );
     let one = run(&["--log", path(&log), "3000_1"], &cluster);
     assert_eq!(one.code, ExitCode::SUCCESS, "{}", one.err);
-    assert!(
-        one.out.starts_with("oom-explain: job 3001 of alice"),
-        "{}",
-        one.out
-    );
+    assert!(one.out.starts_with("Job 3001 of alice"), "{}", one.out);
     let all = run(&["--log", path(&log), "3000"], &cluster);
     assert_eq!(all.code, ExitCode::SUCCESS, "{}", all.err);
+    assert!(all.out.starts_with("Job 3001 of alice"), "{}", all.out);
     assert!(
-        all.out.starts_with("oom-explain: job 3001 of alice"),
-        "{}",
-        all.out
-    );
-    assert!(
-        all.out
-            .contains("oom-explain: job 3000_2: no oom-explain record"),
+        all.out.contains("Job 3000_2: no oom-explain record"),
         "{}",
         all.out
     );
