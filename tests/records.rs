@@ -197,7 +197,7 @@ fn a_user_is_not_shown_another_users_job() {
     let err = String::from_utf8_lossy(&private.stderr);
     assert!(err.contains("readable by the administrators only"), "{err}");
     assert!(
-        err.contains("your job's report is also at the end of its .err file"),
+        err.contains("your job's report is also near the end of its .err file, or its .out"),
         "{err}"
     );
     assert!(err.contains("sacct could not run"), "{err}");

@@ -1,6 +1,6 @@
 //! `oom-explain check-config`: the plugin's arguments checked with the plugin's own parser.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::cluster::Cluster;
@@ -73,6 +73,27 @@ fn mismatch_message(plugin: &Path, built_for: SlurmRelease, host: SlurmRelease) 
     )
 }
 
+/// The plugstack.conf Slurm reads: slurm.conf's `PlugStackConfig`, else `plugstack.conf`
+/// beside slurm.conf (`$SLURM_CONF`, else `/etc/slurm/slurm.conf`), as Slurm decides it.
+pub fn slurms_plugstack() -> PathBuf {
+    let slurm_conf = std::env::var_os("SLURM_CONF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/slurm/slurm.conf"));
+    let text = std::fs::read_to_string(&slurm_conf).unwrap_or_default();
+    plugstack_in(&text).unwrap_or_else(|| slurm_conf.with_file_name("plugstack.conf"))
+}
+
+/// `PlugStackConfig=PATH` in slurm.conf's text (keys are case-insensitive there).
+fn plugstack_in(slurm_conf: &str) -> Option<PathBuf> {
+    slurm_conf.lines().find_map(|line| {
+        let line = line.split('#').next()?.trim();
+        let (key, value) = line.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case("PlugStackConfig")
+            .then(|| PathBuf::from(value.trim()))
+    })
+}
+
 /// The settings in force, as an admin checks them.
 fn settings(c: &Config) -> Vec<String> {
     let mut out = vec![
@@ -113,4 +134,20 @@ fn settings(c: &Config) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plugstack_is_slurm_confs_own() {
+        let conf =
+            "ClusterName=c\n# PlugStackConfig=/old\nplugstackconfig = /etc/slurm/ps.conf # site\n";
+        assert_eq!(
+            plugstack_in(conf),
+            Some(PathBuf::from("/etc/slurm/ps.conf"))
+        );
+        assert_eq!(plugstack_in("ClusterName=c\n"), None);
+    }
 }

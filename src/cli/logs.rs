@@ -14,8 +14,8 @@ pub struct LogFiles {
 }
 
 impl LogFiles {
-    /// The logs under `paths`. A log the site keeps private is said once and left out: a user
-    /// still gets what sacct knows.
+    /// The logs under `paths`. A log the site keeps private, or one that is not there, is
+    /// said once and left out: a user still gets what sacct knows.
     pub fn readable(paths: &[PathBuf], streams: &mut Streams) -> Result<LogFiles, Stop> {
         let mut private = false;
         let mut files = Vec::new();
@@ -29,17 +29,35 @@ impl LogFiles {
                     ));
                     private = true;
                 }
-                Err(_) => {}
+                Err(e) => streams.warn(&format!("{}: {}", file.display(), not_read(&e))),
             }
         }
         Ok(LogFiles { files, private })
+    }
+
+    /// For a summary over the logs (the report, the list): no log read is an error, never an
+    /// empty all-clear.
+    pub fn require_some(&self) -> Result<(), Stop> {
+        match (self.files.is_empty(), self.private) {
+            (false, _) => Ok(()),
+            (true, true) => Err(Stop::Failed(
+                "no job log here that you may read: a job's report is near the end of its \
+                 output file (its .err, or its .out if it set no --error), and `oom-explain \
+                 JOBID` asks Slurm's accounting"
+                    .into(),
+            )),
+            (true, false) => Err(Stop::Failed(
+                "no job log found, so nothing to summarise (see --log)".into(),
+            )),
+        }
     }
 
     /// Where records were looked for, as a person is told.
     pub fn looked_in(&self) -> String {
         if self.files.is_empty() && self.private {
             return "a job log you may read (here they are for the administrators; your job's \
-                    report is also at the end of its .err file)"
+                    report is also near the end of its .err file, or its .out if it set no \
+                    --error)"
                 .into();
         }
         if self.files.is_empty() {
@@ -47,5 +65,16 @@ impl LogFiles {
         }
         let names: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
         names.join(", ")
+    }
+}
+
+/// Why a job log could not be read, and what to check.
+fn not_read(e: &std::io::Error) -> String {
+    match e.kind() {
+        ErrorKind::NotFound => "no such job log (see --log; on a login node, the compute nodes' \
+                                logs are there only once the site collects them: man \
+                                oom-explain)"
+            .into(),
+        _ => format!("cannot be read: {e}"),
     }
 }

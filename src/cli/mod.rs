@@ -95,13 +95,11 @@ enum Command {
     /// Validates the plugin's arguments in plugstack.conf (and the TOML file they name) with
     /// the parser the plugin itself uses.
     CheckConfig {
-        /// The plugstack.conf to read.
-        #[arg(
-            value_name = "PLUGSTACK",
-            default_value = "/etc/slurm/plugstack.conf",
-            value_hint = ValueHint::FilePath
-        )]
-        plugstack: PathBuf,
+        /// The plugstack.conf to read; by default the one Slurm reads: slurm.conf's
+        /// PlugStackConfig, else plugstack.conf beside slurm.conf ($SLURM_CONF, else
+        /// /etc/slurm/slurm.conf).
+        #[arg(value_name = "PLUGSTACK", value_hint = ValueHint::FilePath)]
+        plugstack: Option<PathBuf>,
     },
     /// Prints a shell completion script (bash, zsh, fish, elvish, powershell).
     ///
@@ -168,7 +166,10 @@ fn dispatch(cli: Cli, streams: &mut Streams, cluster: &dyn Cluster) -> Result<Ex
             streams,
             cluster,
         ),
-        Some(Command::CheckConfig { plugstack }) => check::run(&plugstack, streams, cluster),
+        Some(Command::CheckConfig { plugstack }) => {
+            let plugstack = plugstack.unwrap_or_else(check::slurms_plugstack);
+            check::run(&plugstack, streams, cluster)
+        }
         Some(Command::Completions { shell }) => completions::run(shell, streams),
         None if cli.jobs.is_empty() => recent::run(
             recent::Options {

@@ -40,11 +40,18 @@ pub fn run(
     let since = parse_since(period)?;
     let uid = whose(options.all_users, streams, cluster);
     let logs = LogFiles::readable(options.logs, streams)?;
+    logs.require_some()?;
     let jobs = history::recent_jobs(&logs.files, &RecentFilter { since, uid })?;
     if options.json {
         streams.json(&Listing { since, jobs: &jobs })?;
     } else if jobs.is_empty() {
-        streams.line(&nothing_found(period, &logs, uid.is_none()))?;
+        streams.line(&nothing_found(period, uid.is_none()))?;
+        // An admin's own jobs are rarely the point: say where the others' are.
+        if uid.is_some() && cluster.viewer().sees_all {
+            streams.line(
+                "Other users' jobs: oom-explain --all-users; the cluster: oom-explain report.",
+            )?;
+        }
     } else {
         streams.lines(&table(&jobs, uid.is_none()))?;
         streams.line("The full story of one: oom-explain JOBID")?;
@@ -70,17 +77,7 @@ fn whose(all_users: bool, streams: &mut Streams, cluster: &dyn Cluster) -> Optio
 }
 
 /// The one line said when no job is listed, and how to look further.
-fn nothing_found(period: &str, logs: &LogFiles, everyone: bool) -> String {
-    if logs.files.is_empty() {
-        let why = match logs.private {
-            true => "No job log here that you may read",
-            false => "No job log found (see --log)",
-        };
-        return format!(
-            "{why}: a job's report is at the end of its .err file, and `oom-explain JOBID` asks \
-             Slurm's accounting."
-        );
-    }
+fn nothing_found(period: &str, everyone: bool) -> String {
     let whose = if everyone { "any job" } else { "your jobs" };
     let when = match humantime::parse_duration(period) {
         Ok(_) => format!("in the last {period}"),

@@ -23,6 +23,7 @@ pub fn run(
 ) -> Result<ExitCode, Stop> {
     let since = options.since.map(parse_since).transpose()?;
     let logs = LogFiles::readable(options.logs, streams)?;
+    logs.require_some()?;
     let viewer = cluster.viewer();
     let uid = (!viewer.sees_all).then_some(viewer.uid);
     if uid.is_some() {

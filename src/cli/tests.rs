@@ -608,3 +608,48 @@ fn check_config_refuses_a_plugin_built_for_another_slurm_release() {
         missing.out
     );
 }
+
+#[test]
+fn a_summary_without_a_log_to_read_is_an_error_not_an_all_clear() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("jobs.jsonl");
+    for args in [vec!["report"], vec![], vec!["--json"]] {
+        let mut all = vec!["--log", path(&missing)];
+        all.extend(args.iter().copied());
+        let ran = run(&all, &FakeCluster::alice());
+        assert_eq!(ran.code, ExitCode::FAILURE, "{args:?}: {}", ran.out);
+        assert!(ran.out.is_empty(), "{args:?}: {}", ran.out);
+        assert!(
+            ran.err.contains("no such job log") && ran.err.contains("no job log found"),
+            "{args:?}: {}",
+            ran.err
+        );
+    }
+}
+
+#[test]
+fn an_admin_without_jobs_of_their_own_is_pointed_to_the_others() {
+    let (_tmp, log) = job_log(&[Job::new("under-allocation.batch.json", 101)]);
+    let admin = FakeCluster {
+        uid: 0,
+        sees_all: true,
+        ..FakeCluster::alice()
+    };
+    let ran = run(&["--log", path(&log)], &admin);
+    assert_eq!(ran.code, ExitCode::SUCCESS);
+    assert!(
+        ran.out
+            .contains("No memory problems recorded for your jobs")
+            && ran.out.contains("oom-explain --all-users"),
+        "{}",
+        ran.out
+    );
+    let student = run(
+        &["--log", path(&log), "--since", "1d"],
+        &FakeCluster {
+            uid: BOB,
+            ..FakeCluster::alice()
+        },
+    );
+    assert!(!student.out.contains("--all-users"), "{}", student.out);
+}
