@@ -176,9 +176,9 @@ impl Report {
         };
         let mut out = vec![
             format!(
-                "oom-explain report: {} job records from {} nodes, {} to {}",
-                self.records,
-                self.nodes,
+                "oom-explain report: {} from {}, {} to {}",
+                counted(self.records, "job record"),
+                counted(self.nodes, "node"),
                 date(self.first_ended),
                 date(self.last_ended)
             ),
@@ -202,8 +202,10 @@ impl Report {
         ));
         out.push(String::new());
         out.push(format!(
-            "Memory requested but never used: {:.0} GiB-hours ({:.0} of them in {} over-requests)",
-            self.unused_gib_hours, self.over_request_gib_hours, self.over_requests
+            "Memory requested but never used: {:.0} GiB-hours ({:.0} of them in {})",
+            self.unused_gib_hours,
+            self.over_request_gib_hours,
+            counted(self.over_requests, "over-request")
         ));
         if !self.unused_by_user.is_empty() {
             out.push("  by user:".into());
@@ -216,8 +218,11 @@ impl Report {
             out.push("Top advice:".into());
             for a in &self.advice {
                 out.push(format!(
-                    "  {} ({} jobs, {}): {}",
-                    a.user, a.jobs, a.cause, a.text
+                    "  {} ({}, {}): {}",
+                    a.user,
+                    counted(a.jobs, "job"),
+                    a.cause,
+                    a.text
                 ));
             }
         }
@@ -228,5 +233,24 @@ impl Report {
             ));
         }
         out
+    }
+}
+/// "1 node", "3 nodes".
+fn counted(n: u64, thing: &str) -> String {
+    match n {
+        1 => format!("1 {thing}"),
+        n => format!("{n} {thing}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_said_in_the_singular_for_one() {
+        assert_eq!(counted(1, "node"), "1 node");
+        assert_eq!(counted(0, "node"), "0 nodes");
+        assert_eq!(counted(3, "job record"), "3 job records");
     }
 }

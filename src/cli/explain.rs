@@ -27,6 +27,14 @@ pub fn run(
     streams: &mut Streams,
     cluster: &dyn Cluster,
 ) -> Result<ExitCode, Stop> {
+    // The same id twice is explained once.
+    let mut unique: Vec<JobRef> = Vec::new();
+    for job in jobs {
+        if !unique.contains(job) {
+            unique.push(job.clone());
+        }
+    }
+    let jobs = unique.as_slice();
     let logs = LogFiles::readable(logs, streams)?;
     let mut wanted = Wanted::default();
     jobs.iter().for_each(|job| job.add_to(&mut wanted));

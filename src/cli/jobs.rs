@@ -25,7 +25,10 @@ impl JobRef {
             let (a, b) = job.split_once(sep)?;
             Some((number(a)?, number(b)?))
         };
-        if let Some(id) = number(job) {
+        if number(job) == Some(0) {
+            // Slurm's job ids start at 1.
+            Err("not a job id: job ids start at 1".into())
+        } else if let Some(id) = number(job) {
             Ok(JobRef::Job(id))
         } else if let Some((array, task)) = two('_') {
             Ok(JobRef::ArrayTask { array, task })
@@ -100,6 +103,7 @@ mod tests {
             "-1",
             "1_2_3",
             "99999999999",
+            "0",
         ] {
             assert!(JobRef::parse(bad).is_err(), "{bad:?}");
         }

@@ -653,3 +653,19 @@ fn an_admin_without_jobs_of_their_own_is_pointed_to_the_others() {
     );
     assert!(!student.out.contains("--all-users"), "{}", student.out);
 }
+
+#[test]
+fn the_same_job_id_twice_is_explained_once() {
+    let (_tmp, log) = job_log(&[Job::new("under-allocation.batch.json", 101)]);
+    let ran = run(
+        &["--log", path(&log), "101", "101", "101.batch"],
+        &FakeCluster::alice(),
+    );
+    assert_eq!(ran.code, ExitCode::SUCCESS);
+    assert_eq!(
+        ran.out.matches("Job 101 of alice").count(),
+        1,
+        "{}",
+        ran.out
+    );
+}

@@ -254,6 +254,7 @@ cmd_up() {
     install -d -m 1777 -o "$JOB_USER" "$JOBS"
     # sbatch and srun load the plugin too, as the job user: it must be world-readable.
     # Replace it with mv, never in place: running slurmstepds have it mapped.
+    echo "$INSTALLED" >"$LAB/etc/installed"
     if [ "$INSTALLED" = no ]; then
         install -m 0755 "$plugin" "$LAB/lib/oom_explain.so.new"
         mv -f "$LAB/lib/oom_explain.so.new" "$LAB/lib/oom_explain.so"
@@ -349,7 +350,12 @@ cgroup_version() {
 
 cmd_env() {
     echo "LAB=$LAB"; echo "SLURM_CONF=$SLURM_CONF"; echo "JOB_USER=$JOB_USER"; echo "JOBS=$JOBS"
-    echo "RECORDS=$RECORDS"; echo "JOB_LOG=$JOB_LOG"
+    if [ "$(cat "$LAB/etc/installed" 2>/dev/null)" = yes ]; then
+        # up --installed: the installed plugin's defaults (plugstack.conf.d has no paths).
+        echo "RECORDS=/var/spool/oom-explain"; echo "JOB_LOG=/var/log/oom-explain/jobs.jsonl"
+    else
+        echo "RECORDS=$RECORDS"; echo "JOB_LOG=$JOB_LOG"
+    fi
     echo "CGROUP=$(cgroup_version)"
     echo "PROFILE=$PROFILE"
     echo "INIT=$(under_systemd && echo systemd || echo direct)"
