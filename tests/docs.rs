@@ -729,3 +729,33 @@ fn plugstack_conf_example_documents_exactly_the_keys_of_the_table() {
         }
     }
 }
+
+/// docs/admins.md's table of arguments (`| \`key\` | default | meaning |` under "## Arguments")
+/// lists exactly the keys of the table in the code, each with the code's default.
+#[test]
+fn the_admins_guide_lists_every_key_with_its_default() {
+    let text = std::fs::read_to_string(root().join("docs/admins.md")).unwrap();
+    let section = text
+        .split("\n## Arguments\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("docs/admins.md has a section ## Arguments");
+    let mut rows: Vec<(String, String)> = section
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let key = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((key.to_owned(), cells.get(2)?.trim_matches('`').to_owned()))
+        })
+        .collect();
+    rows.sort();
+    let mut keys: Vec<(String, String)> = KEYS
+        .iter()
+        .map(|k| (k.name.to_owned(), k.default.unwrap_or("(none)").to_owned()))
+        .collect();
+    keys.sort();
+    assert_eq!(
+        rows, keys,
+        "docs/admins.md's ## Arguments table against config::KEYS"
+    );
+}
