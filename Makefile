@@ -15,15 +15,19 @@ BINDIR ?= $(PREFIX)/bin
 DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 DOCDIR ?= $(DATADIR)/doc/oom-explain
-# Slurm's plugin folder: Debian/Ubuntu /usr/lib/<multiarch>/slurm-wlm, RHEL-like /usr/lib64/slurm.
-LIBDIR ?= $(shell packaging/plugin-dir.sh)
+# Slurm's plugin folder: Debian/Ubuntu /usr/lib/<multiarch>/slurm-wlm, RHEL-like /usr/lib64/slurm
+# (looked up once, and only if not given: it may ask scontrol).
+ifndef LIBDIR
+LIBDIR := $(shell packaging/plugin-dir.sh)
+endif
 # Where Slurm reads plugstack.conf and plugstack.conf.d/ (both Debian and RHEL: /etc/slurm).
 SLURM_SYSCONFDIR ?= /etc/slurm
 LOGROTATEDIR ?= /etc/logrotate.d
 # The plugin's default job log folder (job_log=/var/log/oom-explain/jobs.jsonl).
 LOGDIR ?= /var/log/oom-explain
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
-ZSHCOMPDIR ?= $(DATADIR)/zsh/vendor-completions
+# zsh's own folder everywhere (Debian's packages use vendor-completions: packaging/deb/build.sh).
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
 FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
 
 CARGO ?= cargo
@@ -49,7 +53,7 @@ INSTALLED_FILES = \
 	$(DOCDIR)/COPYING \
 	$(DOCDIR)/plugstack.conf.example
 
-.PHONY: all build install uninstall deb rpm check clean print-files
+.PHONY: all build install uninstall need-libdir deb rpm check clean print-files
 
 all: build
 
@@ -59,21 +63,22 @@ build:
 	$(RELEASE_DIR)/oom-explain completions bash >$(BUILT)/oom-explain.bash
 	$(RELEASE_DIR)/oom-explain completions zsh >$(BUILT)/_oom-explain
 	$(RELEASE_DIR)/oom-explain completions fish >$(BUILT)/oom-explain.fish
-	sed -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@SLURM_SYSCONFDIR@|$(SLURM_SYSCONFDIR)|g' \
-		packaging/plugstack.conf.d/oom-explain.conf.in >$(BUILT)/oom-explain.conf
-	sed -e 's|@LOGDIR@|$(LOGDIR)|g' packaging/logrotate.in >$(BUILT)/logrotate
 
-# Installs what `make` built; it never builds as root (run `make` first as yourself).
-install:
-	@test -n "$(LIBDIR)" || { echo "make: no LIBDIR (Slurm's plugin folder): make install LIBDIR=…" >&2; exit 1; }
-	@test -f $(BUILT)/oom-explain.conf || { echo "make: nothing built yet: run make first" >&2; exit 1; }
+# Installs what `make` built; it never builds as root (run `make` first as yourself). The
+# snippet is written here, from the LIBDIR of this install; it and the logrotate entry are the
+# site's to edit, so an existing one is kept (the new one goes beside it as .new).
+install: need-libdir
+	@test -f $(BUILT)/oom-explain.bash || { echo "make: nothing built yet: run make first" >&2; exit 1; }
 	install -D -m 0755 $(RELEASE_DIR)/liboom_explain.so $(DESTDIR)$(LIBDIR)/oom_explain.so
 	install -D -m 0755 $(RELEASE_DIR)/oom-explain $(DESTDIR)$(BINDIR)/oom-explain
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(MAN8) $(DESTDIR)$(MANDIR)/man8/
-	install -D -m 0644 $(BUILT)/oom-explain.conf $(DESTDIR)$(SLURM_SYSCONFDIR)/plugstack.conf.d/oom-explain.conf
-	install -D -m 0644 $(BUILT)/logrotate $(DESTDIR)$(LOGROTATEDIR)/oom-explain
+	sed -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@SLURM_SYSCONFDIR@|$(SLURM_SYSCONFDIR)|g' \
+		packaging/plugstack.conf.d/oom-explain.conf.in >$(BUILT)/oom-explain.conf
+	sed -e 's|@LOGDIR@|$(LOGDIR)|g' packaging/logrotate.in >$(BUILT)/logrotate
+	$(call install_config,$(BUILT)/oom-explain.conf,$(DESTDIR)$(SLURM_SYSCONFDIR)/plugstack.conf.d/oom-explain.conf)
+	$(call install_config,$(BUILT)/logrotate,$(DESTDIR)$(LOGROTATEDIR)/oom-explain)
 	install -D -m 0644 $(BUILT)/oom-explain.bash $(DESTDIR)$(BASHCOMPDIR)/oom-explain
 	install -D -m 0644 $(BUILT)/_oom-explain $(DESTDIR)$(ZSHCOMPDIR)/_oom-explain
 	install -D -m 0644 $(BUILT)/oom-explain.fish $(DESTDIR)$(FISHCOMPDIR)/oom-explain.fish
@@ -82,9 +87,16 @@ install:
 
 # Removes the installed files only: the records the plugin wrote (spool, job log) are the
 # site's and stay (a package's purge removes the default folders).
-uninstall:
+uninstall: need-libdir
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED_FILES))
-	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	rmdir --ignore-fail-on-non-empty $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SLURM_SYSCONFDIR)/plugstack.conf.d 2>/dev/null || true
+
+need-libdir:
+	@test -n "$(LIBDIR)" || { echo "make: no LIBDIR (Slurm's plugin folder): give it, e.g. make install LIBDIR=/usr/lib64/slurm" >&2; exit 1; }
+
+# install_config FILE DEST: a site's config file is never overwritten.
+install_config = if [ -e $(2) ] && ! cmp -s $(1) $(2); then install -m 0644 $(1) $(2).new; \
+	echo "make: kept your $(2); the new one is $(2).new"; else install -D -m 0644 $(1) $(2); fi
 
 # The files `make install` lays out, one per line (the package tests compare them).
 print-files:
@@ -100,4 +112,4 @@ check:
 	bash tests/run-all.sh
 
 clean:
-	$(CARGO) clean
+	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(CARGO) clean

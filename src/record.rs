@@ -313,15 +313,14 @@ impl JobRecord {
     }
 }
 
-/// The step whose array ids the job's line carries: the batch script's (Slurm gives them to it
-/// from the job itself), else the first step that has them.
+/// The step whose array ids the job's line carries: the batch script's only. Slurm gives them
+/// to it from the job itself; an srun step's come from the step's environment
+/// (`SLURM_ARRAY_*`, slurmstepd_job.c), which its user controls. A node without the batch step
+/// leaves them out: the command finds that node's line by the raw job id.
 fn array_step(steps: &[StepRecord]) -> Option<&StepRecord> {
-    let known = |s: &&StepRecord| s.array_task().is_some();
     steps
         .iter()
-        .filter(known)
-        .find(|s| s.step == "batch")
-        .or_else(|| steps.iter().find(known))
+        .find(|s| s.step == "batch" && s.array_task().is_some())
 }
 
 /// One line for admins about a job's record (slurmd's log, `oom-explain report`).
@@ -413,6 +412,15 @@ mod tests {
         assert!(job_summary(&job).starts_with("job 2003 (array task 2000_3) on node1: near-miss"));
         let plain = JobRecord::merge(vec![step("batch", "none", None)], false).unwrap();
         assert_eq!(plain.array_task(), None);
+        // A job that is no array, whose srun step says it is one (SLURM_ARRAY_* set by its
+        // user), and a node that ran only srun steps: no array ids.
+        for steps in [
+            vec![step("batch", "none", None), step("0", "none", Some((7, 1)))],
+            vec![step("0", "none", Some((7, 1)))],
+        ] {
+            let job = JobRecord::merge(steps, false).unwrap();
+            assert_eq!(job.array_task(), None);
+        }
     }
 
     #[test]

@@ -35,13 +35,17 @@ pub fn parse_job_ids(text: &str) -> Vec<SacctJobId> {
             continue;
         };
         let submitted = fields.next().map(str::trim).filter(|s| !s.is_empty());
-        let known = |k: &SacctJobId| k.raw == raw && k.id == id;
-        if !id.is_empty() && !id.contains('[') && !ids.iter().any(known) {
-            ids.push(SacctJobId {
+        if id.is_empty() || id.contains('[') {
+            continue;
+        }
+        // The same job twice (its id given out again): the newest submission stands.
+        match ids.iter_mut().find(|k| k.raw == raw && k.id == id) {
+            Some(known) => known.submitted = known.submitted.clone().max(submitted.map(Into::into)),
+            None => ids.push(SacctJobId {
                 id: id.into(),
                 raw,
                 submitted: submitted.map(str::to_owned),
-            });
+            }),
         }
     }
     newest_job(ids)
@@ -317,6 +321,10 @@ mod tests {
         let reused = "2_1|3|2026-11-29T08:00:00\n2|2|2026-11-30T10:04:55\n";
         let newest: Vec<String> = parse_job_ids(reused).into_iter().map(|i| i.id).collect();
         assert_eq!(newest, ["2"]);
+        let two_plain = "2|2|2026-11-29T08:00:00\n2|2|2026-11-30T10:04:55\n";
+        let newest = parse_job_ids(two_plain);
+        assert_eq!(newest.len(), 1);
+        assert_eq!(newest[0].submitted.as_deref(), Some("2026-11-30T10:04:55"));
         let reused =
             "2|2|2026-11-29T08:00:00\n2_1|3|2026-11-30T10:04:55\n2_2|2|2026-11-30T10:04:55\n";
         let newest: Vec<String> = parse_job_ids(reused).into_iter().map(|i| i.id).collect();

@@ -45,22 +45,30 @@ rpm -qp --requires "$rpm" | grep -q "^slurm >= ${release:0:2}.${release:2}" || f
 ok "versions $version-1.sl$release; both depend on Slurm ${release:0:2}.${release:2}"
 
 debian_libdir=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/slurm-wlm
-make --no-print-directory print-files PREFIX=/usr LIBDIR="$debian_libdir" >"$WORK/make-debian.txt"
+debian=(PREFIX=/usr LIBDIR="$debian_libdir" ZSHCOMPDIR=/usr/share/zsh/vendor-completions)
+make --no-print-directory print-files "${debian[@]}" >"$WORK/make-debian.txt"
 dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {sub(/^\./, "", $6); print $6}' | sort >"$WORK/deb.txt"
 diff -u "$WORK/make-debian.txt" "$WORK/deb.txt" || fail "the .deb's files differ from make install's (Debian layout)"
-make --no-print-directory install DESTDIR="$WORK/destdir" PREFIX=/usr LIBDIR="$debian_libdir" >/dev/null
+make --no-print-directory install DESTDIR="$WORK/destdir" "${debian[@]}" >/dev/null
 (cd "$WORK/destdir" && find . -type f | sed 's|^\.||' | sort) >"$WORK/destdir.txt"
 diff -u "$WORK/make-debian.txt" "$WORK/destdir.txt" || fail "make install DESTDIR= laid out other files than it lists"
 cmp "$WORK/destdir$debian_libdir/oom_explain.so" <(dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ".$debian_libdir/oom_explain.so") || fail "the .deb's plugin is not the one make installs"
 make --no-print-directory print-files PREFIX=/usr LIBDIR=/usr/lib64/slurm >"$WORK/make-rhel.txt"
 rpm -qlp "$rpm" | sort >"$WORK/rpm-all.txt"
-# rpm also lists the folders it creates for the documentation (%doc): files only here.
-grep -vx '/usr/share/doc/oom-explain' "$WORK/rpm-all.txt" | grep -v '^/usr/share/licenses' >"$WORK/rpm.txt"
+# rpm also lists the folders it owns (%doc, the snippet's %dir): files only here.
+grep -vx -e '/usr/share/doc/oom-explain' -e '/etc/slurm/plugstack.conf.d' "$WORK/rpm-all.txt" | grep -v '^/usr/share/licenses' >"$WORK/rpm.txt"
 diff -u "$WORK/make-rhel.txt" "$WORK/rpm.txt" || fail "the .rpm's files differ from make install's (RHEL layout)"
-make --no-print-directory uninstall DESTDIR="$WORK/destdir" PREFIX=/usr LIBDIR="$debian_libdir" >/dev/null
+# A second install keeps the site's edited snippet and puts the new one beside it.
+snippet=$WORK/destdir/etc/slurm/plugstack.conf.d/oom-explain.conf
+grep -q "^optional $debian_libdir/oom_explain.so\$" "$snippet" || fail "make install wrote no snippet for its LIBDIR: $(tail -1 "$snippet")"
+echo "optional $debian_libdir/oom_explain.so headroom=30" >>"$snippet"
+make --no-print-directory install DESTDIR="$WORK/destdir" "${debian[@]}" >/dev/null
+grep -q "headroom=30" "$snippet" && [ -f "$snippet.new" ] || fail "a second make install did not keep the edited snippet"
+rm -f "$snippet.new"
+make --no-print-directory uninstall DESTDIR="$WORK/destdir" "${debian[@]}" >/dev/null
 left=$(cd "$WORK/destdir" && find . -type f)
 [ -z "$left" ] || fail "make uninstall left: $left"
-ok "the .deb, the .rpm and make install DESTDIR= lay out the same $(wc -l <"$WORK/deb.txt") files; make uninstall removes them all"
+ok "the .deb, the .rpm and make install DESTDIR= lay out the same $(wc -l <"$WORK/deb.txt") files; a second make install keeps an edited snippet; make uninstall removes them all"
 
 # 3. Installed, on a real Slurm.
 $LAB_SH down >/dev/null 2>&1 || true

@@ -186,9 +186,11 @@ fn a_user_is_not_shown_another_users_job() {
     let err = String::from_utf8_lossy(&as_nobody.stderr);
     assert!(!as_nobody.status.success());
     assert!(
-        err.contains("job 5's records are not yours to see (Slurm could not be asked"),
+        err.contains("job 5: the records here are not yours to see (Slurm could not be asked"),
         "{err}"
     );
+    // Slurm's accounting is asked instead (absent here): nothing of alice's job is shown.
+    assert!(err.contains("sacct could not run"), "{err}");
     assert!(as_nobody.stdout.is_empty());
     // The site's default: a job log only admins may read. The user is told so, not "Permission
     // denied", and the command goes on to what sacct knows (absent here).

@@ -26,7 +26,7 @@ libdir=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -pri
 
 rm -rf "$STAGE"
 make --no-print-directory install DESTDIR="$STAGE" PREFIX=/usr LIBDIR="$libdir" \
-    CARGO_TARGET_DIR="$TARGET" >/dev/null
+    ZSHCOMPDIR=/usr/share/zsh/vendor-completions CARGO_TARGET_DIR="$TARGET" >/dev/null
 
 # The newest glibc symbol version the two binaries need: the package's libc6 dependency.
 glibc=$(objdump -T "$STAGE$libdir/oom_explain.so" "$STAGE/usr/bin/oom-explain" |
@@ -57,7 +57,10 @@ cat >"$STAGE/DEBIAN/postrm" <<'POSTRM'
 # chose in plugstack.conf are the site's to keep or remove).
 set -e
 if [ "$1" = purge ]; then
-    rm -rf /var/spool/oom-explain /var/log/oom-explain
+    rm -rf /var/spool/oom-explain
+    # The node's own job log and its rotations; anything else an admin put there stays.
+    rm -f /var/log/oom-explain/jobs.jsonl /var/log/oom-explain/jobs.jsonl[.-]*
+    rmdir --ignore-fail-on-non-empty /var/log/oom-explain 2>/dev/null || true
 fi
 POSTRM
 chmod 0755 "$STAGE/DEBIAN/postrm"

@@ -38,7 +38,9 @@ pub fn run(
     let logs = LogFiles::readable(logs, streams)?;
     let mut wanted = Wanted::default();
     jobs.iter().for_each(|job| job.add_to(&mut wanted));
-    let mut records = history::find_jobs(&logs.files, &wanted)?;
+    let viewer = OnceCell::new();
+    let mut hidden = Hidden::default();
+    let mut records = hidden.split(history::find_jobs(&logs.files, &wanted)?, &viewer, cluster);
     let sources: Vec<Source> = jobs
         .iter()
         .map(|job| Source::of(job, &records, cluster))
@@ -54,17 +56,68 @@ pub fn run(
             jobs: raw_ids,
             ..Wanted::default()
         };
-        records.extend(history::find_jobs(&logs.files, &by_raw_id)?);
+        let found = history::find_jobs(&logs.files, &by_raw_id)?;
+        records.extend(hidden.split(found, &viewer, cluster));
     }
     let explainer = Explainer::new(records, logs, json, cluster);
     let mut all_explained = true;
     for (job, source) in jobs.iter().zip(&sources) {
+        if let Some(why) = hidden.of(job) {
+            streams.warn(&format!(
+                "job {job}: the records here are not yours to see ({why}); asking Slurm's \
+                 accounting instead"
+            ));
+        }
         all_explained &= explainer.explain(job, source, streams)?;
     }
     Ok(match all_explained {
         true => ExitCode::SUCCESS,
         false => ExitCode::FAILURE,
     })
+}
+
+/// The records the caller may not see (another user's, where Slurm keeps jobs private): left
+/// out before anything is decided, so that such a record never stands in for the caller's own
+/// job of the same id (Slurm gave the id out again); Slurm's accounting answers instead.
+#[derive(Default)]
+struct Hidden {
+    records: Vec<JobRecord>,
+    why: &'static str,
+}
+
+impl Hidden {
+    /// The records `viewer` (asked of Slurm once, only when there are records) may see; keeps
+    /// the others.
+    fn split(
+        &mut self,
+        found: Vec<JobRecord>,
+        viewer: &OnceCell<Viewer>,
+        cluster: &dyn Cluster,
+    ) -> Vec<JobRecord> {
+        if found.is_empty() {
+            return found;
+        }
+        let viewer = viewer.get_or_init(|| cluster.viewer());
+        let (visible, hidden): (Vec<_>, Vec<_>) = found
+            .into_iter()
+            .partition(|r| viewer.may_see(r.origin.uid));
+        if !hidden.is_empty() {
+            self.why = match viewer.slurm_asked {
+                true => "this cluster keeps jobs private: PrivateData=jobs",
+                false => "Slurm could not be asked who may see other users' jobs",
+            };
+        }
+        self.records.extend(hidden);
+        visible
+    }
+
+    /// Why `job`'s records were left out, if they were.
+    fn of(&self, job: &JobRef) -> Option<&'static str> {
+        self.records
+            .iter()
+            .any(|r| job.matches(r))
+            .then_some(self.why)
+    }
 }
 
 /// Where a job's explanation comes from.
@@ -113,8 +166,6 @@ struct Explainer<'a> {
     logs: LogFiles,
     json: bool,
     cluster: &'a dyn Cluster,
-    /// Asked of Slurm once, and only when records are to be shown.
-    viewer: OnceCell<Viewer>,
     release: OnceCell<Option<SlurmRelease>>,
     /// Something was printed: the next explanation is set apart by a blank line.
     printed: Cell<bool>,
@@ -127,7 +178,6 @@ impl<'a> Explainer<'a> {
             logs,
             json,
             cluster,
-            viewer: OnceCell::new(),
             release: OnceCell::new(),
             printed: Cell::new(false),
         }
@@ -138,7 +188,7 @@ impl<'a> Explainer<'a> {
         match source {
             Source::Records => {
                 let own = self.records.iter().filter(|r| job.matches(r));
-                self.shown_records(&job.to_string(), own.collect(), streams)
+                self.shown_records(own.collect(), streams)
             }
             Source::Sacct(Err(why)) => {
                 streams.warn(&format!(
@@ -171,7 +221,7 @@ impl<'a> Explainer<'a> {
     fn by_sacct_id(&self, id: &SacctJobId, streams: &mut Streams) -> Result<bool, Stop> {
         let own: Vec<&JobRecord> = self.records.iter().filter(|r| r.job == id.raw).collect();
         if !own.is_empty() {
-            return self.shown_records(&id.id, own, streams);
+            return self.shown_records(own, streams);
         }
         let rows = match cluster::accounting(self.cluster, id) {
             Ok(rows) => rows,
@@ -190,33 +240,10 @@ impl<'a> Explainer<'a> {
         Ok(!rows.is_empty())
     }
 
-    /// The records the caller may see, job by job (an array's tasks in order).
-    fn shown_records(
-        &self,
-        asked: &str,
-        records: Vec<&JobRecord>,
-        streams: &mut Streams,
-    ) -> Result<bool, Stop> {
-        let viewer = self.viewer.get_or_init(|| self.cluster.viewer());
-        let visible: Vec<JobRecord> = records
-            .into_iter()
-            .filter(|r| viewer.may_see(r.origin.uid))
-            .cloned()
-            .collect();
-        if visible.is_empty() {
-            let why = match viewer.slurm_asked {
-                true => "this cluster keeps jobs private: PrivateData=jobs",
-                false => {
-                    "Slurm could not be asked who may see other users' jobs, so only yours are \
-                     shown"
-                }
-            };
-            streams.warn(&format!(
-                "job {asked}'s records are not yours to see ({why})"
-            ));
-            return Ok(false);
-        }
-        for job in per_job(visible) {
+    /// The records of a job, job by job (an array's tasks in order).
+    fn shown_records(&self, records: Vec<&JobRecord>, streams: &mut Streams) -> Result<bool, Stop> {
+        let records: Vec<JobRecord> = records.into_iter().cloned().collect();
+        for job in per_job(records) {
             self.print_records(&job, streams)?;
         }
         Ok(true)

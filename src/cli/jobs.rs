@@ -20,7 +20,13 @@ impl JobRef {
     /// `1234`, `1234_5`, `1234+1`, or any of them with a step (`1234.0`, `1234_5.batch`).
     pub fn parse(text: &str) -> Result<JobRef, String> {
         let job = text.split('.').next().unwrap_or(text);
-        let number = |t: &str| t.parse::<u32>().ok();
+        // Digits only: Rust's parse would take "+5" as 5.
+        let number = |t: &str| {
+            t.bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| t.parse::<u32>().ok())
+                .flatten()
+        };
         let two = |sep| {
             let (a, b) = job.split_once(sep)?;
             Some((number(a)?, number(b)?))
@@ -104,6 +110,8 @@ mod tests {
             "1_2_3",
             "99999999999",
             "0",
+            "+5",
+            "1_+2",
         ] {
             assert!(JobRef::parse(bad).is_err(), "{bad:?}");
         }

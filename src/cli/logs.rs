@@ -17,22 +17,30 @@ impl LogFiles {
     /// The logs under `paths`. A log the site keeps private, or one that is not there, is
     /// said once and left out: a user still gets what sacct knows.
     pub fn readable(paths: &[PathBuf], streams: &mut Streams) -> Result<LogFiles, Stop> {
-        let mut private = false;
+        let mut private = Vec::new();
         let mut files = Vec::new();
         for file in history::log_files(paths)? {
             match std::fs::File::open(&file) {
                 Ok(_) => files.push(file),
-                Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-                    streams.warn(&format!(
-                        "{}: readable by the administrators only on this cluster",
-                        file.display()
-                    ));
-                    private = true;
-                }
+                Err(e) if e.kind() == ErrorKind::PermissionDenied => private.push(file),
                 Err(e) => streams.warn(&format!("{}: {}", file.display(), not_read(&e))),
             }
         }
-        Ok(LogFiles { files, private })
+        // Once, however many rotations and nodes' logs there are.
+        if let Some(first) = private.first() {
+            let more = match private.len() {
+                1 => String::new(),
+                n => format!(" (and {} more job logs)", n - 1),
+            };
+            streams.warn(&format!(
+                "{}{more}: readable by the administrators only on this cluster",
+                first.display()
+            ));
+        }
+        Ok(LogFiles {
+            files,
+            private: !private.is_empty(),
+        })
     }
 
     /// For a summary over the logs (the report, the list): no log read is an error, never an

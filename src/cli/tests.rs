@@ -355,12 +355,39 @@ fn another_users_records_are_not_shown_where_jobs_are_private() {
     }]);
     let ran = run(&["--log", path(&log), "5"], &FakeCluster::alice());
     assert_eq!(ran.code, ExitCode::FAILURE);
-    assert!(ran.out.is_empty(), "{}", ran.out);
     assert!(
-        ran.err
-            .contains("job 5's records are not yours to see (this cluster keeps jobs private"),
+        !ran.out.contains("of bob") && !ran.out.contains("cause:"),
+        "{}",
+        ran.out
+    );
+    assert!(
+        ran.err.contains(
+            "job 5: the records here are not yours to see (this cluster keeps jobs private"
+        ),
         "{}",
         ran.err
+    );
+    // Slurm gave id 5 out again, to alice: another user's old record never stands in for her
+    // job, which Slurm's accounting explains.
+    let rows = "5|OUT_OF_MEMORY|200M||00:00:01||1|0:125\n5.batch|OUT_OF_MEMORY||204800K|00:00:01|1|1|0:125\n";
+    let cluster = FakeCluster::alice()
+        .answers(
+            "-j 5 -X -n -P -o JobID,JobIDRaw,Submit",
+            Ok("5|5|2026-11-30T10:00:00\n"),
+        )
+        .answers(
+            &format!(
+                "-j 5 -P -n -o {} -S 2026-11-30T10:00:00",
+                crate::sacct::FIELDS
+            ),
+            Ok(rows),
+        );
+    let own = run(&["--log", path(&log), "5"], &cluster);
+    assert_eq!(own.code, ExitCode::SUCCESS, "{}", own.err);
+    assert!(
+        own.out.contains("Job 5: no oom-explain record") && own.out.contains("OUT_OF_MEMORY"),
+        "{}",
+        own.out
     );
 }
 
