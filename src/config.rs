@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::options::{InvalidMode, Mode};
 use crate::size;
+use crate::syslog::{self, Syslog};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -45,6 +46,11 @@ pub struct Config {
     /// the job's cgroup is gone and its last record is at least this old (seconds): between two
     /// steps a running job may have no cgroup on the node.
     pub leftover_after_s: u64,
+    /// The node's counters for Prometheus (node_exporter's textfile collector), if wanted.
+    pub metrics_file: Option<PathBuf>,
+    /// The job lines go to syslog instead of `job_log` (`job_log=syslog`), with these.
+    pub job_log_to_syslog: bool,
+    pub syslog: Syslog,
 }
 
 /// How a step is watched.
@@ -91,6 +97,9 @@ impl Default for Config {
             over_request_percent: 50,
             over_request_min_unused_mib: 1024,
             evidence_dir: None,
+            metrics_file: None,
+            job_log_to_syslog: false,
+            syslog: Syslog::default(),
             max_mem: None,
             highmem_partition: None,
             support: None,
@@ -122,6 +131,8 @@ pub enum Values {
     Time,
     /// An absolute path.
     Path,
+    /// An absolute path, or this word.
+    PathOr(&'static str),
     /// Any text without control characters.
     Text,
 }
@@ -139,6 +150,7 @@ impl Values {
             Values::Size => "a size such as 256G or 512000M".into(),
             Values::Time => "a time from 1s to 366d, such as 600, 10m or 2h".into(),
             Values::Path => "an absolute path".into(),
+            Values::PathOr(word) => format!("an absolute path, or {word}"),
             Values::Text => "some text".into(),
         }
     }
@@ -257,10 +269,11 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         name: "job_log",
-        values: Values::Path,
+        values: Values::PathOr("syslog"),
         default: Some(DEFAULT_JOB_LOG),
         description: "The node's job log: one JSON line per job and node, written by the job \
-                      epilog.",
+                      epilog; syslog: each line one message to syslog instead (syslog_facility, \
+                      syslog_tag), for sites that forward syslog to a central store.",
     },
     Key {
         name: "job_log_mode",
@@ -269,11 +282,42 @@ pub const KEYS: &[Key] = &[
         description: "Who may read the job log: admins only, its group too, or everyone.",
     },
     Key {
+        name: "syslog_facility",
+        values: Values::OneOf(&[
+            "user", "daemon", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
+            "local7",
+        ]),
+        default: Some("daemon"),
+        description: "The syslog facility of the job lines (job_log=syslog).",
+    },
+    Key {
+        name: "syslog_tag",
+        values: Values::Text,
+        default: Some("oom-explain"),
+        description: "The syslog tag of the job lines (job_log=syslog): letters, digits, ., _ \
+                      and -, at most 32.",
+    },
+    Key {
+        name: "syslog_socket",
+        values: Values::Path,
+        default: Some("/dev/log"),
+        description: "The local syslog daemon's socket (job_log=syslog).",
+    },
+    Key {
         name: "leftover_after",
         values: Values::Time,
         default: Some("10m"),
         description: "Records of a job whose epilog never ran are merged by another job's \
                       epilog once the job's cgroup is gone and they are this old.",
+    },
+    Key {
+        name: "metrics_file",
+        values: Values::Path,
+        default: None,
+        description: "A Prometheus textfile (name ending .prom in node_exporter's textfile \
+                      folder) where each job epilog adds to the node's counters: job records \
+                      by outcome and partition, OOM kills, unused GiB-hours (the folder must \
+                      exist, owned by root and writable by no one else).",
     },
     Key {
         name: "config",
@@ -339,6 +383,7 @@ struct FileConfig {
     over_request: Option<Scalar>,
     over_request_min_unused: Option<Scalar>,
     evidence_dir: Option<String>,
+    metrics_file: Option<String>,
     max_mem: Option<Scalar>,
     highmem_partition: Option<String>,
     support: Option<String>,
@@ -348,6 +393,9 @@ struct FileConfig {
     spool_dir: Option<String>,
     job_log: Option<String>,
     job_log_mode: Option<Scalar>,
+    syslog_facility: Option<String>,
+    syslog_tag: Option<String>,
+    syslog_socket: Option<String>,
     leftover_after: Option<Scalar>,
 }
 
@@ -416,6 +464,7 @@ impl Config {
                 file.over_request_min_unused.map(text_of),
             ),
             ("evidence_dir", file.evidence_dir),
+            ("metrics_file", file.metrics_file),
             ("max_mem", file.max_mem.map(text_of)),
             ("highmem_partition", file.highmem_partition),
             ("support", file.support),
@@ -425,6 +474,9 @@ impl Config {
             ("spool_dir", file.spool_dir),
             ("job_log", file.job_log),
             ("job_log_mode", file.job_log_mode.map(text_of)),
+            ("syslog_facility", file.syslog_facility),
+            ("syslog_tag", file.syslog_tag),
+            ("syslog_socket", file.syslog_socket),
             ("leftover_after", file.leftover_after.map(text_of)),
         ];
         for (key, value) in entries {
@@ -470,8 +522,23 @@ impl Config {
             "over_request" => self.over_request_percent = number()? as u32,
             "over_request_min_unused" => self.over_request_min_unused_mib = number()?,
             "evidence_dir" => self.evidence_dir = Some(absolute()?),
+            "metrics_file" => self.metrics_file = Some(absolute()?),
             "spool_dir" => self.spool_dir = absolute()?,
-            "job_log" => self.job_log = absolute()?,
+            "job_log" if value == "syslog" => self.job_log_to_syslog = true,
+            "job_log" => {
+                self.job_log = absolute()?;
+                self.job_log_to_syslog = false;
+            }
+            "syslog_facility" => {
+                self.syslog.facility = syslog::FACILITIES
+                    .iter()
+                    .find(|(name, _)| *name == value)
+                    .map(|(_, code)| *code)
+                    .ok_or_else(refuse)?
+            }
+            "syslog_tag" if syslog::valid_tag(value) => self.syslog.tag = value.to_owned(),
+            "syslog_tag" => return Err(refuse()),
+            "syslog_socket" => self.syslog.socket = absolute()?,
             "records" => {
                 self.records = match value {
                     "off" => Records::Off,
@@ -569,6 +636,22 @@ mod tests {
         assert_eq!(Config::default().default_mode, Mode::Off);
         assert!(Config::from_args(&["default_mode=loud"]).is_err());
         assert!(Config::from_args(&["job_log=relative.jsonl"]).is_err());
+        let c = Config::from_args(&[
+            "job_log=syslog",
+            "syslog_facility=local3",
+            "syslog_tag=oomx",
+        ])
+        .unwrap();
+        assert!(c.job_log_to_syslog);
+        assert_eq!((c.syslog.facility, c.syslog.tag.as_str()), (19, "oomx"));
+        assert_eq!(c.syslog.socket, Path::new("/dev/log"));
+        for bad in [
+            "syslog_facility=local9",
+            "syslog_tag=a b",
+            "syslog_socket=dev/log",
+        ] {
+            assert!(Config::from_args(&[bad]).is_err(), "{bad}");
+        }
         let c = Config::from_args(&["job_log_mode=0644", "leftover_after=10m"]).unwrap();
         assert_eq!((c.job_log_mode, c.leftover_after_s), (0o644, 600));
         assert_eq!(
@@ -666,7 +749,7 @@ mod tests {
                 "expected a time from 1s to 366d, such as 600, 10m or 2h",
             ),
             ("highmem_partition= ", "expected some text"),
-            ("job_log=jobs.jsonl", "expected an absolute path"),
+            ("job_log=jobs.jsonl", "expected an absolute path, or syslog"),
         ] {
             assert!(refusal(arg).ends_with(said), "{arg}: {}", refusal(arg));
         }
@@ -675,7 +758,7 @@ mod tests {
             "plugstack.conf: unknown argument \"hedroom\" (known keys: headroom, near_miss, \
              over_request, over_request_min_unused, evidence_dir, max_mem, highmem_partition, \
              support, help_url, default_mode, records, spool_dir, job_log, job_log_mode, \
-             leftover_after, config)"
+             syslog_facility, syslog_tag, syslog_socket, leftover_after, metrics_file, config)"
         );
     }
 

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::record::{JobLine, SCHEMA, is_kill};
+use crate::record::{self, JobLine, SCHEMA, is_kill};
 
 const GIB: f64 = (1u64 << 30) as f64;
 
@@ -77,7 +77,7 @@ impl Builder {
 
     pub fn add_line(&mut self, line: &str) {
         self.report.lines += 1;
-        let Ok(r) = serde_json::from_str::<JobLine>(line) else {
+        let Ok(r) = serde_json::from_str::<JobLine>(record::json_of(line)) else {
             self.report.skipped += 1;
             return;
         };

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::record::{JobLine, JobRecord, SCHEMA, outcome_rank};
+use crate::record::{self, JobLine, JobRecord, SCHEMA, outcome_rank};
 use crate::size::human;
 use crate::step::ArrayTask;
 
@@ -151,7 +151,7 @@ pub fn find_jobs(files: &[PathBuf], wanted: &Wanted) -> io::Result<Vec<JobRecord
         // Cheap test first: most lines are other jobs. Only the number, so that a line written
         // another way than the plugin writes it (`"job": 8`, the key last) is still found.
         if needles.iter().any(|n| line.contains(n.as_str()))
-            && let Ok(record) = serde_json::from_str::<JobRecord>(line)
+            && let Ok(record) = serde_json::from_str::<JobRecord>(record::json_of(line))
             && record.schema == SCHEMA
             && wanted.wants(&record)
         {
@@ -306,7 +306,7 @@ pub fn recent_jobs(files: &[PathBuf], filter: &RecentFilter) -> io::Result<Vec<R
         if uid_text.as_deref().is_some_and(|uid| !line.contains(uid)) {
             return;
         }
-        let Ok(record) = serde_json::from_str::<JobLine>(line) else {
+        let Ok(record) = serde_json::from_str::<JobLine>(record::json_of(line)) else {
             return;
         };
         if !record.passes(filter) {

@@ -10,10 +10,11 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::record::{JobRecord, Origin, StepRecord};
-use crate::spool::Dir;
+use crate::spool::{self, Dir};
+use crate::syslog::Syslog;
 
 /// A claimed file left by an epilog that died is taken again after this long.
 const STALE_CLAIM: Duration = Duration::from_secs(600);
@@ -53,12 +54,13 @@ pub struct Merged {
     pub bad: Vec<PathBuf>,
 }
 
-/// Where the job log is and who may read it.
+/// Where the job lines go.
 #[derive(Debug, Clone, Copy)]
-pub struct JobLog<'a> {
-    pub path: &'a Path,
-    /// The file's mode (config `job_log_mode`).
-    pub mode: u32,
+pub enum JobLog<'a> {
+    /// The node's job log, and who may read it (config `job_log_mode`).
+    File { path: &'a Path, mode: u32 },
+    /// Syslog (`job_log=syslog`): one message per line.
+    Syslog(&'a Syslog),
 }
 
 /// The job epilog on node `here.node`: merges `job`'s step records and any leftovers into the
@@ -138,7 +140,11 @@ pub fn epilog(
         .filter_map(|((recovered, _), steps)| JobRecord::merge(steps, recovered))
         .collect();
     let lines: String = merged.jobs.iter().map(|j| j.to_line() + "\n").collect();
-    if let Err(e) = append(job_log, lines.as_bytes()) {
+    let appended = match job_log {
+        JobLog::File { path, mode } => append(path, mode, lines.as_bytes()),
+        JobLog::Syslog(syslog) => syslog.send(lines.as_bytes(), crate::record::unix_now()),
+    };
+    if let Err(e) = appended {
         // Give the records back for the next epilog.
         for (original, claim) in &claims {
             let _ = spool.rename(claim, original);
@@ -180,11 +186,10 @@ fn stale(spool: &Dir, name: &str) -> bool {
 
 /// Appends whole lines to the log (created with its mode if missing, in a root-owned folder),
 /// under an exclusive lock and in one write.
-pub fn append(job_log: JobLog, lines: &[u8]) -> io::Result<()> {
+pub fn append(path: &Path, mode: u32, lines: &[u8]) -> io::Result<()> {
     if lines.is_empty() {
         return Ok(());
     }
-    let path = job_log.path;
     let (Some(folder), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str()))
     else {
         return Err(io::Error::other(format!(
@@ -192,24 +197,6 @@ pub fn append(job_log: JobLog, lines: &[u8]) -> io::Result<()> {
             path.display()
         )));
     };
-    let mut file = Dir::open_or_create(folder, 0o755)?.open_append(name, job_log.mode)?;
-    let start = Instant::now();
-    loop {
-        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-            Ok(mut locked) => {
-                locked.write_all(lines)?;
-                return Ok(());
-            }
-            Err((f, nix::errno::Errno::EWOULDBLOCK)) if start.elapsed() < LOCK_WAIT => {
-                file = f;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err((_, e)) => {
-                return Err(io::Error::other(format!(
-                    "{}: cannot lock: {e}",
-                    path.display()
-                )));
-            }
-        }
-    }
+    let file = Dir::open_or_create(folder, 0o755)?.open_append(name, mode)?;
+    spool::lock_within(file, path, LOCK_WAIT)?.write_all(lines)
 }

@@ -74,6 +74,12 @@ pub fn file_name(job: u32, step: &str, node: &str, ended: u64) -> String {
     format!("{job}.{step}.{node}.{ended}.json")
 }
 
+/// The record in a job log line: the line itself, or what follows a syslog prefix
+/// (`Nov 30 10:05:01 node1 oom-explain[42]: {…}`, where a site collects `job_log=syslog`).
+pub fn json_of(line: &str) -> &str {
+    line.find('{').map_or(line, |start| &line[start..])
+}
+
 /// A job log line read for a listing or a report: only the fields they need, borrowed; serde
 /// skips the rest (the steps) without building them, which keeps a pass over a large log fast.
 #[derive(Deserialize)]

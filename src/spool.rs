@@ -12,10 +12,31 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use nix::fcntl::{OFlag, RenameFlags, openat, renameat, renameat2};
+use nix::fcntl::{Flock, FlockArg, OFlag, RenameFlags, openat, renameat, renameat2};
 use nix::sys::stat::{Mode, fchmod, fstat, mkdirat};
 use nix::unistd::{UnlinkatFlags, unlinkat};
+
+/// An exclusive lock on `file`, waited for at most `wait` (an epilog never hangs on another).
+pub fn lock_within(mut file: File, path: &Path, wait: Duration) -> io::Result<Flock<File>> {
+    let start = Instant::now();
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(locked) => return Ok(locked),
+            Err((f, nix::errno::Errno::EWOULDBLOCK)) if start.elapsed() < wait => {
+                file = f;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err((_, e)) => {
+                return Err(io::Error::other(format!(
+                    "{}: cannot lock: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+}
 
 /// Groups below this id are the system's own (Debian, Ubuntu, RHEL: 1000).
 const FIRST_USER_GID: u32 = 1000;
@@ -133,21 +154,58 @@ impl Dir {
     /// symlink), mode 0600, whole or not at all: it is written as `<name>.part` and renamed
     /// into place, so a reader never sees a half-written file and a full disk leaves none.
     pub fn create_new(&self, name: &str, contents: &[u8]) -> io::Result<()> {
+        self.write_whole(name, contents, 0o600, RenameFlags::RENAME_NOREPLACE)
+    }
+
+    /// Replaces `name` with `contents` (mode `mode`), whole or not at all, as
+    /// [`Dir::create_new`] writes; a reader sees the old file or the new one. The caller keeps
+    /// other writers out (a lock): a `.part` left by one that died is written over.
+    pub fn replace(&self, name: &str, contents: &[u8], mode: u32) -> io::Result<()> {
+        let _ = unlinkat(
+            self.fd.as_fd(),
+            format!("{name}.part").as_str(),
+            UnlinkatFlags::NoRemoveDir,
+        );
+        self.write_whole(name, contents, mode, RenameFlags::empty())
+    }
+
+    /// `<name>.part` written and renamed to `name` with `rename` (RENAME_NOREPLACE: never over
+    /// an existing file).
+    fn write_whole(
+        &self,
+        name: &str,
+        contents: &[u8],
+        mode: u32,
+        rename: RenameFlags,
+    ) -> io::Result<()> {
+        plain(&self.path, name)?;
         let part = format!("{name}.part");
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL;
         let written = self
-            .open_file(&part, flags, 0o600)
-            .and_then(|mut file| file.write_all(contents))
+            .open_file(&part, flags, mode)
+            .and_then(|mut file| {
+                file.write_all(contents)?;
+                // The umask may have taken bits the reader needs.
+                fchmod(file.as_fd(), Mode::from_bits_truncate(mode))
+                    .map_err(|e| at(&self.path.join(&part), e))
+            })
             .and_then(|()| {
-                plain(&self.path, name)?;
                 let fd = self.fd.as_fd();
-                renameat2(fd, part.as_str(), fd, name, RenameFlags::RENAME_NOREPLACE)
+                renameat2(fd, part.as_str(), fd, name, rename)
                     .map_err(|e| at(&self.path.join(name), e))
             });
         if written.is_err() {
             let _ = unlinkat(self.fd.as_fd(), part.as_str(), UnlinkatFlags::NoRemoveDir);
         }
         written
+    }
+
+    /// An exclusive lock on the file `name` (created 0600 if missing), waited for at most
+    /// `wait`: writers of a file replaced whole take it first.
+    pub fn lock(&self, name: &str, wait: Duration) -> io::Result<Flock<File>> {
+        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NONBLOCK;
+        let file = self.open_file(name, flags, 0o600)?;
+        lock_within(file, &self.path.join(name), wait)
     }
 
     /// A regular file of ours, read whole if it is at most `cap` bytes. Non-blocking: a FIFO

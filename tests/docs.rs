@@ -201,7 +201,7 @@ fn command_outputs() -> Vec<(String, String)> {
     for name in ["other-step.0", "other-step.1", "other-step.batch"] {
         journal::spool_step(&spool, &step_record(name, 4, &user)).unwrap();
     }
-    let log_at = journal::JobLog {
+    let log_at = journal::JobLog::File {
         path: &log,
         mode: 0o644,
     };

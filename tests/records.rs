@@ -38,7 +38,7 @@ fn step_record(fixture: &str, job: u32, node: &str, job_cgroup: Option<PathBuf>)
 }
 
 fn at(log: &Path) -> journal::JobLog<'_> {
-    journal::JobLog {
+    journal::JobLog::File {
         path: log,
         mode: 0o644,
     }
@@ -357,7 +357,7 @@ fn unsafe_places_are_refused() {
     let logs = tmp.path().join("logs");
     std::fs::create_dir(&logs).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", logs.join("jobs.jsonl")).unwrap();
-    assert!(journal::append(at(&logs.join("jobs.jsonl")), b"{}\n").is_err());
+    assert!(journal::append(&logs.join("jobs.jsonl"), 0o644, b"{}\n").is_err());
 }
 
 #[test]

@@ -81,6 +81,29 @@ step "real cluster with site settings: escalation beyond the node's memory, the 
 OOM_EXPLAIN_PLUGIN_ARGS="max_mem=150M highmem_partition=bigmem support=hpc-help@example.org help_url=https://hpc.example.org/oom" $LAB up
 cargo test --locked --features cluster-tests --test cluster_site
 
+# Debian's packages of daemons start them where no init system stops it (node_exporter on
+# :9100, rsyslogd on /dev/log): only the tests run them, on the lab's own port and socket.
+install_without_starting() {
+    local policy_added=no
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
+        policy_added=yes
+    fi
+    $LAB install-pkgs "$@"
+    if [ "$policy_added" = yes ]; then rm -f /usr/sbin/policy-rc.d; fi
+}
+lab_dir=$($LAB env | sed -n 's/^LAB=//p')
+
+step "real cluster with metrics_file: node_exporter's textfile collector reads the epilog's counters"
+install_without_starting prometheus-node-exporter
+OOM_EXPLAIN_PLUGIN_ARGS="metrics_file=$lab_dir/metrics/oom_explain.prom" $LAB up
+cargo test --locked --features cluster-tests --test cluster_metrics -- --nocapture
+
+step "real cluster with job_log=syslog: a real rsyslogd writes the job lines, the command reads its file"
+install_without_starting rsyslog
+OOM_EXPLAIN_PLUGIN_ARGS="job_log=syslog syslog_facility=local3 syslog_socket=$lab_dir/run/oom-syslog.sock" $LAB up
+cargo test --locked --features cluster-tests --test cluster_syslog -- --nocapture
+
 step "real cluster with two slurmd nodes: a record per node, oom-explain JOBID, slurmd killed before the epilog"
 OOM_EXPLAIN_LAB_PROFILE=twonode OOM_EXPLAIN_PLUGIN_ARGS=records=all $LAB up
 cargo test --locked --features cluster-tests --test cluster_records -- --nocapture

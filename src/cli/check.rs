@@ -94,6 +94,22 @@ fn plugstack_in(slurm_conf: &str) -> Option<PathBuf> {
     })
 }
 
+/// Where the job lines go, as check-config says it.
+fn job_log(c: &Config) -> String {
+    match c.job_log_to_syslog {
+        true => format!(
+            "syslog (facility {}, tag {}, socket {})",
+            crate::syslog::FACILITIES
+                .iter()
+                .find(|(_, code)| *code == c.syslog.facility)
+                .map_or("?", |(name, _)| name),
+            c.syslog.tag,
+            c.syslog.socket.display()
+        ),
+        false => format!("{} (mode {:04o})", c.job_log.display(), c.job_log_mode),
+    }
+}
+
 /// The settings in force, as an admin checks them.
 fn settings(c: &Config) -> Vec<String> {
     let mut out = vec![
@@ -105,11 +121,10 @@ fn settings(c: &Config) -> Vec<String> {
             c.over_request_min_unused_mib
         ),
         format!(
-            "  records {}, spool_dir {}, job_log {} (mode {:04o}), leftover_after {} s",
+            "  records {}, spool_dir {}, job_log {}, leftover_after {} s",
             c.records.name(),
             c.spool_dir.display(),
-            c.job_log.display(),
-            c.job_log_mode,
+            job_log(c),
             c.leftover_after_s
         ),
         format!(

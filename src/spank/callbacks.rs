@@ -554,9 +554,12 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
             partition: env("SLURM_JOB_PARTITION"),
         };
         let now = record::unix_now();
-        let job_log = journal::JobLog {
-            path: &config.job_log,
-            mode: config.job_log_mode,
+        let job_log = match config.job_log_to_syslog {
+            true => journal::JobLog::Syslog(&config.syslog),
+            false => journal::JobLog::File {
+                path: &config.job_log,
+                mode: config.job_log_mode,
+            },
         };
         let merged = journal::epilog(&config.spool_dir, job_log, job, &here, |r| {
             journal::job_still_here(r, now, config.leftover_after_s)
@@ -570,6 +573,12 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
         }
         for record in &merged.jobs {
             log::info(&crate::record::job_summary(record));
+        }
+        if let Some(file) = config.metrics_file.as_deref()
+            && !merged.jobs.is_empty()
+            && let Err(e) = crate::metrics::update(file, &merged.jobs, now)
+        {
+            log::error(&format!("metrics_file: counters left as they were: {e}"));
         }
         Ok(0)
     })
