@@ -384,6 +384,21 @@ mod tests {
     }
 
     #[test]
+    fn a_collected_syslog_file_is_read_after_each_lines_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("central.log");
+        let line = run_of_job_8("node1", 1_795_000_600, 600);
+        let text = format!(
+            "Nov 30 10:05:01 node1 sshd[1]: an unrelated line {{x}}\n\
+             Nov 30 10:05:01 node1 oom-explain[42]: {line}\n"
+        );
+        std::fs::write(&log, text).unwrap();
+        let found = find_job(&[log], 8).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].origin.node, "node1");
+    }
+
+    #[test]
     fn dated_rotations_are_read_oldest_first() {
         let dir = tempfile::tempdir().unwrap();
         for name in ["jobs.jsonl", "jobs.jsonl-20261101", "jobs.jsonl-20261001"] {
