@@ -160,6 +160,8 @@ pub fn find_jobs(files: &[PathBuf], wanted: &Wanted) -> io::Result<Vec<JobRecord
     })?;
     let mut found = newest_runs(found);
     found.sort_by(|a, b| (&a.origin.node, a.ended).cmp(&(&b.origin.node, b.ended)));
+    // A line sent twice (syslog after a failed epilog, a log collected twice) is one record.
+    found.dedup();
     Ok(found)
 }
 
@@ -392,7 +394,8 @@ mod tests {
             "Nov 30 10:05:01 node1 sshd[1]: an unrelated line {{x}}\n\
              Nov 30 10:05:01 node1 oom-explain[42]: {line}\n"
         );
-        std::fs::write(&log, text).unwrap();
+        std::fs::write(&log, format!("{text}{text}")).unwrap();
+        // Each line twice (an epilog that sent again after a failure): one record.
         let found = find_job(&[log], 8).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].origin.node, "node1");
