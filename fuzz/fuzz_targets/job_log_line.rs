@@ -3,7 +3,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use oom_explain::history::{explain, find_job};
-use oom_explain::record::{JobRecord, SCHEMA, job_summary};
+use oom_explain::record::{JobRecord, SCHEMA, job_summary, json_of};
 
 include!("../common/scratch.rs");
 
@@ -15,7 +15,8 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let mut records = Vec::new();
     for line in text.lines() {
-        let Ok(record) = serde_json::from_str::<JobRecord>(line.trim_end()) else {
+        // As the reader takes it: the line, or what follows a syslog prefix.
+        let Ok(record) = serde_json::from_str::<JobRecord>(json_of(line.trim_end())) else {
             continue;
         };
         let back: JobRecord = serde_json::from_str(&record.to_line()).unwrap();
@@ -50,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(found.len() <= same, "{} > {same}", found.len());
     let lines = explain(job, &found);
     assert!(
-        lines[0].starts_with(&format!("oom-explain: job {job}")),
+        lines[0].starts_with(&format!("Job {job}")),
         "{lines:?}"
     );
     let _ = explain(job, &records);

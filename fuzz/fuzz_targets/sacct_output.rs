@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         .map_or("1", |r| r.id.split('.').next().unwrap_or("1"));
     let lines = explain(job, &rows, release);
     assert!(
-        lines[0].starts_with(&format!("oom-explain: job {job}")),
+        lines[0].starts_with(&format!("Job {job}")),
         "{lines:?}"
     );
 });
