@@ -73,14 +73,6 @@ step "real cluster, faults injected at every entry point: jobs end as without th
 OOM_EXPLAIN_PLUGIN_ARGS="records=all" $LAB up target/plugins/faults/oom_explain.so
 cargo test --locked --features cluster-tests --test cluster_faults -- --nocapture
 
-step "real cluster with a bad plugstack.conf argument: the plugin steps aside"
-OOM_EXPLAIN_PLUGIN_ARGS="headroom=25 hedroom=5" $LAB up
-cargo test --locked --features cluster-tests --test cluster_bad_config
-
-step "real cluster with site settings: escalation beyond the node's memory, the user's own option"
-OOM_EXPLAIN_PLUGIN_ARGS="max_mem=150M highmem_partition=bigmem support=hpc-help@example.org help_url=https://hpc.example.org/oom" $LAB up
-cargo test --locked --features cluster-tests --test cluster_site
-
 # Debian's packages of daemons start them where no init system stops it (node_exporter on
 # :9100, rsyslogd on /dev/log): only the tests run them, on the lab's own port and socket.
 install_without_starting() {
@@ -103,6 +95,14 @@ step "real cluster with job_log=syslog: a real rsyslogd writes the job lines, th
 install_without_starting rsyslog
 OOM_EXPLAIN_PLUGIN_ARGS="job_log=syslog syslog_facility=local3 syslog_socket=$lab_dir/run/oom-syslog.sock" $LAB up
 cargo test --locked --features cluster-tests --test cluster_syslog -- --nocapture
+
+step "real cluster with a bad plugstack.conf argument: the plugin steps aside"
+OOM_EXPLAIN_PLUGIN_ARGS="headroom=25 hedroom=5" $LAB up
+cargo test --locked --features cluster-tests --test cluster_bad_config
+
+step "real cluster with site settings: escalation beyond the node's memory, the user's own option"
+OOM_EXPLAIN_PLUGIN_ARGS="max_mem=150M highmem_partition=bigmem support=hpc-help@example.org help_url=https://hpc.example.org/oom" $LAB up
+cargo test --locked --features cluster-tests --test cluster_site
 
 step "real cluster with two slurmd nodes: a record per node, oom-explain JOBID, slurmd killed before the epilog"
 OOM_EXPLAIN_LAB_PROFILE=twonode OOM_EXPLAIN_PLUGIN_ARGS=records=all $LAB up
