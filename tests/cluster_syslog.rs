@@ -73,13 +73,8 @@ impl Drop for Rsyslogd {
     }
 }
 
-fn oom_explain(log: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_oom-explain"))
-        .arg("--log")
-        .arg(log)
-        .args(args)
-        .output()
-        .unwrap();
+fn oom_explain(lab: &Lab, log: &Path, args: &[&str]) -> String {
+    let out = lab.oom_explain_on(log, args);
     assert!(
         out.status.success(),
         "oom-explain {args:?}: {}",
@@ -117,11 +112,11 @@ fn a_killed_jobs_line_goes_through_rsyslog_and_is_explained_from_its_file() {
                 .contains(&needle)
     );
     // The command reads the collected file: the job's report, and the cluster report.
-    let explained = oom_explain(&rsyslogd.file, &[&job.id.to_string()]);
+    let explained = oom_explain(lab, &rsyslogd.file, &[&job.id.to_string()]);
     assert!(
         explained.contains("cause: under-allocation") && explained.contains("#SBATCH --mem="),
         "{explained}"
     );
-    let report = oom_explain(&rsyslogd.file, &["report"]);
+    let report = oom_explain(lab, &rsyslogd.file, &["report"]);
     assert!(report.contains("Jobs killed for memory: 1"), "{report}");
 }

@@ -206,9 +206,14 @@ impl Lab {
 
     /// Runs the `oom-explain` command on this lab's job log.
     pub fn oom_explain(&self, args: &[&str]) -> Output {
+        self.oom_explain_on(&self.job_log, args)
+    }
+
+    /// Runs the `oom-explain` command on `log` (a collected file).
+    pub fn oom_explain_on(&self, log: &Path, args: &[&str]) -> Output {
         run(Command::new(env!("CARGO_BIN_EXE_oom-explain"))
             .arg("--log")
-            .arg(&self.job_log)
+            .arg(log)
             .args(args)
             .env("SLURM_CONF", &self.slurm_conf))
     }
