@@ -133,6 +133,10 @@ pub enum Values {
     Path,
     /// An absolute path, or this word.
     PathOr(&'static str),
+    /// An absolute path whose name ends so.
+    PathEnding(&'static str),
+    /// A word of letters, digits, `.`, `_` and `-`, at most 32 (a syslog tag).
+    Word,
     /// Any text without control characters.
     Text,
 }
@@ -151,6 +155,8 @@ impl Values {
             Values::Time => "a time from 1s to 366d, such as 600, 10m or 2h".into(),
             Values::Path => "an absolute path".into(),
             Values::PathOr(word) => format!("an absolute path, or {word}"),
+            Values::PathEnding(end) => format!("an absolute path ending in {end}"),
+            Values::Word => "a word of letters, digits, ., _ or -, at most 32".into(),
             Values::Text => "some text".into(),
         }
     }
@@ -292,7 +298,7 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         name: "syslog_tag",
-        values: Values::Text,
+        values: Values::Word,
         default: Some("oom-explain"),
         description: "The syslog tag of the job lines (job_log=syslog): letters, digits, ., _ \
                       and -, at most 32.",
@@ -312,7 +318,7 @@ pub const KEYS: &[Key] = &[
     },
     Key {
         name: "metrics_file",
-        values: Values::Path,
+        values: Values::PathEnding(".prom"),
         default: None,
         description: "A Prometheus textfile (name ending .prom in node_exporter's textfile \
                       folder) where each job epilog adds to the node's counters: job records \
@@ -522,7 +528,9 @@ impl Config {
             "over_request" => self.over_request_percent = number()? as u32,
             "over_request_min_unused" => self.over_request_min_unused_mib = number()?,
             "evidence_dir" => self.evidence_dir = Some(absolute()?),
-            "metrics_file" => self.metrics_file = Some(absolute()?),
+            // node_exporter's textfile collector reads only *.prom.
+            "metrics_file" if value.ends_with(".prom") => self.metrics_file = Some(absolute()?),
+            "metrics_file" => return Err(refuse()),
             "spool_dir" => self.spool_dir = absolute()?,
             "job_log" if value == "syslog" => self.job_log_to_syslog = true,
             "job_log" => {
@@ -530,11 +538,7 @@ impl Config {
                 self.job_log_to_syslog = false;
             }
             "syslog_facility" => {
-                self.syslog.facility = syslog::FACILITIES
-                    .iter()
-                    .find(|(name, _)| *name == value)
-                    .map(|(_, code)| *code)
-                    .ok_or_else(refuse)?
+                self.syslog.facility = syslog::facility_code(value).ok_or_else(refuse)?
             }
             "syslog_tag" if syslog::valid_tag(value) => self.syslog.tag = value.to_owned(),
             "syslog_tag" => return Err(refuse()),
@@ -649,6 +653,7 @@ mod tests {
             "syslog_facility=local9",
             "syslog_tag=a b",
             "syslog_socket=dev/log",
+            "metrics_file=/var/lib/m/oom.txt",
         ] {
             assert!(Config::from_args(&[bad]).is_err(), "{bad}");
         }
@@ -771,6 +776,7 @@ mod tests {
                 let value = k.default.unwrap_or(match k.values {
                     Values::Size => "512G",
                     Values::Path => "/var/lib/oom-explain-evidence",
+                    Values::PathEnding(_) => "/var/lib/oom-explain/metrics/oom_explain.prom",
                     _ => "text",
                 });
                 format!("{} = {value:?}\n", k.name)

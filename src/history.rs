@@ -159,7 +159,7 @@ pub fn find_jobs(files: &[PathBuf], wanted: &Wanted) -> io::Result<Vec<JobRecord
         }
     })?;
     let mut found = newest_runs(found);
-    found.sort_by(|a, b| (&a.origin.node, a.ended).cmp(&(&b.origin.node, b.ended)));
+    found.sort_by(|a, b| (&a.origin.node, a.ended, a.job).cmp(&(&b.origin.node, b.ended, b.job)));
     // A line sent twice (syslog after a failed epilog, a log collected twice) is one record.
     found.dedup();
     Ok(found)

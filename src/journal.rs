@@ -52,6 +52,9 @@ pub struct Merged {
     pub jobs: Vec<JobRecord>,
     /// Spool files that could not be read as records, set aside as `*.bad`.
     pub bad: Vec<PathBuf>,
+    /// Why some jobs' lines did not go out (syslog stopped part-way): their records stay in
+    /// the spool for the next epilog.
+    pub kept: Option<String>,
 }
 
 /// Where the job lines go.
@@ -81,7 +84,7 @@ pub fn epilog(
     let spool = Dir::open(spool_dir)?;
     let me = std::process::id();
     // Claim every candidate file (rename is atomic: of concurrent epilogs, one wins each file).
-    let mut claims: Vec<(String, String)> = Vec::new();
+    let mut claims: Vec<(u32, String, String)> = Vec::new();
     // The claimed records by job: the epilog's own job first, then leftovers.
     let mut by_job: BTreeMap<(bool, u32), Vec<StepRecord>> = BTreeMap::new();
     for name in spool.names()? {
@@ -119,7 +122,7 @@ pub fn epilog(
         if spool.rename(&name, &claim).is_err() {
             continue; // another epilog claimed it first
         }
-        claims.push((original, claim));
+        claims.push((record.job, original, claim));
         let o = &mut record.origin;
         if record.job == job {
             // Slurm's word in the epilog over anything a step recorded.
@@ -139,22 +142,54 @@ pub fn epilog(
         .into_iter()
         .filter_map(|((recovered, _), steps)| JobRecord::merge(steps, recovered))
         .collect();
-    let lines: String = merged.jobs.iter().map(|j| j.to_line() + "\n").collect();
-    let appended = match job_log {
-        JobLog::File { path, mode } => append(path, mode, lines.as_bytes()),
-        JobLog::Syslog(syslog) => syslog.send(lines.as_bytes(), crate::record::unix_now()),
-    };
-    if let Err(e) = appended {
-        // Give the records back for the next epilog.
-        for (original, claim) in &claims {
-            let _ = spool.rename(claim, original);
+    let (sent, failure) = deliver(job_log, &merged.jobs);
+    // The records of the jobs whose line went out are done; the others go back for the next
+    // epilog (never sent twice, never lost).
+    let unsent: Vec<u32> = merged.jobs[sent..].iter().map(|j| j.job).collect();
+    for (job, original, claim) in &claims {
+        let _ = match unsent.contains(job) {
+            true => spool.rename(claim, original),
+            false => spool.remove(claim),
+        };
+    }
+    merged.jobs.truncate(sent);
+    match failure {
+        Some(e) if sent == 0 => Err(e),
+        Some(e) => {
+            merged.kept = Some(format!(
+                "{} job(s) kept for the next epilog: {e}",
+                unsent.len()
+            ));
+            Ok(merged)
         }
-        return Err(e);
+        None => Ok(merged),
     }
-    for (_, claim) in &claims {
-        let _ = spool.remove(claim);
+}
+
+/// Writes the job lines: how many went out, and why the rest did not.
+fn deliver(job_log: JobLog, jobs: &[JobRecord]) -> (usize, Option<io::Error>) {
+    if jobs.is_empty() {
+        return (0, None);
     }
-    Ok(merged)
+    match job_log {
+        JobLog::File { path, mode } => {
+            let lines: String = jobs.iter().map(|j| j.to_line() + "\n").collect();
+            match append(path, mode, lines.as_bytes()) {
+                Ok(()) => (jobs.len(), None),
+                Err(e) => (0, Some(e)),
+            }
+        }
+        JobLog::Syslog(syslog) => {
+            let lines: Vec<String> = jobs
+                .iter()
+                .map(|j| j.to_line_within(crate::syslog::MAX_LINE_BYTES))
+                .collect();
+            match syslog.send(&lines, crate::record::unix_now()) {
+                Ok(()) => (jobs.len(), None),
+                Err((sent, e)) => (sent, Some(e)),
+            }
+        }
+    }
 }
 
 /// A record whose job's cgroup folder is unknown counts as a leftover only after this long.

@@ -227,6 +227,29 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_epilogs_lose_no_count() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("oom_explain.prom");
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let file = file.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..5 {
+                        update(&file, &[job("near-miss", "debug", 1, 100, 95)], 7).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.contains("{outcome=\"near-miss\",partition=\"debug\"} 80\n")
+                && text.contains("oom_explain_oom_kills_total{partition=\"debug\"} 80\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn the_file_is_replaced_whole_and_readable_by_node_exporter() {
         use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().unwrap();

@@ -305,6 +305,35 @@ impl JobRecord {
         serde_json::to_string(self).expect("plain data always serializes")
     }
 
+    /// The line, at most `cap` bytes where a transport has a limit (syslog): a larger record
+    /// keeps only its steps that have something to say, then only the step that gave the
+    /// job's cause, then none (the job's own figures and advice always stay).
+    pub fn to_line_within(&self, cap: usize) -> String {
+        let line = self.to_line();
+        if line.len() <= cap {
+            return line;
+        }
+        let mut shrunk = self.clone();
+        shrunk
+            .steps
+            .retain(|s| !s.report.is_empty() || s.cause != "none");
+        let line = shrunk.to_line();
+        if line.len() <= cap {
+            return line;
+        }
+        let main = shrunk.steps.iter().position(|s| s.cause == self.cause);
+        shrunk.steps = main
+            .map(|i| shrunk.steps.swap_remove(i))
+            .into_iter()
+            .collect();
+        let line = shrunk.to_line();
+        if line.len() <= cap {
+            return line;
+        }
+        shrunk.steps.clear();
+        shrunk.to_line()
+    }
+
     /// When its first step began on this node, as far as the steps say (Unix seconds).
     pub fn began(&self) -> u64 {
         self.steps

@@ -185,6 +185,10 @@ impl Dir {
             .open_file(&part, flags, mode)
             .and_then(|mut file| {
                 file.write_all(contents)?;
+                // A crash after the rename must not leave an empty file in place of the old.
+                if rename.is_empty() {
+                    file.sync_data()?;
+                }
                 // The umask may have taken bits the reader needs.
                 fchmod(file.as_fd(), Mode::from_bits_truncate(mode))
                     .map_err(|e| at(&self.path.join(&part), e))

@@ -25,10 +25,24 @@ pub const FACILITIES: &[(&str, u8)] = &[
     ("local7", 23),
 ];
 
+/// A facility's code by its name (`daemon` → 3).
+pub fn facility_code(name: &str) -> Option<u8> {
+    FACILITIES.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+}
+
+/// A facility's name by its code.
+pub fn facility_name(code: u8) -> Option<&'static str> {
+    FACILITIES.iter().find(|(_, c)| *c == code).map(|(n, _)| *n)
+}
+
 /// Severity "informational": a record, not a problem of the plugin.
 const INFO: u8 = 6;
 /// How long one epilog waits for the syslog daemon in all, before keeping its records.
 const SEND_WAIT: Duration = Duration::from_secs(5);
+/// The longest job line sent (a larger record is shrunk: `JobRecord::to_line_within`): far
+/// below what a datagram may carry here (~208 KiB), and what rsyslog keeps with
+/// `maxMessageSize="64k"`.
+pub const MAX_LINE_BYTES: usize = 60 << 10;
 
 /// Where and how records go to syslog.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +55,7 @@ pub struct Syslog {
 impl Default for Syslog {
     fn default() -> Self {
         Syslog {
-            facility: 3,
+            facility: facility_code("daemon").expect("a facility"),
             tag: "oom-explain".into(),
             socket: PathBuf::from("/dev/log"),
         }
@@ -60,41 +74,53 @@ impl Syslog {
         )
     }
 
-    /// Sends each line of `lines` as one message. An error (no daemon, or one that stays busy)
-    /// leaves the rest unsent: the caller keeps the records for the next epilog.
-    pub fn send(&self, lines: &[u8], now_unix: u64) -> io::Result<()> {
-        // Records go only to a socket in a folder no user controls (checked as every folder
-        // root writes in): nobody can put their own socket there to read them.
-        if let Some(folder) = self.socket.parent() {
-            crate::spool::Dir::open(folder)?;
-        }
-        let socket = UnixDatagram::unbound()?;
-        socket
-            .connect(&self.socket)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.socket.display())))?;
-        socket.set_nonblocking(true)?;
+    /// Sends each line as one message, waiting at most 5 s in all for a busy daemon. On an
+    /// error (no daemon, one that stays busy) the rest is left unsent: the error says how many
+    /// went out, and the caller keeps the others' records for the next epilog.
+    pub fn send(&self, lines: &[String], now_unix: u64) -> Result<(), (usize, io::Error)> {
+        self.send_within(lines, now_unix, SEND_WAIT)
+    }
+
+    fn send_within(
+        &self,
+        lines: &[String],
+        now_unix: u64,
+        wait: Duration,
+    ) -> Result<(), (usize, io::Error)> {
+        let socket = self.connect().map_err(|e| (0, e))?;
         let start = Instant::now();
         let pid = std::process::id();
-        for line in String::from_utf8_lossy(lines).lines() {
+        for (sent, line) in lines.iter().enumerate() {
             let message = self.message(line, now_unix, pid);
             loop {
                 match socket.send(message.as_bytes()) {
                     Ok(_) => break,
-                    Err(e)
-                        if e.kind() == io::ErrorKind::WouldBlock && start.elapsed() < SEND_WAIT =>
-                    {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && start.elapsed() < wait => {
                         std::thread::sleep(Duration::from_millis(20));
                     }
-                    Err(e) => {
-                        return Err(io::Error::new(
-                            e.kind(),
-                            format!("{}: {e}", self.socket.display()),
-                        ));
-                    }
+                    Err(e) => return Err((sent, self.error(e))),
                 }
             }
         }
         Ok(())
+    }
+
+    /// The daemon's socket, non-blocking. Only in a folder no user controls (checked as every
+    /// folder root writes in), so that nobody can put their own socket there to read the
+    /// records; connect() then looks the path up again, which is safe as long as the folders
+    /// on the way stay root's.
+    fn connect(&self) -> io::Result<UnixDatagram> {
+        if let Some(folder) = self.socket.parent() {
+            crate::spool::Dir::open(folder)?;
+        }
+        let socket = UnixDatagram::unbound()?;
+        socket.connect(&self.socket).map_err(|e| self.error(e))?;
+        socket.set_nonblocking(true)?;
+        Ok(socket)
+    }
+
+    fn error(&self, e: io::Error) -> io::Error {
+        io::Error::new(e.kind(), format!("{}: {e}", self.socket.display()))
     }
 }
 
@@ -151,7 +177,8 @@ mod tests {
             socket: path,
             ..Syslog::default()
         };
-        syslog.send(b"{\"job\":1}\n{\"job\":2}\n", 0).unwrap();
+        let lines = ["{\"job\":1}".to_owned(), "{\"job\":2}".to_owned()];
+        syslog.send(&lines, 0).unwrap();
         let mut buf = [0u8; 256];
         for job in ["1", "2"] {
             let n = daemon.recv(&mut buf).unwrap();
@@ -162,9 +189,18 @@ mod tests {
                 "{got}"
             );
         }
+        // A daemon that reads nothing: the queue fills, the send gives up in time and says
+        // how many went out.
+        let start = Instant::now();
+        let many: Vec<String> = (0..1000).map(|n| format!("{{\"job\":{n}}}")).collect();
+        let (sent, _) = syslog
+            .send_within(&many, 0, Duration::from_millis(200))
+            .unwrap_err();
+        assert!(sent > 0 && sent < many.len(), "{sent}");
+        assert!(start.elapsed() < Duration::from_secs(2));
         drop(daemon);
-        // No daemon: an error, never a hang.
-        assert!(syslog.send(b"{}\n", 0).is_err());
+        // No daemon: an error at once, nothing sent.
+        assert_eq!(syslog.send(&lines, 0).unwrap_err().0, 0);
     }
 
     #[test]

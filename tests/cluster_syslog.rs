@@ -14,7 +14,8 @@ use std::time::Duration;
 use support::Lab;
 
 /// rsyslogd in the foreground, listening on the lab's socket only (never /dev/log), writing
-/// local3 to a file.
+/// local3 to a file as docs/records.md tells a site to: only root's messages (a user can send
+/// any facility and tag), 0600, long lines kept.
 struct Rsyslogd {
     child: Child,
     file: PathBuf,
@@ -34,8 +35,11 @@ impl Rsyslogd {
             format!(
                 "global(workDirectory=\"{dir}\" maxMessageSize=\"64k\")\n\
                  module(load=\"imuxsock\" SysSock.Use=\"off\")\n\
-                 input(type=\"imuxsock\" Socket=\"{socket}\")\n\
-                 local3.* action(type=\"omfile\" file=\"{file}\" fileCreateMode=\"0600\")\n",
+                 input(type=\"imuxsock\" Socket=\"{socket}\" Annotate=\"on\" \
+                 ParseTrusted=\"on\")\n\
+                 if $syslogfacility-text == \"local3\" and $!uid == \"0\" then {{\n\
+                 action(type=\"omfile\" file=\"{file}\" fileCreateMode=\"0600\")\n\
+                 stop\n}}\n",
                 dir = dir.display(),
                 socket = socket.display(),
                 file = file.display()
@@ -87,6 +91,23 @@ fn oom_explain(lab: &Lab, log: &Path, args: &[&str]) -> String {
 fn a_killed_jobs_line_goes_through_rsyslog_and_is_explained_from_its_file() {
     let lab = Lab::get();
     let rsyslogd = Rsyslogd::start(&lab.lab);
+    // A user forges a "record" of a job: the daemon, as configured, keeps only root's.
+    let socket = lab.lab.join("run/oom-syslog.sock");
+    let forged = lab.run_as(&[
+        "logger",
+        "-u",
+        socket.to_str().unwrap(),
+        "-p",
+        "local3.info",
+        "-t",
+        "oom-explain",
+        "{\"schema\":1,\"job\":999999,\"forged\":true}",
+    ]);
+    assert!(
+        forged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forged.stderr)
+    );
     let job = lab.submit_alloc("syslog-oom", &["--mem=100M", "--oom-explain"], "400");
     assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
     let needle = format!("\"job\":{},", job.id);
@@ -104,6 +125,10 @@ fn a_killed_jobs_line_goes_through_rsyslog_and_is_explained_from_its_file() {
         .unwrap_or_else(|| panic!("no line of job {} in rsyslog's file:\n{text}", job.id));
     // rsyslog's own format: time, host, then the tag and pid the plugin gave.
     assert!(line.contains(" oom-explain["), "{line}");
+    assert!(
+        !text.contains("forged"),
+        "a user's message was kept:\n{text}"
+    );
     // Nothing went to the job log file.
     assert!(
         !lab.job_log.exists()

@@ -682,3 +682,50 @@ fn the_report_over_a_large_generated_log_counts_exactly() {
         assert_eq!(by_cause[cause], killed[i], "{cause}");
     }
 }
+
+/// `job_log=syslog` and a daemon that stops taking messages part-way: the lines that went out
+/// are done, the others' records wait in the spool for the next epilog (never sent twice).
+#[test]
+fn a_syslog_daemon_that_stalls_part_way_keeps_the_unsent_jobs_for_the_next_epilog() {
+    use std::os::unix::net::UnixDatagram;
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = tmp.path().join("spool");
+    journal::spool_step(
+        &spool,
+        &step_record("near-miss.batch.json", 10, "node1", None),
+    )
+    .unwrap();
+    let gone = Some(tmp.path().join("job_20"));
+    let leftover = step_record("under-allocation.batch.json", 20, "node1", gone);
+    journal::spool_step(&spool, &leftover).unwrap();
+    // The daemon's queue full but for one message.
+    let socket = tmp.path().join("log.sock");
+    let daemon = UnixDatagram::bind(&socket).unwrap();
+    let filler = UnixDatagram::unbound().unwrap();
+    filler.connect(&socket).unwrap();
+    filler.set_nonblocking(true).unwrap();
+    while filler.send(b"x").is_ok() {}
+    let mut buf = [0u8; 64];
+    daemon.recv(&mut buf).unwrap();
+    let syslog = oom_explain::syslog::Syslog {
+        socket,
+        ..Default::default()
+    };
+    let log = journal::JobLog::Syslog(&syslog);
+    let merged = journal::epilog(&spool, log, 10, &node("node1"), |_| false).unwrap();
+    assert_eq!(merged.jobs.len(), 1, "the epilog's own job went out");
+    assert_eq!(merged.jobs[0].job, 10);
+    assert!(
+        merged
+            .kept
+            .as_deref()
+            .is_some_and(|k| k.starts_with("1 job(s) kept")),
+        "{merged:?}"
+    );
+    let waiting: Vec<String> = std::fs::read_dir(&spool)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert!(waiting[0].starts_with("20.batch.node1."), "{waiting:?}");
+}

@@ -81,8 +81,11 @@ install_without_starting() {
         printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbin/policy-rc.d
         policy_added=yes
     fi
-    $LAB install-pkgs "$@"
+    local rc=0
+    $LAB install-pkgs "$@" || rc=$?
+    # Never left behind: it would stop every later package's service from starting.
     if [ "$policy_added" = yes ]; then rm -f /usr/sbin/policy-rc.d; fi
+    return $rc
 }
 lab_dir=$($LAB env | sed -n 's/^LAB=//p')
 

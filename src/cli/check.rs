@@ -99,14 +99,21 @@ fn job_log(c: &Config) -> String {
     match c.job_log_to_syslog {
         true => format!(
             "syslog (facility {}, tag {}, socket {})",
-            crate::syslog::FACILITIES
-                .iter()
-                .find(|(_, code)| *code == c.syslog.facility)
-                .map_or("?", |(name, _)| name),
+            crate::syslog::facility_name(c.syslog.facility).unwrap_or("?"),
             c.syslog.tag,
             c.syslog.socket.display()
         ),
         false => format!("{} (mode {:04o})", c.job_log.display(), c.job_log_mode),
+    }
+}
+
+/// Whether the folder of a file the epilog writes as root is there and safe: said now, rather
+/// than once per job in slurmd's log.
+fn folder_status(file: &Path) -> String {
+    match file.parent().map(crate::spool::Dir::open) {
+        Some(Ok(_)) => String::new(),
+        Some(Err(e)) => format!(" (its folder will not do: {e})"),
+        None => " (no folder)".into(),
     }
 }
 
@@ -138,6 +145,13 @@ fn settings(c: &Config) -> Vec<String> {
     ];
     if let Some(m) = c.max_mem {
         out.push(format!("  max_mem {}", human(m)));
+    }
+    if let Some(file) = &c.metrics_file {
+        out.push(format!(
+            "  metrics_file {}{}",
+            file.display(),
+            folder_status(file)
+        ));
     }
     for (key, value) in [
         ("highmem_partition", &c.highmem_partition),

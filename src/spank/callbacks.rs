@@ -574,6 +574,9 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
         for record in &merged.jobs {
             log::info(&crate::record::job_summary(record));
         }
+        if let Some(kept) = &merged.kept {
+            log::error(&format!("job {job}: {kept}"));
+        }
         if let Some(file) = config.metrics_file.as_deref()
             && !merged.jobs.is_empty()
             && let Err(e) = crate::metrics::update(file, &merged.jobs, now)
