@@ -221,7 +221,10 @@ fn still_rising(evidence: &Evidence, limit: u64) -> Option<u64> {
         .collect();
     let (first, last) = (samples.first()?, samples.last()?);
     let rise = last.held().saturating_sub(first.held());
-    if samples.len() < 4 || last.at - first.at < Duration::from_secs(2) || rise < limit / 2 {
+    if samples.len() < 4
+        || last.at.saturating_sub(first.at) < Duration::from_secs(2)
+        || rise < limit / 2
+    {
         return None;
     }
     let (slope, r2) = crate::causes::steady_growth::linear_fit(&samples);

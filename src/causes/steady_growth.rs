@@ -128,10 +128,13 @@ fn levelling_off(rising: &[Sample], limit: u64) -> Option<u64> {
     }
     let (first, last) = (rising.first()?, rising.last()?);
     // The middle point exactly halfway in time, between the two samples around it.
-    let middle = (first.at + (last.at - first.at) / 2).as_secs_f64();
+    let middle = first
+        .at
+        .saturating_add(last.at.saturating_sub(first.at) / 2)
+        .as_secs_f64();
     let after = rising.iter().position(|s| s.at.as_secs_f64() >= middle)?;
     let (a, b) = (&rising[after.saturating_sub(1)], &rising[after]);
-    let span = (b.at - a.at).as_secs_f64();
+    let span = b.at.saturating_sub(a.at).as_secs_f64();
     let part = if span > 0.0 {
         (middle - a.at.as_secs_f64()) / span
     } else {
