@@ -112,15 +112,15 @@ fn an_array_task_is_found_by_its_array_id() {
     assert!(all.status.success(), "{text}");
     let headers: Vec<&str> = text.lines().filter(|l| l.starts_with("Job ")).collect();
     assert_eq!(headers.len(), 2, "{text}");
-    assert!(headers[0].contains(&format!("job {raw1} (array task {}_1)", job.id)));
-    assert!(headers[1].contains(&format!("job {raw2} (array task {}_2)", job.id)));
+    assert!(headers[0].contains(&format!("Job {raw1} (array task {}_1)", job.id)));
+    assert!(headers[1].contains(&format!("Job {raw2} (array task {}_2)", job.id)));
     let both = lab.oom_explain(&[&format!("{}_2", job.id), &raw1, "999999"]);
     let text = String::from_utf8_lossy(&both.stdout);
     assert_eq!(both.status.code(), Some(1), "999999 is unknown: {text}");
     let order: Vec<usize> = [
-        format!("job {raw2} "),
-        format!("job {raw1} "),
-        "job 999999".into(),
+        format!("Job {raw2} "),
+        format!("Job {raw1} "),
+        "Job 999999".into(),
     ]
     .iter()
     .map(|needle| {
