@@ -8,8 +8,6 @@ use serde::Serialize;
 
 use crate::record::{self, JobLine, SCHEMA, is_kill};
 
-const GIB: f64 = (1u64 << 30) as f64;
-
 /// Which records count.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
@@ -119,8 +117,7 @@ impl Builder {
         if r.cause == "near-miss" {
             rep.near_misses += 1;
         }
-        if let (Some(peak), Some(limit), Some(secs)) = (r.peak, r.limit, r.elapsed_s) {
-            let gib_hours = limit.saturating_sub(peak) as f64 / GIB * secs as f64 / 3600.0;
+        if let Some(gib_hours) = record::unused_gib_hours(r.peak, r.limit, r.elapsed_s) {
             rep.unused_gib_hours += gib_hours;
             *self.unused_by_user.entry(user.to_owned()).or_default() += gib_hours;
             if r.cause == "over-request" {

@@ -10,14 +10,13 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::record::JobRecord;
+use crate::record::{self, JobRecord};
 use crate::spool::Dir;
 
 /// How long an epilog waits for another one's lock on the counters before leaving them.
 const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// A file of counters is a few KiB: a larger one is not ours.
 const MAX_FILE_BYTES: u64 = 1 << 20;
-const GIB: f64 = (1u64 << 30) as f64;
 
 /// The counters, in the order the file lists them: name, type, help.
 const METRICS: &[(&str, &str, &str)] = &[
@@ -87,7 +86,7 @@ impl Counters {
             if job.cause == "over-request" {
                 self.add(
                     format!("oom_explain_unused_gib_hours_total{{partition=\"{partition}\"}}"),
-                    unused_gib_hours(job),
+                    record::unused_gib_hours(job.peak, job.limit, job.elapsed_s).unwrap_or(0.0),
                 );
             }
         }
@@ -120,16 +119,6 @@ impl Counters {
             }
         }
         out
-    }
-}
-
-/// Memory asked for and never used: what the limit left unused, for as long as the job ran.
-fn unused_gib_hours(job: &JobRecord) -> f64 {
-    match (job.limit, job.peak, job.elapsed_s) {
-        (Some(limit), Some(peak), Some(secs)) => {
-            limit.saturating_sub(peak) as f64 / GIB * secs as f64 / 3600.0
-        }
-        _ => 0.0,
     }
 }
 

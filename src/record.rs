@@ -74,6 +74,14 @@ pub fn file_name(job: u32, step: &str, node: &str, ended: u64) -> String {
     format!("{job}.{step}.{node}.{ended}.json")
 }
 
+/// Memory asked for and never used, in GiB-hours: what the limit left above the peak, for as
+/// long as the job ran (the cluster report and the Prometheus counters count the same).
+pub fn unused_gib_hours(peak: Option<u64>, limit: Option<u64>, secs: Option<u64>) -> Option<f64> {
+    const GIB: f64 = (1u64 << 30) as f64;
+    let (peak, limit, secs) = (peak?, limit?, secs?);
+    Some(limit.saturating_sub(peak) as f64 / GIB * secs as f64 / 3600.0)
+}
+
 /// The record in a job log line: the line itself, or what follows a syslog prefix
 /// (`Nov 30 10:05:01 node1 oom-explain[42]: {…}`, where a site collects `job_log=syslog`).
 pub fn json_of(line: &str) -> &str {
