@@ -332,8 +332,12 @@ cmd_wait() {
         case "$state" in
             PENDING|RUNNING|CONFIGURING|COMPLETING|SUSPENDED|"") sleep 0.2 ;;
             *)
-                # COMPLETING is over, but slurmstepd may still be writing the last lines.
-                for _ in $(seq 50); do pgrep -f "slurmstepd: \[$job\." >/dev/null || break; sleep 0.1; done
+                # COMPLETING is over, but slurmstepd may still be writing the last lines: on a
+                # loaded machine (a VM lane under emulation) that took over 5 s once.
+                for _ in $(seq 600); do pgrep -f "slurmstepd: \[$job\." >/dev/null || break; sleep 0.1; done
+                if pgrep -f "slurmstepd: \[$job\." >/dev/null; then
+                    echo "lab: job $job ended ($state) but its slurmstepd is still there after 60 s" >&2
+                fi
                 echo "$state"; return 0 ;;
         esac
     done

@@ -75,11 +75,14 @@ echo scenarios >>/out/suites
 "$(cat /oom-vm/scenarios-bin)" --color never --nocapture >/out/scenarios.txt 2>&1
 echo $? >/out/scenarios.rc
 cp "$REPO"/target/scenarios-v2-default*.md /out/ 2>/dev/null
+cp /tmp/oom-explain-lab/log/slurmd.log /out/scenarios-slurmd.log 2>/dev/null
 # Slurm's own memory check (OverMemoryKill, no cgroup limit) on cgroup v2.
 echo scenarios-overmemory >>/out/suites
 OOM_EXPLAIN_LAB_PROFILE=overmemory "$LAB_SH" up >/out/scenarios-overmemory-lab-up.log 2>&1
 "$(cat /oom-vm/scenarios-bin)" --color never --nocapture >/out/scenarios-overmemory.txt 2>&1
 echo $? >/out/scenarios-overmemory.rc
+cp /tmp/oom-explain-lab/log/slurmd.log /out/scenarios-overmemory-slurmd.log 2>/dev/null
+cp /tmp/oom-explain-lab/etc/cgroup.conf /out/scenarios-overmemory-cgroup.conf 2>/dev/null
 cp "$REPO"/target/scenarios-v2-overmemory*.md /out/ 2>/dev/null
 run_suite bad-config "$(cat /oom-vm/bad-config-bin)" "headroom=25 hedroom=5" ""
 if [ "$LANE" = sid ]; then

@@ -237,17 +237,22 @@ main() {
     boot "$accel" "$VM/serial.log" "$BOOT_LIMIT_S"
     say "VM done after $(( $(date +%s) - started )) s"
     [ -f "$VM/out/booted" ] || { tail -n 30 "$VM/serial.log" >&2 || true; die "the VM did not boot"; }
-    local failed=0 suite
+    local failed="" suite
     for suite in $(cat "$VM/out/suites" 2>/dev/null); do
         echo "--- $LANE lane: $suite tests (inside the VM)"
         cat "$VM/out/$suite.txt" 2>/dev/null || echo "(no output)"
-        [ "$(cat "$VM/out/$suite.rc" 2>/dev/null)" = 0 ] || failed=1
+        [ "$(cat "$VM/out/$suite.rc" 2>/dev/null)" = 0 ] || failed="$failed $suite"
     done
-    [ -s "$VM/out/suites" ] || failed=1
+    [ -s "$VM/out/suites" ] || failed=" (no suite ran)"
     grep -q "^CGROUP=v2$" "$VM/out/lab-env.txt" 2>/dev/null || { cat "$VM/out/lab-env.txt" >&2 || true; die "the VM's Slurm was not on cgroup v2"; }
-    if [ $failed != 0 ]; then
-        tail -n 40 "$VM/out/slurmd.log" >&2 || true
-        die "tests failed"
+    if [ -n "$failed" ]; then
+        # The slurmd log of each failed suite (its stepd lines say what the plugin saw).
+        for suite in $failed; do
+            [ -f "$VM/out/$suite-slurmd.log" ] || continue
+            echo "--- $LANE lane: slurmd.log of $suite (last 60 lines; all in $VM/out)" >&2
+            tail -n 60 "$VM/out/$suite-slurmd.log" >&2
+        done
+        die "tests failed:$failed"
     fi
     if [ "$CAPTURE" = --capture ]; then
         [ -d "$VM/out/capture" ] || { cat "$VM/out/capture.log" >&2; die "the capture failed"; }
