@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::accounting::Field;
 use crate::options::{InvalidMode, Mode};
 use crate::size;
 use crate::syslog::{self, Syslog};
@@ -51,6 +52,11 @@ pub struct Config {
     /// The job lines go to syslog instead of `job_log` (`job_log=syslog`), with these.
     pub job_log_to_syslog: bool,
     pub syslog: Syslog,
+    /// The job field in Slurm's accounting where the epilog also leaves the job lines worth
+    /// telling (`None`: off, the default).
+    pub accounting_field: Option<Field>,
+    /// Where sacct and sacctmgr are (`None`: `bin` beside slurmstepd's `sbin`).
+    pub slurm_bin_dir: Option<PathBuf>,
 }
 
 /// How a step is watched.
@@ -100,6 +106,8 @@ impl Default for Config {
             metrics_file: None,
             job_log_to_syslog: false,
             syslog: Syslog::default(),
+            accounting_field: None,
+            slurm_bin_dir: None,
             max_mem: None,
             highmem_partition: None,
             support: None,
@@ -326,6 +334,23 @@ pub const KEYS: &[Key] = &[
                       exist, owned by root and writable by no one else).",
     },
     Key {
+        name: "accounting_field",
+        values: Values::OneOf(&["off", "AdminComment", "SystemComment"]),
+        default: Some("off"),
+        description: "The job field in Slurm's accounting (slurmdbd) where each job epilog also \
+                      leaves the job's line when it has something to say (a kill, a near miss, \
+                      an over-request), for oom-explain and its report on any login node. Never \
+                      replaces another tool's value: a site whose jobstats uses AdminComment \
+                      gives this SystemComment.",
+    },
+    Key {
+        name: "slurm_bin_dir",
+        values: Values::Path,
+        default: None,
+        description: "Where sacct and sacctmgr are, for accounting_field (root's folder; \
+                      default: bin beside the sbin of slurmstepd, such as /usr/bin).",
+    },
+    Key {
         name: "config",
         values: Values::Path,
         default: None,
@@ -403,6 +428,8 @@ struct FileConfig {
     syslog_tag: Option<String>,
     syslog_socket: Option<String>,
     leftover_after: Option<Scalar>,
+    accounting_field: Option<String>,
+    slurm_bin_dir: Option<String>,
 }
 
 impl Config {
@@ -484,6 +511,8 @@ impl Config {
             ("syslog_tag", file.syslog_tag),
             ("syslog_socket", file.syslog_socket),
             ("leftover_after", file.leftover_after.map(text_of)),
+            ("accounting_field", file.accounting_field),
+            ("slurm_bin_dir", file.slurm_bin_dir),
         ];
         for (key, value) in entries {
             if let Some(value) = value {
@@ -567,6 +596,11 @@ impl Config {
                 }
             }
             "leftover_after" => self.leftover_after_s = seconds(value).ok_or_else(refuse)?,
+            "accounting_field" if value == "off" => self.accounting_field = None,
+            "accounting_field" => {
+                self.accounting_field = Some(Field::parse(value).ok_or_else(refuse)?)
+            }
+            "slurm_bin_dir" => self.slurm_bin_dir = Some(absolute()?),
             #[cfg(feature = "fault-injection")]
             "fault" => crate::fault::arm(value)?,
             "highmem_partition" => self.highmem_partition = text()?,
@@ -755,6 +789,10 @@ mod tests {
             ),
             ("highmem_partition= ", "expected some text"),
             ("job_log=jobs.jsonl", "expected an absolute path, or syslog"),
+            (
+                "accounting_field=Comment",
+                "expected off, AdminComment or SystemComment",
+            ),
         ] {
             assert!(refusal(arg).ends_with(said), "{arg}: {}", refusal(arg));
         }
@@ -763,7 +801,8 @@ mod tests {
             "plugstack.conf: unknown argument \"hedroom\" (known keys: headroom, near_miss, \
              over_request, over_request_min_unused, evidence_dir, max_mem, highmem_partition, \
              support, help_url, default_mode, records, spool_dir, job_log, job_log_mode, \
-             syslog_facility, syslog_tag, syslog_socket, leftover_after, metrics_file, config)"
+             syslog_facility, syslog_tag, syslog_socket, leftover_after, metrics_file, \
+             accounting_field, slurm_bin_dir, config)"
         );
     }
 

@@ -27,6 +27,7 @@ pub const VERSION_LINE: &str = concat!(
 );
 
 pub mod access;
+pub mod accounting;
 pub mod causes;
 pub mod cgroup;
 pub mod classify;

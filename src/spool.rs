@@ -273,6 +273,26 @@ impl Dir {
             .map_err(|e| at(&self.path.join(name), e))
     }
 
+    /// The path of `name`, a regular file owned by root and writable by no one else: a program
+    /// root may run.
+    pub fn root_file(&self, name: &str) -> io::Result<PathBuf> {
+        plain(&self.path, name)?;
+        let path = self.path.join(name);
+        let flags = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+        let stat =
+            nix::sys::stat::fstatat(self.fd.as_fd(), name, flags).map_err(|e| at(&path, e))?;
+        if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(refuse(&path, "not a regular file"));
+        }
+        if stat.st_uid != 0 || stat.st_mode & 0o022 != 0 {
+            return Err(refuse(
+                &path,
+                "not owned by root, or writable by group or others",
+            ));
+        }
+        Ok(path)
+    }
+
     /// When `name` last changed (its inode), in Unix seconds.
     pub fn changed(&self, name: &str) -> io::Result<i64> {
         plain(&self.path, name)?;

@@ -19,6 +19,7 @@ use once_cell::sync::OnceCell;
 use super::boundary::guard;
 use super::handle::{self, Context, Spank};
 use super::{log, sys};
+use crate::accounting::store;
 use crate::cgroup::read_snapshot;
 use crate::cgroup::{StepCgroup, discover_step};
 use crate::classify::{Cause, Evidence};
@@ -582,6 +583,15 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
             && let Err(e) = crate::metrics::update(file, &merged.jobs, now)
         {
             log::error(&format!("metrics_file: counters left as they were: {e}"));
+        }
+        if let Some(field) = config.accounting_field {
+            let bin_dir = config.slurm_bin_dir.as_deref();
+            for (failed, message) in store::from_epilog(field, bin_dir, &merged.jobs) {
+                match failed {
+                    true => log::error(&message),
+                    false => log::info(&message),
+                }
+            }
         }
         Ok(0)
     })
