@@ -16,10 +16,16 @@ pub struct Filter {
     pub user: Option<String>,
     /// Only this uid's jobs (a user who may not see others').
     pub uid: Option<u32>,
+    /// Unix seconds: records of jobs that ended after are skipped.
+    pub until: Option<u64>,
+    pub partition: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
+    /// Where the records came from, when not from job logs (one line for the reader).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Lines read, and of them the records that passed the filter.
     pub lines: u64,
     pub records: u64,
@@ -90,6 +96,12 @@ impl Builder {
                 .as_deref()
                 .is_some_and(|u| r.user.as_deref() != Some(u))
             || self.filter.uid.is_some_and(|uid| r.uid != Some(uid))
+            || self.filter.until.is_some_and(|u| r.ended > u)
+            || self
+                .filter
+                .partition
+                .as_deref()
+                .is_some_and(|p| r.partition.as_deref() != Some(p))
         {
             return;
         }
@@ -182,6 +194,9 @@ impl Report {
             String::new(),
             format!("Jobs killed for memory: {}", self.oom_jobs),
         ];
+        if let Some(source) = &self.source {
+            out.insert(1, source.clone());
+        }
         let list = |out: &mut Vec<String>, title: &str, items: &[(String, u64)]| {
             if !items.is_empty() {
                 out.push(format!("  by {title}:"));

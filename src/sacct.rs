@@ -1,11 +1,15 @@
 //! The explanation of a job with no record, from Slurm's accounting (`sacct`): lower fidelity,
 //! and it says what it cannot know.
 
+use crate::accounting::value;
+use crate::record::JobRecord;
 use crate::size::{self, human};
 use crate::slurm::SlurmRelease;
 
-/// The fields asked of sacct, in this order (`sacct -P -n -o …`).
-pub const FIELDS: &str = "JobID,State,ReqMem,MaxRSS,Elapsed,NTasks,NNodes,ExitCode";
+/// The fields asked of sacct, in this order (`sacct -P -n -o …`); the last two may hold the
+/// job's lines (`accounting_field=`).
+pub const FIELDS: &str =
+    "JobID,State,ReqMem,MaxRSS,Elapsed,NTasks,NNodes,ExitCode,AdminComment,SystemComment";
 
 /// The fields that name a job, asked with `sacct -j ID -X -n -P -o …`: how Slurm shows it
 /// (`1234`, an array task `1234_5`), its raw id (the one records carry) and when it was
@@ -116,6 +120,9 @@ pub struct SacctRow {
     pub tasks: Option<u32>,
     pub nodes: Option<u32>,
     pub exit_code: String,
+    /// The job's lines the epilogs left in its accounting field (the job's own row only).
+    #[serde(skip)]
+    pub stored: Option<Vec<JobRecord>>,
 }
 
 /// Parses `sacct -P -n -o FIELDS` output (`|`-separated, no header).
@@ -137,6 +144,7 @@ pub fn parse(text: &str) -> Vec<SacctRow> {
                 tasks: f[5].parse().ok(),
                 nodes: f[6].parse().ok(),
                 exit_code: f[7].into(),
+                stored: f[8..].iter().find_map(|field| value::decode(field)),
             })
         })
         .collect()

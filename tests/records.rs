@@ -590,7 +590,7 @@ fn the_report_counts_jobs_by_cause_user_and_partition_and_the_unused_memory() {
     let mut recent = Builder::new(Filter {
         since: Some(1_000_000),
         user: Some("alice".into()),
-        uid: None,
+        ..Filter::default()
     });
     lines.iter().for_each(|l| recent.add_line(l));
     let r = recent.finish(10);

@@ -1,7 +1,8 @@
 //! What the command asks outside itself: who runs it, and Slurm's tools (sacct, scontrol). One
 //! seam, so that the tests answer instead of a cluster.
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
 use crate::access::Viewer;
 use crate::sacct::{self, SacctJobId, SacctRow};
@@ -16,6 +17,9 @@ pub trait Cluster {
     fn sacct(&self, args: &[&str]) -> Result<String, String>;
     /// The Slurm release sacct belongs to (`sacct --version`), if it says.
     fn sacct_release(&self) -> Option<SlurmRelease>;
+    /// sacct's output for `args`, line by line to `each` as it comes (a long period's jobs
+    /// are never held whole); the error as for [`Cluster::sacct`].
+    fn sacct_each_line(&self, args: &[&str], each: &mut dyn FnMut(&str)) -> Result<(), String>;
 }
 
 /// The jobs Slurm's accounting knows as `id`: one, or every task of an array.
@@ -74,5 +78,33 @@ impl Cluster for SlurmCluster {
     fn sacct_release(&self) -> Option<SlurmRelease> {
         let out = Command::new("sacct").arg("--version").output().ok()?;
         SlurmRelease::parse(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    fn sacct_each_line(&self, args: &[&str], each: &mut dyn FnMut(&str)) -> Result<(), String> {
+        let mut child = Command::new("sacct")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("sacct could not run (is Slurm's client installed here?): {e}"))?;
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match stdout.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => each(line.trim_end_matches('\n')),
+                Err(e) => return Err(format!("reading sacct's output: {e}")),
+            }
+        }
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("sacct: {e}"))?;
+        match out.status.success() {
+            true => Ok(()),
+            false => Err(sacct::failure_summary(&String::from_utf8_lossy(
+                &out.stderr,
+            ))),
+        }
     }
 }

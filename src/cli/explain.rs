@@ -130,6 +130,10 @@ enum Source {
 }
 
 impl Source {
+    /// What `--json` says a job's lines came from: the job logs, or Slurm's accounting field.
+    const RECORDS: &'static str = "records";
+    const ACCOUNTING: &'static str = "accounting";
+
     fn of(job: &JobRef, records: &[JobRecord], cluster: &dyn Cluster) -> Source {
         match records.iter().any(|r| job.matches(r)) {
             true => Source::Records,
@@ -234,6 +238,20 @@ impl<'a> Explainer<'a> {
                 return Ok(false);
             }
         };
+        // The job's lines its nodes left in Slurm's accounting (accounting_field=).
+        let stored: Vec<JobRecord> = rows
+            .iter()
+            .filter(|row| row.id == id.id)
+            .filter_map(|row| row.stored.clone())
+            .flatten()
+            .filter(|record| record.job == id.raw)
+            .collect();
+        if !stored.is_empty() {
+            for job in per_job(stored) {
+                self.print_records(&job, Source::ACCOUNTING, streams)?;
+            }
+            return Ok(true);
+        }
         let release = *self.release.get_or_init(|| self.cluster.sacct_release());
         let text = sacct::explain(&id.id, &rows, release);
         self.print(streams, Some(id.raw), &id.id, &text, &rows)?;
@@ -244,19 +262,25 @@ impl<'a> Explainer<'a> {
     fn shown_records(&self, records: Vec<&JobRecord>, streams: &mut Streams) -> Result<bool, Stop> {
         let records: Vec<JobRecord> = records.into_iter().cloned().collect();
         for job in per_job(records) {
-            self.print_records(&job, streams)?;
+            self.print_records(&job, Source::RECORDS, streams)?;
         }
         Ok(true)
     }
 
-    fn print_records(&self, records: &[JobRecord], streams: &mut Streams) -> Result<(), Stop> {
+    /// A job's lines, from the job logs or from Slurm's accounting (`source`).
+    fn print_records(
+        &self,
+        records: &[JobRecord],
+        source: &'static str,
+        streams: &mut Streams,
+    ) -> Result<(), Stop> {
         let raw = records[0].job;
         if self.json {
             let id = records.iter().find_map(JobRecord::array_task);
             return streams.json(&Explained {
                 job: Some(raw),
                 id: id.map_or_else(|| raw.to_string(), |task| task.to_string()),
-                source: "records",
+                source,
                 records: Some(records),
                 sacct: None,
                 explanation: None,

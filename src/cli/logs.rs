@@ -11,18 +11,24 @@ pub struct LogFiles {
     pub files: Vec<PathBuf>,
     /// Some log is kept for the administrators (`job_log_mode=0600`).
     pub private: bool,
+    /// Logs asked for that are not there: said only when nothing else answers (a login node
+    /// that reads Slurm's accounting has no job log, and needs none).
+    pub missing: Vec<PathBuf>,
 }
 
 impl LogFiles {
-    /// The logs under `paths`. A log the site keeps private, or one that is not there, is
-    /// said once and left out: a user still gets what sacct knows.
+    /// The logs under `paths`. A log the site keeps private, or one that cannot be read, is
+    /// said once and left out: a user still gets what sacct knows. One that is not there is
+    /// said where it matters ([`LogFiles::looked_in`], [`LogFiles::require_some`]).
     pub fn readable(paths: &[PathBuf], streams: &mut Streams) -> Result<LogFiles, Stop> {
         let mut private = Vec::new();
         let mut files = Vec::new();
+        let mut missing = Vec::new();
         for file in history::log_files(paths)? {
             match std::fs::File::open(&file) {
                 Ok(_) => files.push(file),
                 Err(e) if e.kind() == ErrorKind::PermissionDenied => private.push(file),
+                Err(e) if e.kind() == ErrorKind::NotFound => missing.push(file),
                 Err(e) => streams.warn(&format!("{}: {}", file.display(), not_read(&e))),
             }
         }
@@ -40,6 +46,7 @@ impl LogFiles {
         Ok(LogFiles {
             files,
             private: !private.is_empty(),
+            missing,
         })
     }
 
@@ -54,9 +61,11 @@ impl LogFiles {
                  JOBID` asks Slurm's accounting"
                     .into(),
             )),
-            (true, false) => Err(Stop::Failed(
-                "no job log found, so nothing to summarise (see --log)".into(),
-            )),
+            (true, false) => Err(Stop::Failed(format!(
+                "no job log found ({}), so nothing to summarise (see --log; from Slurm's \
+                 accounting: report --from-sacct)",
+                self.missing_ones()
+            ))),
         }
     }
 
@@ -69,20 +78,34 @@ impl LogFiles {
                 .into();
         }
         if self.files.is_empty() {
-            return "any job log (none found; see --log)".into();
+            return format!("any job log ({})", self.missing_ones());
         }
         let names: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
         names.join(", ")
     }
 }
 
+impl LogFiles {
+    /// The logs that are not there, and what that means.
+    fn missing_ones(&self) -> String {
+        let names: Vec<String> = self
+            .missing
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        match names.is_empty() {
+            true => "none found".into(),
+            false => format!(
+                "no {}: see --log; on a login node the compute nodes' logs are there only once \
+                 the site collects them, or keeps the records in Slurm's accounting: man \
+                 oom-explain",
+                names.join(", ")
+            ),
+        }
+    }
+}
+
 /// Why a job log could not be read, and what to check.
 fn not_read(e: &std::io::Error) -> String {
-    match e.kind() {
-        ErrorKind::NotFound => "no such job log (see --log; on a login node, the compute nodes' \
-                                logs are there only once the site collects them: man \
-                                oom-explain)"
-            .into(),
-        _ => format!("cannot be read: {e}"),
-    }
+    format!("cannot be read: {e}")
 }

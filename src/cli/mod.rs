@@ -85,9 +85,23 @@ enum Command {
     /// For admins: memory failures by cause, user and partition; memory requested but never
     /// used; the top advice.
     Report {
+        /// Read the job lines the nodes left in Slurm's accounting (the plugin's
+        /// accounting_field=) with sacct, instead of job logs: the whole cluster from any
+        /// login node. Without --since: the last 7 days.
+        #[arg(long)]
+        from_sacct: bool,
+        /// Only jobs that ended before this period ago (e.g. 1d) or this date (2026-11-01).
+        #[arg(long, value_name = "PERIOD|DATE")]
+        until: Option<String>,
         /// Only this user's jobs.
         #[arg(long, value_name = "USER")]
         user: Option<String>,
+        /// Only this partition's jobs.
+        #[arg(long, value_name = "PARTITION")]
+        partition: Option<String>,
+        /// Only this account's jobs (with --from-sacct).
+        #[arg(long, value_name = "ACCOUNT")]
+        account: Option<String>,
         /// How many users, partitions and advice lines to list.
         #[arg(long, default_value_t = 10)]
         top: usize,
@@ -155,10 +169,21 @@ fn run_with(
 fn dispatch(cli: Cli, streams: &mut Streams, cluster: &dyn Cluster) -> Result<ExitCode, Stop> {
     let global = &cli.global;
     match cli.command {
-        Some(Command::Report { user, top }) => report::run(
+        Some(Command::Report {
+            from_sacct,
+            until,
+            user,
+            partition,
+            account,
+            top,
+        }) => report::run(
             report::Options {
                 since: global.since.as_deref(),
+                until: until.as_deref(),
                 user,
+                partition,
+                account,
+                from_sacct,
                 top,
                 logs: &global.logs,
                 json: global.json,

@@ -28,6 +28,8 @@ struct FakeCluster {
     sees_all: bool,
     sacct: HashMap<String, Result<String, String>>,
     asked: RefCell<Vec<String>>,
+    /// What sacct streams for the cluster's report, whatever the period asked.
+    streamed: String,
 }
 
 impl FakeCluster {
@@ -37,6 +39,7 @@ impl FakeCluster {
             sees_all: false,
             sacct: HashMap::new(),
             asked: RefCell::new(Vec::new()),
+            streamed: String::new(),
         }
     }
 
@@ -70,6 +73,12 @@ impl Cluster for FakeCluster {
 
     fn sacct_release(&self) -> Option<SlurmRelease> {
         SlurmRelease::parse("24.11.5")
+    }
+
+    fn sacct_each_line(&self, args: &[&str], each: &mut dyn FnMut(&str)) -> Result<(), String> {
+        self.asked.borrow_mut().push(args.join(" "));
+        self.streamed.lines().for_each(each);
+        Ok(())
     }
 }
 
@@ -647,7 +656,7 @@ fn a_summary_without_a_log_to_read_is_an_error_not_an_all_clear() {
         assert_eq!(ran.code, ExitCode::FAILURE, "{args:?}: {}", ran.out);
         assert!(ran.out.is_empty(), "{args:?}: {}", ran.out);
         assert!(
-            ran.err.contains("no such job log") && ran.err.contains("no job log found"),
+            ran.err.contains("no job log found (no ") && ran.err.contains("see --log"),
             "{args:?}: {}",
             ran.err
         );
@@ -694,5 +703,126 @@ fn the_same_job_id_twice_is_explained_once() {
         1,
         "{}",
         ran.out
+    );
+}
+
+/// The `oe1:` value the epilogs of `jobs`' nodes would leave in the job's accounting field.
+fn stored_value(jobs: &[Job]) -> String {
+    let records: Vec<JobRecord> = jobs.iter().map(Job::record).collect();
+    let mine = &records[..];
+    crate::accounting::value::merged(records[0].job, "", mine).unwrap()
+}
+
+#[test]
+fn a_job_is_explained_from_its_accounting_field_where_no_log_has_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let no_log = tmp.path().join("jobs.jsonl");
+    let value = stored_value(&[Job {
+        node: "node2",
+        ..Job::new("under-allocation.batch.json", 4100)
+    }]);
+    // As sacct prints it: the job's row with the value in AdminComment, then its step's.
+    let rows = format!(
+        "4100|OUT_OF_MEMORY|100M||00:00:03||1|0:125|{value}|\n\
+         4100.batch|OUT_OF_MEMORY||90M|00:00:03|1|1|0:125||\n"
+    );
+    let cluster = FakeCluster::alice()
+        .answers(
+            "-j 4100 -X -n -P -o JobID,JobIDRaw,Submit",
+            Ok("4100|4100|2026-11-30T10:00:00\n"),
+        )
+        .answers(
+            &format!(
+                "-j 4100 -P -n -o {} -S 2026-11-30T10:00:00",
+                crate::sacct::FIELDS
+            ),
+            Ok(&rows),
+        );
+    let ran = run(&["--log", path(&no_log), "4100"], &cluster);
+    assert_eq!(ran.code, ExitCode::SUCCESS, "{}{}", ran.out, ran.err);
+    assert!(
+        ran.out.starts_with("Job 4100 of alice on node2"),
+        "{}",
+        ran.out
+    );
+    assert!(ran.out.contains("cause: under-allocation"), "{}", ran.out);
+    // The missing log is no matter: the accounting answered.
+    assert!(ran.err.is_empty(), "{}", ran.err);
+    let json = run(&["--log", path(&no_log), "--json", "4100"], &cluster);
+    let doc: serde_json::Value = serde_json::from_str(&json.out).unwrap();
+    assert_eq!(doc["source"], "accounting");
+    assert_eq!(doc["records"][0]["node"], "node2");
+}
+
+#[test]
+fn the_cluster_report_reads_the_accounting_fields_sacct_streams() {
+    let killed = stored_value(&[Job::new("under-allocation.batch.json", 4200)]);
+    let other = stored_value(&[Job {
+        uid: BOB,
+        ..Job::new("under-allocation.batch.json", 4201)
+    }]);
+    // Ours in either field, a foreign value beside it, an empty field, a foreign value alone.
+    let rows = format!("4200|{killed}|\n4201|JS1:abc|{other}\n4202||\n4203|js1:x|y|\n");
+    let cluster = FakeCluster {
+        sees_all: true,
+        streamed: rows,
+        ..FakeCluster::alice()
+    };
+    let last_asked = || cluster.asked.borrow().last().cloned().unwrap();
+    let ran = run(&["report", "--from-sacct", "--json"], &cluster);
+    assert_eq!(ran.code, ExitCode::SUCCESS, "{}{}", ran.out, ran.err);
+    let doc: serde_json::Value = serde_json::from_str(&ran.out).unwrap();
+    assert_eq!(
+        (doc["records"].as_u64(), doc["oom_jobs"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert!(
+        doc["source"].as_str().unwrap().contains("among 4 job(s)"),
+        "{doc}"
+    );
+    // Without --since: the last week, asked of sacct relative to its own clock.
+    let args = "-a -X -n -P -o JobIDRaw,AdminComment,SystemComment";
+    let said = last_asked();
+    assert!(said.starts_with(&format!("{args} -S now-")), "{said}");
+    let seconds: u64 = said.rsplit('-').next().unwrap().parse().unwrap();
+    assert!((7 * 86400..7 * 86400 + 60).contains(&seconds), "{said}");
+    let ran = run(
+        &[
+            "report",
+            "--from-sacct",
+            "--since",
+            "2d",
+            "--until",
+            "1d",
+            "--partition",
+            "gpu",
+            "--account",
+            "chem",
+            "--user",
+            "bob",
+        ],
+        &cluster,
+    );
+    let said = last_asked();
+    assert!(
+        said.contains(" -E now-") && said.ends_with("-u bob -r gpu -A chem"),
+        "{said}"
+    );
+    // The partition is also checked on each line: these jobs ran in `debug`.
+    assert!(ran.out.contains("Jobs killed for memory: 0"), "{}", ran.out);
+}
+
+#[test]
+fn an_account_needs_the_accounting() {
+    let (_tmp, log) = job_log(&[Job::new("under-allocation.batch.json", 101)]);
+    let ran = run(
+        &["--log", path(&log), "report", "--account", "chem"],
+        &FakeCluster::alice(),
+    );
+    assert_eq!(ran.code, ExitCode::FAILURE);
+    assert!(
+        ran.err.contains("--account needs --from-sacct"),
+        "{}",
+        ran.err
     );
 }
