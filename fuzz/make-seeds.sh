@@ -95,6 +95,14 @@ head -n 3 "$LOG" | seed job_log_line first-three
 sed -n '4p' "$LOG" | seed job_log_line one
 head -n 5 "$LOG" | seed report_line first-five
 { sed -n '6,7p' "$LOG"; echo 'not json'; echo '{"schema":2,"job":1}'; } | seed report_line mixed
+
+# --- accounting_value: the field as sacct prints it (ours: oe1: and the hex of job lines),
+# then this node's line; another tool's value; an empty field.
+oe1() { printf 'oe1:%s' "$(od -An -v -tx1 | tr -d ' \n')"; }
+{ sed -n '1p' "$LOG" | head -c -1 | oe1; echo; sed -n '2p' "$LOG"; } | seed accounting_value ours-then-mine
+{ head -n 3 "$LOG" | head -c -1 | oe1; echo; } | seed accounting_value ours-three
+printf 'JS1:H4sIAAAAAAAAA6tWyk\n' | seed accounting_value jobstats
+printf '\n' | seed accounting_value empty
 for i in 1 2 3; do
     sed -n "${i}p" "$LOG" | jq -c '.steps[]' | seed step_record "job-line-$i-steps"
 done

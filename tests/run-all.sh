@@ -118,6 +118,11 @@ step "real cluster with slurmdbd + MariaDB: oom-explain JOBID from sacct for a j
 OOM_EXPLAIN_LAB_PROFILE=accounting $LAB up
 cargo test --locked --features cluster-tests --test cluster_sacct
 
+step "records in Slurm's accounting: two nodes, slurmdbd, PrivateData=jobs, accounting_field=AdminComment"
+OOM_EXPLAIN_LAB_PROFILE=twonode-accounting OOM_EXPLAIN_PLUGIN_ARGS=accounting_field=AdminComment $LAB up
+# One at a time: the tests count slurmdbd's requests and move the job log away.
+cargo test --locked --features cluster-tests --test cluster_store -- --test-threads=1 --nocapture
+
 step "packages: make deb, make rpm, make install DESTDIR= agree; the .deb installed explains a real job, then is purged"
 bash tests/package.sh
 

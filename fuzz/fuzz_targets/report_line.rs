@@ -12,6 +12,8 @@ fuzz_target!(|data: &[u8]| {
             since: Some(1_700_000_000),
             user: Some("oomtest".into()),
             uid: Some(1001),
+            until: Some(1_900_000_000),
+            partition: Some("debug".into()),
         },
     ];
     for filter in filters {

@@ -22,6 +22,8 @@
 # OOM_EXPLAIN_LAB_PROFILE=accounting adds MariaDB and slurmdbd, so that sacct (MaxRSS) works.
 # OOM_EXPLAIN_LAB_PROFILE=twonode runs two slurmd on this host, nodes node1 and node2, for
 # multi-node jobs.
+# OOM_EXPLAIN_LAB_PROFILE=twonode-accounting is both, with PrivateData=jobs (users see only
+# their own jobs, in slurmctld and in slurmdbd): a small site as records at cluster scale see it.
 # OOM_EXPLAIN_LAB_CGROUP_CONF adds one line to cgroup.conf (e.g. CgroupJobIdPaths=yes).
 # Where systemd is PID 1 on cgroup v2 (a VM lane, or a real node), slurmd runs as Debian's
 # slurmd.service with Slurm's default systemd integration (IgnoreSystemd=no: slurmd asks systemd
@@ -133,7 +135,7 @@ SelectTypeParameters=CR_Core_Memory
 JobAcctGatherType=jobacct_gather/cgroup
 JobAcctGatherFrequency=task=$([ "$PROFILE" = overmemory ] && echo 1 || echo 5)
 $([ "$PROFILE" = overmemory ] && echo "JobAcctGatherParams=OverMemoryKill")
-$(if [ "$PROFILE" = accounting ]; then
+$(if with_accounting; then
     echo "AccountingStorageType=accounting_storage/slurmdbd"
     echo "AccountingStorageHost=localhost"
     echo "AccountingStoragePort=$DBD_PORT"
@@ -143,6 +145,7 @@ fi)
 JobCompType=jobcomp/filetxt
 JobCompLoc=$LAB/log/jobcomp.txt
 MpiDefault=none
+$([ "$PROFILE" = twonode-accounting ] && echo "PrivateData=jobs")
 MinJobAge=3600
 ReturnToService=2
 KillWait=5
@@ -213,11 +216,20 @@ StorageUser=root
 StorageLoc=oomlab_acct
 PidFile=$LAB/run/slurmdbd.pid
 LogFile=$LAB/log/slurmdbd.log
+$([ "$PROFILE" = twonode-accounting ] && echo "PrivateData=jobs")
 EOF
     chmod 0600 "$LAB/etc/slurmdbd.conf"
     slurmdbd </dev/null >/dev/null 2>&1 || die "slurmdbd did not start: $(tail -n 2 "$LAB/log/slurmdbd.log")"
     for _ in $(seq 100); do sacctmgr -n list cluster >/dev/null 2>&1 && break; sleep 0.1; done
     sacctmgr -i add cluster oomlab >/dev/null 2>&1 || true
+    # Users in slurmdbd, as at real sites: with PrivateData=jobs slurmdbd answers only users it
+    # knows (an unknown user sees no job at all, not even their own).
+    sacctmgr -i add account lab cluster=oomlab >/dev/null 2>&1 || true
+    accounting_user "$JOB_USER"
+}
+
+accounting_user() {
+    sacctmgr -i add user "$1" account=lab cluster=oomlab >/dev/null 2>&1 || true
 }
 
 start_munge() {
@@ -261,7 +273,7 @@ cmd_up() {
     fi
     write_config
     start_munge
-    if [ "$PROFILE" = accounting ]; then start_accounting; fi
+    if with_accounting; then start_accounting; fi
     slurmctld -i </dev/null >/dev/null 2>&1 || die "slurmctld did not start: $(tail -n 2 "$LAB/log/slurmctld.log")"
     local node
     if two_nodes; then
@@ -280,7 +292,8 @@ cmd_up() {
     say "up: SLURM_CONF=$SLURM_CONF, jobs as $JOB_USER in $JOBS"
 }
 
-two_nodes() { [ "${PROFILE:-}" = twonode ]; }
+two_nodes() { [ "${PROFILE:-}" = twonode ] || [ "${PROFILE:-}" = twonode-accounting ]; }
+with_accounting() { [ "${PROFILE:-}" = accounting ] || [ "${PROFILE:-}" = twonode-accounting ]; }
 nodes() { if two_nodes; then echo node1 node2; else echo "$NODE"; fi; }
 
 start_slurmd() {
@@ -368,6 +381,8 @@ cmd_env() {
 cmd_add_user() {
     need_root
     id "$1" >/dev/null 2>&1 || useradd --no-create-home --shell /bin/sh "$1"
+    PROFILE=$(cat "$LAB/etc/profile" 2>/dev/null || echo default)
+    if with_accounting; then accounting_user "$1"; fi
     id -u "$1"
 }
 

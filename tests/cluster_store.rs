@@ -1,0 +1,347 @@
+//! Records at cluster scale, kept in Slurm's accounting (`accounting_field=`): on the real
+//! two-node lab with slurmdbd, MariaDB and PrivateData=jobs (lab profile `twonode-accounting`,
+//! started by tests/run-all.sh with `accounting_field=AdminComment`).
+//!
+//! The "login host" here has no job log at all: the lab's job log is moved away before the
+//! command runs, so only slurmdbd can answer.
+//! Built only with `--features cluster-tests`.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use support::{Lab, Submitted, flat};
+
+const OTHER_USER: &str = "oomstranger";
+
+/// `sacct` as root: the job's field, as slurmdbd holds it.
+fn admin_comment(lab: &Lab, job: &Submitted) -> String {
+    let id = job.id.to_string();
+    let out = Command::new("sacct")
+        .args(["-n", "-P", "-X", "-o", "JobIDRaw,AdminComment", "-j", &id])
+        .env("SLURM_CONF", &lab.slurm_conf)
+        .output()
+        .unwrap();
+    // Only the job's own row: the lab's database may hold an older array of the same id.
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{id}|")))
+        .unwrap_or("")
+        .trim()
+        .to_owned()
+}
+
+/// Waits until the job's field holds our value with `nodes` lines (the epilogs run a moment
+/// after the job ends).
+fn stored_lines(lab: &Lab, job: &Submitted, nodes: usize) -> Vec<serde_json::Value> {
+    let mut found = Vec::new();
+    for _ in 0..150 {
+        let value = admin_comment(lab, job);
+        if let Some(records) = oom_explain::accounting::value::decode(&value) {
+            found = records
+                .iter()
+                .map(|r| serde_json::to_value(r).unwrap())
+                .collect();
+            if found.len() >= nodes {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        found.len(),
+        nodes,
+        "job {}: AdminComment {:?}\n{}",
+        job.id,
+        admin_comment(lab, job),
+        node_logs(lab)
+    );
+    found
+}
+
+fn node_logs(lab: &Lab) -> String {
+    ["node1", "node2"]
+        .iter()
+        .map(|n| {
+            std::fs::read_to_string(lab.lab.join(format!("log/slurmd-{n}.log"))).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The command, as `user`, on a host whose job log does not exist: a copy of the binary anyone
+/// may run, with the lab's Slurm configuration and nothing else.
+fn explain_as(lab: &Lab, user: &str, args: &[&str]) -> Output {
+    let binary = binary_for_users();
+    Command::new("/usr/sbin/runuser")
+        .args(["-u", user, "--", "env", "-i"])
+        .arg(format!("SLURM_CONF={}", lab.slurm_conf.display()))
+        .arg("PATH=/usr/local/bin:/usr/bin:/bin")
+        .arg(binary)
+        .args(["--log", "/nonexistent/jobs.jsonl"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn binary_for_users() -> PathBuf {
+    let dir = Path::new("/tmp/oom-explain-store-test");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let binary = dir.join("oom-explain");
+    std::fs::copy(env!("CARGO_BIN_EXE_oom-explain"), &binary).unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    binary
+}
+
+/// slurmdbd's count of one kind of request, from `sacctmgr show stats`.
+fn dbd_requests(lab: &Lab, kind: &str) -> u64 {
+    let out = Command::new("sacctmgr")
+        .args(["show", "stats"])
+        .env("SLURM_CONF", &lab.slurm_conf)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(kind))
+        .and_then(|l| l.split("count:").nth(1))
+        .and_then(|c| c.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_job_killed_on_node2_is_explained_from_slurms_accounting_alone_and_only_to_its_owner() {
+    let lab = Lab::get();
+    assert_eq!(
+        lab.profile, "twonode-accounting",
+        "start the lab with OOM_EXPLAIN_LAB_PROFILE=twonode-accounting"
+    );
+    let (modify_before, reads_before) = (
+        dbd_requests(lab, "DBD_MODIFY_JOB"),
+        dbd_requests(lab, "DBD_GET_JOBS_COND"),
+    );
+    let killed = lab.submit_alloc(
+        "store-killed",
+        &["--mem=100M", "--oom-explain", "-w", "node2"],
+        "400",
+    );
+    // A job that went well has nothing to say: no write for it.
+    let fine = lab.submit_alloc(
+        "store-fine",
+        &["--mem=300M", "--oom-explain", "-w", "node1"],
+        "50",
+    );
+    assert_eq!(lab.wait(&killed), "OUT_OF_MEMORY");
+    assert_eq!(lab.wait(&fine), "COMPLETED");
+    let lines = stored_lines(lab, &killed, 1);
+    assert_eq!(lines[0]["node"], "node2");
+    assert_eq!(lines[0]["cause"], "under-allocation");
+    std::thread::sleep(Duration::from_secs(3)); // the fine job's epilog, had it written
+    assert_eq!(
+        admin_comment(lab, &fine),
+        "",
+        "a job with nothing to say was stored"
+    );
+    let (modify, reads) = (
+        dbd_requests(lab, "DBD_MODIFY_JOB") - modify_before,
+        dbd_requests(lab, "DBD_GET_JOBS_COND") - reads_before,
+    );
+    println!(
+        "slurmdbd requests for 2 jobs (1 worth storing): {modify} write(s), {reads} read(s) (ours and this test's sacct polls)"
+    );
+    assert_eq!(modify, 1, "one write for the one job with something to say");
+
+    // The login host: no job log at all.
+    let moved = lab.job_log.with_extension("moved-away");
+    let _ = std::fs::rename(&lab.job_log, &moved);
+    let id = killed.id.to_string();
+    let owner = explain_as(lab, "oomtest", &[&id]);
+    let _ = std::fs::rename(&moved, &lab.job_log);
+    let said = flat(&text(&owner));
+    assert!(
+        owner.status.success(),
+        "{said}\n{}",
+        String::from_utf8_lossy(&owner.stderr)
+    );
+    assert!(
+        said.contains(&format!("Job {id} of oomtest on node2")),
+        "{said}"
+    );
+    assert!(said.contains("ran out of memory"), "{said}");
+    assert!(said.contains("#SBATCH --mem="), "{said}");
+    let json = explain_as(lab, "oomtest", &["--json", &id]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["source"], "accounting");
+    assert_eq!(doc["records"][0]["node"], "node2");
+
+    // Another user: PrivateData=jobs, so slurmdbd shows them nothing of it.
+    lab.add_user(OTHER_USER);
+    let stranger = explain_as(lab, OTHER_USER, &[&id]);
+    assert!(!stranger.status.success());
+    let all = format!(
+        "{}{}",
+        text(&stranger),
+        String::from_utf8_lossy(&stranger.stderr)
+    );
+    assert!(
+        !all.contains("ran out of memory") && !all.contains("node2"),
+        "{all}"
+    );
+    assert!(flat(&all).contains("no such job"), "{all}");
+}
+
+#[test]
+fn both_nodes_of_a_job_keep_their_line_in_one_value() {
+    let lab = Lab::get();
+    // A task killed on each node: both epilogs write the same job's field at the same moment.
+    let job = lab.submit(
+        "store-two-nodes",
+        &["-N2", "--mem=100M", "--oom-explain"],
+        &format!("srun /usr/bin/python3 {} 400", lab.workload("alloc.py")),
+    );
+    // The batch script goes on after srun's failure: FAILED or OUT_OF_MEMORY by release.
+    assert_ne!(lab.wait(&job), "COMPLETED");
+    let lines = stored_lines(lab, &job, 2);
+    let mut nodes: Vec<&str> = lines.iter().map(|l| l["node"].as_str().unwrap()).collect();
+    nodes.sort();
+    assert_eq!(nodes, ["node1", "node2"]);
+    assert!(
+        lines.iter().all(|l| l["oom_kills"].as_u64() >= Some(1)),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn another_tools_value_in_the_field_is_kept() {
+    let lab = Lab::get();
+    // Killed after a few seconds: time to set the other tool's value while it runs.
+    let job = lab.submit(
+        "store-foreign",
+        &["--mem=100M", "--oom-explain", "-w", "node1"],
+        &format!("sleep 6; /usr/bin/python3 {} 400", lab.workload("alloc.py")),
+    );
+    // As jobstats would have it: set through slurmdbd while the job runs, on this job's row
+    // (the lab's database may hold older jobs of the same id: only one submitted since counts).
+    let id = job.id.to_string();
+    let mut set = false;
+    for _ in 0..50 {
+        let rows = Command::new("sacct")
+            .args(["-n", "-P", "-X", "-j", &id, "-o", "JobIDRaw,Submit,State"])
+            .env("SLURM_CONF", &lab.slurm_conf)
+            .output()
+            .unwrap();
+        let rows = String::from_utf8_lossy(&rows.stdout).into_owned();
+        let running = rows.lines().find_map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            (f.len() == 3 && f[0] == id && f[2] == "RUNNING").then(|| f[1].to_owned())
+        });
+        if let Some(submitted) = running {
+            let out = Command::new("sacctmgr")
+                .args(["-i", "modify", "job", "where"])
+                .args([format!("jobid={id}"), format!("starttime={submitted}")])
+                .args(["set", "AdminComment=JS1:kept"])
+                .env("SLURM_CONF", &lab.slurm_conf)
+                .output()
+                .unwrap();
+            // Slurm 22.05's sacctmgr stores it in lower case.
+            if out.status.success() && admin_comment(lab, &job).eq_ignore_ascii_case("JS1:kept") {
+                set = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(set, "could not set the other tool's value");
+    assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
+    let log = lab.lab.join("log/slurmd-node1.log");
+    let mut said = String::new();
+    for _ in 0..100 {
+        said = std::fs::read_to_string(&log).unwrap_or_default();
+        if said.contains(&format!(
+            "job {}: AdminComment holds another tool's value",
+            job.id
+        )) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        said.contains(&format!(
+            "job {}: AdminComment holds another tool's value",
+            job.id
+        )),
+        "{said}"
+    );
+    assert!(admin_comment(lab, &job).eq_ignore_ascii_case("JS1:kept"));
+}
+
+#[test]
+fn the_cluster_report_comes_from_sacct_with_filters() {
+    let lab = Lab::get();
+    let job = lab.submit_alloc(
+        "store-report",
+        &["--mem=100M", "--oom-explain", "-w", "node1"],
+        "400",
+    );
+    assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
+    stored_lines(lab, &job, 1);
+    lab.add_user(OTHER_USER);
+    let moved = lab.job_log.with_extension("moved-away-report");
+    let _ = std::fs::rename(&lab.job_log, &moved);
+    let report = explain_as(lab, "root", &["report", "--from-sacct", "--since", "1d"]);
+    let partition = explain_as(
+        lab,
+        "root",
+        &[
+            "report",
+            "--from-sacct",
+            "--since",
+            "1d",
+            "--partition",
+            "nosuch",
+        ],
+    );
+    let own = explain_as(
+        lab,
+        OTHER_USER,
+        &["report", "--from-sacct", "--since", "1d"],
+    );
+    let _ = std::fs::rename(&moved, &lab.job_log);
+    let said = text(&report);
+    assert!(
+        report.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    assert!(said.contains("From Slurm's accounting"), "{said}");
+    assert!(said.contains("under-allocation"), "{said}");
+    assert!(said.contains("oomtest"), "{said}");
+    let killed: u64 = said
+        .lines()
+        .find_map(|l| l.strip_prefix("Jobs killed for memory: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap();
+    assert!(killed >= 1, "{said}");
+    assert!(
+        text(&partition).contains("Jobs killed for memory: 0"),
+        "{}",
+        text(&partition)
+    );
+    // Under PrivateData=jobs a user's report holds their own jobs only: none here.
+    let own_text = text(&own);
+    assert!(
+        own.status.success(),
+        "{}",
+        String::from_utf8_lossy(&own.stderr)
+    );
+    assert!(own_text.contains("Jobs killed for memory: 0"), "{own_text}");
+    assert!(!own_text.contains("oomtest"), "{own_text}");
+}
