@@ -27,3 +27,33 @@ run "all records"
 run "--since 7d" --since 7d
 run "--user user042" --user user042
 "$BIN" report --log "$LOG" --top 3 | head -20
+
+# The same records from Slurm's accounting (`report --from-sacct`): our side only. sacct's output
+# for SACCT_LINES of them (JobIDRaw|AdminComment|SystemComment, each line's value as the epilog
+# writes it) is generated once and replayed by a stand-in `sacct` first on PATH; slurmdbd's own
+# query time is the site's database's, not ours.
+SACCT_LINES=${SACCT_LINES:-200000}
+SACCT_OUT=$(dirname "$LOG")/sacct-$SACCT_LINES.txt
+if [ ! -s "$SACCT_OUT" ]; then
+    echo "generating sacct output for $SACCT_LINES records in $SACCT_OUT" >&2
+    head -n "$SACCT_LINES" "$LOG" | python3 -c '
+import sys
+for n, line in enumerate(sys.stdin, 1):
+    print(f"{n}|oe1:{line.rstrip().encode().hex()}|")' >"$SACCT_OUT"
+fi
+SHIM=$(dirname "$LOG")/sacct-shim
+mkdir -p "$SHIM"
+printf '#!/bin/sh\nexec cat %s\n' "$SACCT_OUT" >"$SHIM/sacct"
+chmod +x "$SHIM/sacct"
+head -n "$SACCT_LINES" "$LOG" >"$LOG.head"
+cat "$SACCT_OUT" "$LOG.head" >/dev/null
+echo "the first $SACCT_LINES records: from a job log, and from sacct's output ($(du -h "$SACCT_OUT" | cut -f1))"
+echo "| report | time, memory |"
+echo "|---|---|"
+timed() {
+    local what=$1; shift
+    /usr/bin/time -f "%e s, %M KiB max RSS" "$@" >/dev/null 2>/tmp/oom-explain-bench/time.txt
+    echo "| $what | $(cat /tmp/oom-explain-bench/time.txt) |"
+}
+timed "job log, $SACCT_LINES records" "$BIN" report --log "$LOG.head" --since 400d
+timed "--from-sacct, $SACCT_LINES records" env PATH="$SHIM:$PATH" "$BIN" report --from-sacct --since 400d

@@ -19,7 +19,7 @@ pub trait Cluster {
     fn sacct_release(&self) -> Option<SlurmRelease>;
     /// sacct's output for `args`, line by line to `each` as it comes (a long period's jobs
     /// are never held whole); the error as for [`Cluster::sacct`].
-    fn sacct_each_line(&self, args: &[&str], each: &mut dyn FnMut(&str)) -> Result<(), String>;
+    fn sacct_each_line(&self, args: &[&str], each: &mut dyn FnMut(&[u8])) -> Result<(), String>;
 }
 
 /// The jobs Slurm's accounting knows as `id`: one, or every task of an array.
@@ -80,20 +80,20 @@ impl Cluster for SlurmCluster {
         SlurmRelease::parse(&String::from_utf8_lossy(&out.stdout))
     }
 
-    fn sacct_each_line(&self, args: &[&str], each: &mut dyn FnMut(&str)) -> Result<(), String> {
+    fn sacct_each_line(&self, args: &[&str], each: &mut dyn FnMut(&[u8])) -> Result<(), String> {
         let mut child = Command::new("sacct")
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("sacct could not run (is Slurm's client installed here?): {e}"))?;
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
+        let mut stdout = BufReader::with_capacity(1 << 20, child.stdout.take().expect("piped"));
+        let mut line = Vec::new();
         loop {
             line.clear();
-            match stdout.read_line(&mut line) {
+            match stdout.read_until(b'\n', &mut line) {
                 Ok(0) => break,
-                Ok(_) => each(line.trim_end_matches('\n')),
+                Ok(_) => each(line.strip_suffix(b"\n").unwrap_or(&line)),
                 Err(e) => return Err(format!("reading sacct's output: {e}")),
             }
         }

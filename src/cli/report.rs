@@ -115,10 +115,13 @@ fn from_sacct(
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut jobs = 0u64;
+    let mut buffer = Vec::new();
     cluster
         .sacct_each_line(&args, &mut |row| {
             jobs += 1;
-            if let Some(text) = value::find_in_row(row).and_then(value::text_of) {
+            if let Some(text) =
+                value::find_in_row(row).and_then(|v| value::text_into(v, &mut buffer))
+            {
                 text.lines().for_each(|line| builder.add_line(line));
             }
         })

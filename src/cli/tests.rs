@@ -75,9 +75,9 @@ impl Cluster for FakeCluster {
         SlurmRelease::parse("24.11.5")
     }
 
-    fn sacct_each_line(&self, args: &[&str], each: &mut dyn FnMut(&str)) -> Result<(), String> {
+    fn sacct_each_line(&self, args: &[&str], each: &mut dyn FnMut(&[u8])) -> Result<(), String> {
         self.asked.borrow_mut().push(args.join(" "));
-        self.streamed.lines().for_each(each);
+        self.streamed.lines().for_each(|line| each(line.as_bytes()));
         Ok(())
     }
 }
