@@ -73,16 +73,22 @@ fn plain(dir: &Path, name: &str) -> io::Result<()> {
 impl Dir {
     /// Opens `path` (absolute) component by component, checking each folder on the way.
     pub fn open(path: &Path) -> io::Result<Dir> {
-        Self::open_with(path, None)
+        Self::open_with(path, None, false)
+    }
+
+    /// As [`Dir::open`], but no folder on the way may be writable by group or others, sticky or
+    /// not: a folder of programs root runs (whoever could swap one would run it as root).
+    pub fn open_strict(path: &Path) -> io::Result<Dir> {
+        Self::open_with(path, None, true)
     }
 
     /// As [`Dir::open`], first making the last folder with `mode` if it is missing (only inside
     /// a checked parent).
     pub fn open_or_create(path: &Path, mode: u32) -> io::Result<Dir> {
-        Self::open_with(path, Some(mode))
+        Self::open_with(path, Some(mode), false)
     }
 
-    fn open_with(path: &Path, create: Option<u32>) -> io::Result<Dir> {
+    fn open_with(path: &Path, create: Option<u32>, strict: bool) -> io::Result<Dir> {
         if !path.is_absolute() {
             return Err(refuse(path, "not an absolute path"));
         }
@@ -111,7 +117,7 @@ impl Dir {
             let fd =
                 openat(dir.fd.as_fd(), name, flags, Mode::empty()).map_err(|e| at(&child, e))?;
             dir = Dir { fd, path: child };
-            dir.check(!last)?;
+            dir.check(!last && !strict)?;
         }
         Ok(dir)
     }

@@ -18,6 +18,7 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 
 use super::Field;
 use super::value::{self, Current};
+use crate::config::Config;
 use crate::record::{JobRecord, outcome_rank};
 use crate::spool::Dir;
 
@@ -47,7 +48,7 @@ impl Tools {
     /// sacct and sacctmgr in `dir`: the folder and every folder above it root's and writable
     /// by no one else, the programs root's regular files (root runs them).
     pub fn in_dir(dir: &Path) -> io::Result<Tools> {
-        let folder = Dir::open(dir)?;
+        let folder = Dir::open_strict(dir)?;
         let sacct = folder.root_file("sacct")?;
         let sacctmgr = folder.root_file("sacctmgr")?;
         Ok(Tools { sacct, sacctmgr })
@@ -74,6 +75,9 @@ pub enum Stored {
     /// The value is full of other nodes' more telling lines (kills, on a job of hundreds of
     /// nodes): this node's line stays in its job log only.
     Full,
+    /// The job's id also names other jobs in Slurm's accounting (an array's tasks, an older
+    /// job of the same id): sacctmgr would change theirs too.
+    Ambiguous,
     /// Slurm's accounting has no such job (slurmdbd has not heard of it yet, or it is not
     /// kept).
     NoSuchJob,
@@ -120,11 +124,17 @@ fn store_job(
         found = read(tools, field, job, deadline)?;
     }
     let Some(Found {
-        submitted,
+        selector,
         mut current,
     }) = found
     else {
         return Ok(Stored::NoSuchJob);
+    };
+    if current == Current::Foreign {
+        return Ok(Stored::Foreign);
+    }
+    let Some(selector) = selector else {
+        return Ok(Stored::Ambiguous);
     };
     for attempt in 1..=ATTEMPTS {
         let before = match current {
@@ -141,9 +151,11 @@ fn store_job(
         let Some(merged) = value::merged(job, &before, mine) else {
             return Ok(Stored::Full);
         };
-        write(tools, field, (job, &submitted), &merged, deadline)?;
-        // A node of the same job writing at this moment would be done within this pause.
-        std::thread::sleep(pause(attempt));
+        let writing = Instant::now();
+        write(tools, field, &selector, &merged, deadline)?;
+        // A node of the same job that read before this write would have written within this
+        // pause: twice what a write takes here, at least.
+        std::thread::sleep(pause(attempt).max(writing.elapsed() * 2));
         current = read(tools, field, job, deadline)?.map_or(Current::Empty, |f| f.current);
         if value::holds(&current, mine) {
             return Ok(Stored::Written(attempt));
@@ -163,44 +175,52 @@ fn pause(attempt: u32) -> Duration {
     Duration::from_millis(200 + u64::from(jitter) / u64::from(attempt.max(1)))
 }
 
-/// The field of `job` as sacct shows it; `None` when accounting has no such job.
-/// A job as Slurm's accounting has it: when it was submitted (as sacct prints it), and what
-/// its field holds.
+/// A job as Slurm's accounting has it.
 struct Found {
-    submitted: String,
+    /// How sacctmgr names exactly this job, if it can (see [`selector`]).
+    selector: Option<String>,
     current: Current,
 }
 
 /// The job's row, if accounting has the job. Only its own: `-j N` also lists the tasks of an
-/// array N.
+/// array N and the components of a heterogeneous job N.
 fn read(tools: &Tools, field: Field, job: u32, deadline: Instant) -> Result<Option<Found>, String> {
     let id = job.to_string();
-    let format = format!("JobIDRaw,Submit,{}", field.name());
+    let format = format!("JobIDRaw,JobID,{}", field.name());
     let args = ["-n", "-P", "-X", "-j", &id, "-o", &format];
     let out = run(&tools.sacct, &args, deadline)?;
+    let rows = out.lines().filter(|line| !line.is_empty()).count();
     Ok(out.lines().find_map(|line| {
-        let (submitted, text) = line.strip_prefix(&format!("{id}|"))?.split_once('|')?;
+        let (shown, text) = line.strip_prefix(&format!("{id}|"))?.split_once('|')?;
         Some(Found {
-            submitted: submitted.to_owned(),
+            selector: selector(&id, shown, rows),
             current: Current::of(text),
         })
     }))
 }
 
-/// Sets the field of `job`, submitted at `submitted`. sacctmgr picks jobs as sacct does, so a
-/// bare id would also name an older array of that id (Slurm gave it out again): only jobs that
-/// ended after this one's submission are asked for.
+/// What names only job `id` (shown by sacct as `shown`, among `rows` rows for `-j id`) to
+/// sacctmgr, which picks jobs as sacct does: a bare id N also names every task of an array N,
+/// every component of a heterogeneous job N, and an older array that had the id. An array
+/// task (`A_T`) or a component (`N+O`) is named exactly; a bare id only when it names one job.
+fn selector(id: &str, shown: &str, rows: usize) -> Option<String> {
+    match shown.contains(['_', '+']) {
+        true => Some(shown.to_owned()),
+        false => (shown == id && rows == 1).then(|| id.to_owned()),
+    }
+}
+
+/// Sets the field of the job `selector` names.
 fn write(
     tools: &Tools,
     field: Field,
-    (job, submitted): (u32, &str),
+    selector: &str,
     value: &str,
     deadline: Instant,
 ) -> Result<(), String> {
-    let job = format!("jobid={job}");
-    let start = format!("starttime={submitted}");
+    let job = format!("jobid={selector}");
     let set = format!("{}={value}", field.name());
-    let args = ["-i", "modify", "job", "where", &job, &start, "set", &set];
+    let args = ["-i", "modify", "job", "where", &job, "set", &set];
     run(&tools.sacctmgr, &args, deadline).map(drop)
 }
 
@@ -218,8 +238,13 @@ fn run(program: &Path, args: &[&str], deadline: Instant) -> Result<String, Strin
     if limit.is_zero() {
         return Err(format!("{name}: no time left ({BUDGET:?} in all)"));
     }
-    let mut child = Command::new(program)
-        .args(args)
+    // Only what Slurm's tools need of the epilog's environment: where slurm.conf is.
+    let mut command = Command::new(program);
+    command.env_clear().args(args);
+    if let Some(conf) = std::env::var_os("SLURM_CONF") {
+        command.env("SLURM_CONF", conf);
+    }
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -245,9 +270,17 @@ fn run(program: &Path, args: &[&str], deadline: Instant) -> Result<String, Strin
     drain(&mut stdout, &mut out);
     drain(&mut stderr, &mut err);
     if !status.success() {
-        let err = String::from_utf8_lossy(&err);
-        let said = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        return Err(format!("{name} failed ({status}): {}", said.trim()));
+        // sacctmgr says some failures ("Nothing modified") on its standard output.
+        let said = [&err, &out]
+            .into_iter()
+            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+            .find_map(|text| {
+                text.lines()
+                    .find(|l| !l.trim().is_empty())
+                    .map(|l| l.trim().to_owned())
+            })
+            .unwrap_or_default();
+        return Err(format!("{name} failed ({status}): {said}"));
     }
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
@@ -280,17 +313,48 @@ fn drain(pipe: &mut Option<impl Read + AsFd>, into: &mut Vec<u8>) {
     }
 }
 
+/// Why the lines must not go into the accounting where slurm.conf (`SLURM_CONF`, which slurmd
+/// gives the epilog, else /etc/slurm/slurm.conf) keeps jobs private, if it does or cannot be
+/// read: slurmdbd lists every change of a job's field, value included, to any user who asks
+/// (`sacctmgr list transactions`; it checks no PrivateData there).
+fn jobs_kept_private() -> Option<String> {
+    let path = std::env::var_os("SLURM_CONF").unwrap_or_else(|| "/etc/slurm/slurm.conf".into());
+    let path = Path::new(&path);
+    match std::fs::read_to_string(path) {
+        Ok(text) if !crate::access::jobs_private_in(&text) => None,
+        Ok(_) => Some(
+            "this cluster keeps jobs private (PrivateData=jobs), but slurmdbd shows every change \
+             of a job's field, value included, to every user (sacctmgr list transactions); set \
+             accounting_with_private_data=yes if that is acceptable here"
+                .into(),
+        ),
+        Err(e) => Some(format!(
+            "cannot tell from {} whether jobs are private here: {e}",
+            path.display()
+        )),
+    }
+}
+
 /// A line for slurmd's log, and whether it tells of a failure.
 pub type Message = (bool, String);
 
-/// The job epilog's store of its job lines (`jobs`, as the job log got them) in `field`, with
-/// the programs in `bin_dir` (else [`Tools::default_dir`]): what to log. Jobs with nothing to
-/// say cost nothing.
-pub fn from_epilog(field: Field, bin_dir: Option<&Path>, jobs: &[JobRecord]) -> Vec<Message> {
+/// The job epilog's store of its job lines (`jobs`, as the job log got them) where `config`
+/// says (`accounting_field`, `slurm_bin_dir`, `accounting_with_private_data`): what to log.
+/// Jobs with nothing to say cost nothing.
+pub fn from_epilog(config: &Config, jobs: &[JobRecord]) -> Vec<Message> {
+    let Some(field) = config.accounting_field else {
+        return Vec::new();
+    };
     if !jobs.iter().any(worth_storing) {
         return Vec::new();
     }
-    let Some(dir) = bin_dir.map(Path::to_path_buf).or_else(Tools::default_dir) else {
+    if !config.accounting_with_private_data
+        && let Some(why) = jobs_kept_private()
+    {
+        return vec![(true, format!("accounting_field: not stored: {why}"))];
+    }
+    let dir = config.slurm_bin_dir.clone().or_else(Tools::default_dir);
+    let Some(dir) = dir else {
         return vec![(
             true,
             "accounting_field: cannot tell where sacct is; set slurm_bin_dir".into(),
@@ -298,7 +362,12 @@ pub fn from_epilog(field: Field, bin_dir: Option<&Path>, jobs: &[JobRecord]) -> 
     };
     let tools = match Tools::in_dir(&dir) {
         Ok(tools) => tools,
-        Err(e) => return vec![(true, format!("accounting_field: not stored: {e}"))],
+        Err(e) => {
+            return vec![(
+                true,
+                format!("accounting_field: not stored: {e} (slurm_bin_dir= names the folder)"),
+            )];
+        }
     };
     let name = field.name();
     store(&tools, field, jobs)
@@ -321,6 +390,13 @@ pub fn from_epilog(field: Field, bin_dir: Option<&Path>, jobs: &[JobRecord]) -> 
                 false,
                 format!("job {job}: {name} is full of other nodes' lines; this one is in the job log only"),
             ),
+            Ok(Stored::Ambiguous) => (
+                true,
+                format!(
+                    "job {job}: its id also names other jobs in Slurm's accounting (an array's \
+                     tasks, or an older job); not stored, to leave theirs alone"
+                ),
+            ),
             Ok(Stored::NoSuchJob) => (
                 true,
                 format!("job {job}: Slurm's accounting does not know the job; line in the job log only"),
@@ -328,4 +404,66 @@ pub fn from_epilog(field: Field, bin_dir: Option<&Path>, jobs: &[JobRecord]) -> 
             Err(e) => (true, format!("job {job}: not stored in {name}: {e}")),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_exact_name_is_given_to_sacctmgr() {
+        assert_eq!(selector("77", "77", 1).as_deref(), Some("77"));
+        // Array task 5 of array 70 (raw id 77), and a heterogeneous job's second component.
+        assert_eq!(selector("77", "70_5", 3).as_deref(), Some("70_5"));
+        assert_eq!(selector("77", "76+1", 2).as_deref(), Some("76+1"));
+        // The bare id also lists other jobs (an array 77's tasks, an older job): sacctmgr
+        // would change them all.
+        assert_eq!(selector("77", "77", 2), None);
+    }
+
+    fn far() -> Instant {
+        Instant::now() + BUDGET
+    }
+
+    #[test]
+    fn a_command_is_run_with_its_output_and_its_failure_in_one_line() {
+        let out = run(
+            Path::new("/bin/sh"),
+            &["-c", "echo '12|oe1:ab'; echo more"],
+            far(),
+        );
+        assert_eq!(out.unwrap(), "12|oe1:ab\nmore\n");
+        let failed = run(
+            Path::new("/bin/sh"),
+            &["-c", "echo ' Nothing modified'; exit 1"],
+            far(),
+        );
+        assert_eq!(
+            failed.unwrap_err(),
+            "sh failed (exit status: 1): Nothing modified"
+        );
+        let missing = run(Path::new("/nonexistent/sacct"), &[], far()).unwrap_err();
+        assert!(missing.starts_with("/nonexistent/sacct: "), "{missing}");
+        // Only SLURM_CONF reaches it from the epilog's environment.
+        let env = run(Path::new("/usr/bin/env"), &[], far()).unwrap();
+        assert!(env.lines().all(|l| l.starts_with("SLURM_CONF=")), "{env}");
+    }
+
+    #[test]
+    fn a_command_that_hangs_or_floods_is_cut_short() {
+        let started = Instant::now();
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let hung = run(Path::new("/bin/sleep"), &["30"], deadline).unwrap_err();
+        assert!(hung.contains("no answer within"), "{hung}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        // An endless answer is read as it comes (never stalls on a full pipe), kept up to the
+        // cap, and the command is stopped at its limit.
+        let deadline = Instant::now() + Duration::from_millis(500);
+        let flood = run(Path::new("/usr/bin/yes"), &[], deadline).unwrap_err();
+        assert!(flood.contains("no answer within"), "{flood}");
+        assert!(
+            run(Path::new("/bin/true"), &[], Instant::now()).is_err(),
+            "no time left"
+        );
+    }
 }

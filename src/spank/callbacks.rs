@@ -584,13 +584,10 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
         {
             log::error(&format!("metrics_file: counters left as they were: {e}"));
         }
-        if let Some(field) = config.accounting_field {
-            let bin_dir = config.slurm_bin_dir.as_deref();
-            for (failed, message) in store::from_epilog(field, bin_dir, &merged.jobs) {
-                match failed {
-                    true => log::error(&message),
-                    false => log::info(&message),
-                }
+        for (failed, message) in store::from_epilog(config, &merged.jobs) {
+            match failed {
+                true => log::error(&message),
+                false => log::info(&message),
             }
         }
         Ok(0)
