@@ -53,6 +53,20 @@ fn private_data(text: &str) -> Vec<&str> {
         .unwrap_or_default()
 }
 
+/// Whether slurm.conf's text (as the file has it: keys in any case, `#` comments) keeps jobs
+/// private (`PrivateData=...jobs...`).
+pub fn jobs_private_in(slurm_conf: &str) -> bool {
+    slurm_conf.lines().any(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        line.split_once('=').is_some_and(|(key, value)| {
+            key.trim().eq_ignore_ascii_case("PrivateData")
+                && value
+                    .split(',')
+                    .any(|w| w.trim().eq_ignore_ascii_case("jobs"))
+        })
+    })
+}
+
 /// `SlurmUser = slurm(64030)` → 64030.
 fn slurm_user_uid(text: &str) -> Option<u32> {
     let value = setting(text, "SlurmUser")?;
@@ -85,6 +99,15 @@ mod tests {
     fn without_private_jobs_everyone_sees_every_job_as_in_squeue() {
         assert!(Viewer::new(1001, Some(OPEN)).sees_all);
         assert!(Viewer::new(1001, Some("PrivateData = usage,users\n")).sees_all);
+    }
+
+    #[test]
+    fn slurm_conf_says_whether_jobs_are_private() {
+        assert!(jobs_private_in(
+            "ClusterName=c\nprivatedata = Usage,JOBS # site\n"
+        ));
+        assert!(!jobs_private_in("#PrivateData=jobs\nPrivateData=usage\n"));
+        assert!(!jobs_private_in(""));
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct Config {
     pub accounting_field: Option<Field>,
     /// Where sacct and sacctmgr are (`None`: `bin` beside slurmstepd's `sbin`).
     pub slurm_bin_dir: Option<PathBuf>,
+    /// Store in the accounting field even where slurm.conf keeps jobs private: slurmdbd shows
+    /// every change of a job's field to every user (its transaction log).
+    pub accounting_with_private_data: bool,
 }
 
 /// How a step is watched.
@@ -108,6 +111,7 @@ impl Default for Config {
             syslog: Syslog::default(),
             accounting_field: None,
             slurm_bin_dir: None,
+            accounting_with_private_data: false,
             max_mem: None,
             highmem_partition: None,
             support: None,
@@ -351,6 +355,15 @@ pub const KEYS: &[Key] = &[
                       default: bin beside the sbin of slurmstepd, such as /usr/bin).",
     },
     Key {
+        name: "accounting_with_private_data",
+        values: Values::OneOf(&["no", "yes"]),
+        default: Some("no"),
+        description: "With accounting_field, store even where slurm.conf has PrivateData=jobs: \
+                      slurmdbd shows every change of a job's field, value included, to every \
+                      user (sacctmgr list transactions), so the lines would not be private. \
+                      Without it, such a cluster stores nothing there and slurmd's log says why.",
+    },
+    Key {
         name: "config",
         values: Values::Path,
         default: None,
@@ -430,6 +443,7 @@ struct FileConfig {
     leftover_after: Option<Scalar>,
     accounting_field: Option<String>,
     slurm_bin_dir: Option<String>,
+    accounting_with_private_data: Option<String>,
 }
 
 impl Config {
@@ -513,6 +527,10 @@ impl Config {
             ("leftover_after", file.leftover_after.map(text_of)),
             ("accounting_field", file.accounting_field),
             ("slurm_bin_dir", file.slurm_bin_dir),
+            (
+                "accounting_with_private_data",
+                file.accounting_with_private_data,
+            ),
         ];
         for (key, value) in entries {
             if let Some(value) = value {
@@ -596,11 +614,18 @@ impl Config {
                 }
             }
             "leftover_after" => self.leftover_after_s = seconds(value).ok_or_else(refuse)?,
-            "accounting_field" if value == "off" => self.accounting_field = None,
+            "accounting_field" if value.eq_ignore_ascii_case("off") => self.accounting_field = None,
             "accounting_field" => {
                 self.accounting_field = Some(Field::parse(value).ok_or_else(refuse)?)
             }
             "slurm_bin_dir" => self.slurm_bin_dir = Some(absolute()?),
+            "accounting_with_private_data" => {
+                self.accounting_with_private_data = match value {
+                    "no" => false,
+                    "yes" => true,
+                    _ => return Err(refuse()),
+                }
+            }
             #[cfg(feature = "fault-injection")]
             "fault" => crate::fault::arm(value)?,
             "highmem_partition" => self.highmem_partition = text()?,
@@ -802,7 +827,7 @@ mod tests {
              over_request, over_request_min_unused, evidence_dir, max_mem, highmem_partition, \
              support, help_url, default_mode, records, spool_dir, job_log, job_log_mode, \
              syslog_facility, syslog_tag, syslog_socket, leftover_after, metrics_file, \
-             accounting_field, slurm_bin_dir, config)"
+             accounting_field, slurm_bin_dir, accounting_with_private_data, config)"
         );
     }
 
