@@ -80,12 +80,19 @@ impl Builder {
     }
 
     pub fn add_line(&mut self, line: &str) {
+        self.add_line_of(line, None);
+    }
+
+    /// A line that must be of this job and owner (it came from their row in Slurm's
+    /// accounting): any other is skipped.
+    pub fn add_line_of(&mut self, line: &str, owner: Option<(u32, u32)>) {
         self.report.lines += 1;
         let Ok(r) = serde_json::from_str::<JobLine>(record::json_of(line)) else {
             self.report.skipped += 1;
             return;
         };
-        if r.schema != SCHEMA {
+        if r.schema != SCHEMA || owner.is_some_and(|(job, uid)| (r.job, r.uid) != (job, Some(uid)))
+        {
             self.report.skipped += 1;
             return;
         }

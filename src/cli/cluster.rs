@@ -87,6 +87,13 @@ impl Cluster for SlurmCluster {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("sacct could not run (is Slurm's client installed here?): {e}"))?;
+        // Its errors read beside: a sacct that says much there must not stall on a full pipe.
+        let mut stderr = child.stderr.take().expect("piped");
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
         let mut stdout = BufReader::with_capacity(1 << 20, child.stdout.take().expect("piped"));
         let mut line = Vec::new();
         loop {
@@ -94,17 +101,18 @@ impl Cluster for SlurmCluster {
             match stdout.read_until(b'\n', &mut line) {
                 Ok(0) => break,
                 Ok(_) => each(line.strip_suffix(b"\n").unwrap_or(&line)),
-                Err(e) => return Err(format!("reading sacct's output: {e}")),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("reading sacct's output: {e}"));
+                }
             }
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| format!("sacct: {e}"))?;
-        match out.status.success() {
+        let status = child.wait().map_err(|e| format!("sacct: {e}"))?;
+        let errors = errors.join().unwrap_or_default();
+        match status.success() {
             true => Ok(()),
-            false => Err(sacct::failure_summary(&String::from_utf8_lossy(
-                &out.stderr,
-            ))),
+            false => Err(sacct::failure_summary(&errors)),
         }
     }
 }

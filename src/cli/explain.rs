@@ -171,6 +171,7 @@ struct Explainer<'a> {
     json: bool,
     cluster: &'a dyn Cluster,
     release: OnceCell<Option<SlurmRelease>>,
+    viewer: OnceCell<Viewer>,
     /// Something was printed: the next explanation is set apart by a blank line.
     printed: Cell<bool>,
 }
@@ -183,6 +184,7 @@ impl<'a> Explainer<'a> {
             json,
             cluster,
             release: OnceCell::new(),
+            viewer: OnceCell::new(),
             printed: Cell::new(false),
         }
     }
@@ -238,13 +240,16 @@ impl<'a> Explainer<'a> {
                 return Ok(false);
             }
         };
-        // The job's lines its nodes left in Slurm's accounting (accounting_field=).
+        // The job's lines its nodes left in Slurm's accounting (accounting_field=). sacct
+        // applies slurmdbd's PrivateData; the command applies slurm.conf's too, as for the job
+        // logs (a site may have set it in one file only).
+        let viewer = self.viewer.get_or_init(|| self.cluster.viewer());
         let stored: Vec<JobRecord> = rows
             .iter()
             .filter(|row| row.id == id.id)
             .filter_map(|row| row.stored.clone())
             .flatten()
-            .filter(|record| record.job == id.raw)
+            .filter(|record| record.job == id.raw && viewer.may_see(record.origin.uid))
             .collect();
         if !stored.is_empty() {
             for job in per_job(stored) {

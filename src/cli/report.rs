@@ -94,7 +94,7 @@ fn from_sacct(
         "-n",
         "-P",
         "-o",
-        "JobIDRaw,AdminComment,SystemComment",
+        "JobIDRaw,UID,AdminComment,SystemComment",
     ]
     .map(String::from)
     .into();
@@ -119,10 +119,12 @@ fn from_sacct(
     cluster
         .sacct_each_line(&args, &mut |row| {
             jobs += 1;
+            let owner = row_owner(row);
             if let Some(text) =
                 value::find_in_row(row).and_then(|v| value::text_into(v, &mut buffer))
             {
-                text.lines().for_each(|line| builder.add_line(line));
+                text.lines()
+                    .for_each(|line| builder.add_line_of(line, Some(owner)));
             }
         })
         .map_err(Stop::Failed)?;
@@ -130,6 +132,17 @@ fn from_sacct(
         "From Slurm's accounting: the lines of the jobs with something to say, among {jobs} \
          job(s) sacct listed (unused memory counts theirs only)."
     ))
+}
+
+/// The job and owner of a sacct row (`JobIDRaw|UID|…`): the lines in its fields must be
+/// theirs. A row that does not say whose it is matches no line (no job has id u32::MAX).
+fn row_owner(row: &[u8]) -> (u32, u32) {
+    let mut fields = row.splitn(3, |&b| b == b'|');
+    let mut number = || -> Option<u32> { std::str::from_utf8(fields.next()?).ok()?.parse().ok() };
+    match (number(), number()) {
+        (Some(job), Some(uid)) => (job, uid),
+        _ => (u32::MAX, u32::MAX),
+    }
 }
 
 /// "7d", "12h", "4w" before now, or a date "2026-11-01" (UTC): Unix seconds.

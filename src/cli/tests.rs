@@ -762,7 +762,11 @@ fn the_cluster_report_reads_the_accounting_fields_sacct_streams() {
         ..Job::new("under-allocation.batch.json", 4201)
     }]);
     // Ours in either field, a foreign value beside it, an empty field, a foreign value alone.
-    let rows = format!("4200|{killed}|\n4201|JS1:abc|{other}\n4202||\n4203|js1:x|y|\n");
+    // A value copied into another job's row, or another owner's, counts nothing.
+    let rows = format!(
+        "4200|1001|{killed}|\n4201|1002|JS1:abc|{other}\n4202|1001||\n4203|1001|js1:x|y|\n\
+         4204|1001|{killed}|\n4200|1002|{killed}|\n"
+    );
     let cluster = FakeCluster {
         sees_all: true,
         streamed: rows,
@@ -777,11 +781,13 @@ fn the_cluster_report_reads_the_accounting_fields_sacct_streams() {
         (Some(2), Some(2))
     );
     assert!(
-        doc["source"].as_str().unwrap().contains("among 4 job(s)"),
+        doc["source"].as_str().unwrap().contains("among 6 job(s)"),
         "{doc}"
     );
+    // The copies in 4204's row and in another owner's row were read and not counted.
+    assert_eq!(doc["skipped"].as_u64(), Some(2), "{doc}");
     // Without --since: the last week, asked of sacct relative to its own clock.
-    let args = "-a -X -n -P -o JobIDRaw,AdminComment,SystemComment";
+    let args = "-a -X -n -P -o JobIDRaw,UID,AdminComment,SystemComment";
     let said = last_asked();
     assert!(said.starts_with(&format!("{args} -S now-")), "{said}");
     let seconds: u64 = said.rsplit('-').next().unwrap().parse().unwrap();
