@@ -1,6 +1,7 @@
 //! Records at cluster scale, kept in Slurm's accounting (`accounting_field=`): on the real
-//! two-node lab with slurmdbd, MariaDB and PrivateData=jobs (lab profile `twonode-accounting`,
-//! started by tests/run-all.sh with `accounting_field=AdminComment`).
+//! two-node lab with slurmdbd, MariaDB and PrivateData=jobs (lab profile `twonode-accounting`).
+//! tests/run-all.sh starts it twice: with `accounting_field=AdminComment` alone (the plugin must
+//! then store nothing: `private_data_*` only), then with `accounting_with_private_data=yes`.
 //!
 //! The "login host" here has no job log at all: the lab's job log is moved away before the
 //! command runs, so only slurmdbd can answer.
@@ -344,4 +345,123 @@ fn the_cluster_report_comes_from_sacct_with_filters() {
     );
     assert!(own_text.contains("Jobs killed for memory: 0"), "{own_text}");
     assert!(!own_text.contains("oomtest"), "{own_text}");
+}
+
+/// Whether the running lab's plugin was told to store despite PrivateData=jobs.
+fn consented(lab: &Lab) -> bool {
+    std::fs::read_to_string(lab.lab.join("etc/plugstack.conf"))
+        .unwrap()
+        .contains("accounting_with_private_data=yes")
+}
+
+/// slurmd's logs of both nodes, waited on until one says `what` (the epilog runs after the job).
+fn logs_say(lab: &Lab, what: &str) -> bool {
+    for _ in 0..100 {
+        if node_logs(lab).contains(what) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+#[test]
+fn private_data_keeps_the_lines_out_unless_the_admin_accepts_the_transaction_log() {
+    let lab = Lab::get();
+    lab.add_user(OTHER_USER);
+    let job = lab.submit_alloc(
+        "store-private",
+        &["--mem=100M", "--oom-explain", "-w", "node1"],
+        "400",
+    );
+    assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
+    // What any user can list: slurmdbd checks no PrivateData for its transaction log.
+    let transactions = || {
+        let out = Command::new("/usr/sbin/runuser")
+            .args([
+                "-u",
+                OTHER_USER,
+                "--",
+                "sacctmgr",
+                "-n",
+                "-P",
+                "list",
+                "transactions",
+            ])
+            .env("SLURM_CONF", &lab.slurm_conf)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    if !consented(lab) {
+        assert!(
+            logs_say(
+                lab,
+                "accounting_field: not stored: this cluster keeps jobs private"
+            ),
+            "{}",
+            node_logs(lab)
+        );
+        assert_eq!(admin_comment(lab, &job), "");
+        assert!(
+            !transactions().contains("oe1:"),
+            "a value in the transaction log"
+        );
+        return;
+    }
+    // With the admin's consent the line is stored, and the docs' warning holds: another user
+    // reads it in the transaction log, PrivateData=jobs or not.
+    let lines = stored_lines(lab, &job, 1);
+    let value = admin_comment(lab, &job);
+    assert!(
+        transactions().contains(&value),
+        "the transaction log no longer shows values: update docs/records.md"
+    );
+    assert_eq!(lines[0]["job"], job.id);
+}
+
+#[test]
+fn each_task_of_an_array_keeps_its_own_line_in_its_own_row() {
+    let lab = Lab::get();
+    if !consented(lab) {
+        return; // run-all's second lab runs it
+    }
+    let job = lab.submit_alloc(
+        "store-array",
+        &["--array=1-3", "--mem=100M", "--oom-explain", "-w", "node2"],
+        "400",
+    );
+    // The array's tasks have raw ids of their own; the array's id is one of them.
+    let id = job.id.to_string();
+    let mut raws: Vec<u32> = Vec::new();
+    for _ in 0..300 {
+        let out = Command::new("sacct")
+            .args(["-n", "-P", "-X", "-j", &id, "-o", "JobIDRaw,State"])
+            .env("SLURM_CONF", &lab.slurm_conf)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let done: Vec<u32> = text
+            .lines()
+            .filter(|l| l.ends_with("OUT_OF_MEMORY"))
+            .filter_map(|l| l.split('|').next()?.parse().ok())
+            .collect();
+        if done.len() == 3 {
+            raws = done;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(raws.len(), 3, "the array's tasks did not all end");
+    for raw in raws {
+        let task = Submitted {
+            id: raw,
+            name: job.name.clone(),
+        };
+        let lines = stored_lines(lab, &task, 1);
+        assert_eq!(
+            lines[0]["job"], raw,
+            "task {raw}'s row holds another task's line"
+        );
+    }
 }

@@ -219,6 +219,9 @@ LogFile=$LAB/log/slurmdbd.log
 $([ "$PROFILE" = twonode-accounting ] && echo "PrivateData=jobs")
 EOF
     chmod 0600 "$LAB/etc/slurmdbd.conf"
+    # A fresh database, as slurmctld's state is fresh: job ids start at 1 in both (an old job
+    # of the same id, an old array of it, would otherwise stay in slurmdbd).
+    mariadb -e "drop database if exists oomlab_acct" || die "cannot reset the accounting database"
     slurmdbd </dev/null >/dev/null 2>&1 || die "slurmdbd did not start: $(tail -n 2 "$LAB/log/slurmdbd.log")"
     for _ in $(seq 100); do sacctmgr -n list cluster >/dev/null 2>&1 && break; sleep 0.1; done
     sacctmgr -i add cluster oomlab >/dev/null 2>&1 || true
