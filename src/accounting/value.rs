@@ -46,7 +46,10 @@ impl Current {
 
 /// The value for these job lines.
 fn encode(lines: &[&str]) -> String {
-    format!("{PREFIX}{}", faster_hex::hex_string(lines.join("\n").as_bytes()))
+    format!(
+        "{PREFIX}{}",
+        faster_hex::hex_string(lines.join("\n").as_bytes())
+    )
 }
 
 /// The job lines in one of our values, as text (one JSON line per node); `None` for a value that
