@@ -117,11 +117,12 @@ fn store_job(
     mine: &[JobRecord],
     deadline: Instant,
 ) -> Result<Stored, String> {
-    let mut found = read(tools, field, job, deadline)?;
+    let owned = (job, mine.first().and_then(|r| r.origin.uid));
+    let mut found = read(tools, field, owned, deadline)?;
     if found.is_none() {
         // slurmctld tells slurmdbd of a job through a queue: a very short job may get here first.
         std::thread::sleep(Duration::from_secs(1));
-        found = read(tools, field, job, deadline)?;
+        found = read(tools, field, owned, deadline)?;
     }
     let Some(Found {
         selector,
@@ -156,7 +157,7 @@ fn store_job(
         // A node of the same job that read before this write would have written within this
         // pause: twice what a write takes here, at least.
         std::thread::sleep(pause(attempt).max(writing.elapsed() * 2));
-        current = read(tools, field, job, deadline)?.map_or(Current::Empty, |f| f.current);
+        current = read(tools, field, owned, deadline)?.map_or(Current::Empty, |f| f.current);
         if value::holds(&current, mine) {
             return Ok(Stored::Written(attempt));
         }
@@ -184,20 +185,36 @@ struct Found {
 
 /// The job's row, if accounting has the job. Only its own: `-j N` also lists the tasks of an
 /// array N and the components of a heterogeneous job N.
-fn read(tools: &Tools, field: Field, job: u32, deadline: Instant) -> Result<Option<Found>, String> {
-    let id = job.to_string();
-    let format = format!("JobIDRaw,JobID,{}", field.name());
+/// A job of another owner under the same id (Slurm gave the id out again, and slurmdbd has not
+/// heard of this job yet) is not the job: `None`.
+fn read(
+    tools: &Tools,
+    field: Field,
+    job: Owner,
+    deadline: Instant,
+) -> Result<Option<Found>, String> {
+    let id = job.0.to_string();
+    let format = format!("JobIDRaw,JobID,UID,{}", field.name());
     let args = ["-n", "-P", "-X", "-j", &id, "-o", &format];
     let out = run(&tools.sacct, &args, deadline)?;
     let rows = out.lines().filter(|line| !line.is_empty()).count();
     Ok(out.lines().find_map(|line| {
-        let (shown, text) = line.strip_prefix(&format!("{id}|"))?.split_once('|')?;
-        Some(Found {
+        let mut fields = line.splitn(4, '|');
+        let (raw, shown, uid, text) = (
+            fields.next()?,
+            fields.next()?,
+            fields.next()?,
+            fields.next()?,
+        );
+        (raw == id && job.1.is_none_or(|owner| uid == owner.to_string())).then(|| Found {
             selector: selector(&id, shown, rows),
             current: Current::of(text),
         })
     }))
 }
+
+/// A job id and, when Slurm said, the job's owner.
+type Owner = (u32, Option<u32>);
 
 /// What names only job `id` (shown by sacct as `shown`, among `rows` rows for `-j id`) to
 /// sacctmgr, which picks jobs as sacct does: a bare id N also names every task of an array N,
