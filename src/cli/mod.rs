@@ -75,7 +75,8 @@ struct Global {
     #[arg(long, global = true)]
     json: bool,
     /// Only jobs that ended in this last period (e.g. 7d, 12h, 4w) or since this date
-    /// (2026-11-01): for the list of your jobs (default 7d) and for `report` (default: all).
+    /// (2026-11-01): for the list of your jobs (default 7d) and for `report` (default: all of
+    /// the job logs; with --from-sacct, 7d).
     #[arg(long, value_name = "PERIOD|DATE", global = true)]
     since: Option<String>,
 }
@@ -86,8 +87,10 @@ enum Command {
     /// used; the top advice.
     Report {
         /// Read the job lines the nodes left in Slurm's accounting (the plugin's
-        /// accounting_field=) with sacct, instead of job logs: the whole cluster from any
-        /// login node. Without --since: the last 7 days.
+        /// accounting_field=: AdminComment or SystemComment, both read, ours told apart by
+        /// `oe1:`) with sacct, instead of job logs: the whole cluster from any login node. Never
+        /// chosen by itself: where the site does not store there, it would count nothing.
+        /// Without --since: the last 7 days.
         #[arg(long)]
         from_sacct: bool,
         /// Only jobs that ended before this period ago (e.g. 1d) or this date (2026-11-01).
