@@ -26,6 +26,8 @@ use crate::spool::Dir;
 /// job is over by then), so an unreachable slurmdbd costs seconds, not a job.
 const COMMAND_LIMIT: Duration = Duration::from_secs(5);
 pub const BUDGET: Duration = Duration::from_secs(15);
+/// Looks, a second apart, for a job slurmdbd has not heard of yet.
+const NOT_YET_TRIES: u32 = 4;
 /// Writes of one job's value, at most (the first, and merges after a concurrent node's).
 const ATTEMPTS: u32 = 3;
 /// sacct's answer is one field of one job: more than this is not an answer.
@@ -119,8 +121,13 @@ fn store_job(
 ) -> Result<Stored, String> {
     let owned = (job, mine.first().and_then(|r| r.origin.uid));
     let mut found = read(tools, field, owned, deadline)?;
-    if found.is_none() {
-        // slurmctld tells slurmdbd of a job through a queue: a very short job may get here first.
+    // slurmctld tells slurmdbd of a job through a queue: a very short job (an array's task, whose
+    // row slurmdbd makes only when it starts) may get here first. Seen on the lab: 1 s was not
+    // always enough on a busy machine.
+    for _ in 0..NOT_YET_TRIES {
+        if found.is_some() {
+            break;
+        }
         std::thread::sleep(Duration::from_secs(1));
         found = read(tools, field, owned, deadline)?;
     }
