@@ -18,9 +18,8 @@ impl Viewer {
     /// asked, and only the viewer's own jobs are shown, unless the viewer is root).
     pub fn new(uid: u32, slurm_config: Option<&str>) -> Viewer {
         let sees_all = uid == 0
-            || slurm_config.is_some_and(|text| {
-                slurm_user_uid(text) == Some(uid) || !private_data(text).contains(&"jobs")
-            });
+            || slurm_config
+                .is_some_and(|text| slurm_user_uid(text) == Some(uid) || !jobs_private_in(text));
         Viewer {
             uid,
             sees_all,
@@ -34,10 +33,12 @@ impl Viewer {
     }
 }
 
+/// A setting in `scontrol show config`'s output or in slurm.conf itself (keys in any case,
+/// `#` comments).
 fn setting<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.lines().find_map(|line| {
-        let (k, v) = line.split_once('=')?;
-        (k.trim() == key).then(|| v.trim())
+        let (k, v) = line.split('#').next()?.split_once('=')?;
+        k.trim().eq_ignore_ascii_case(key).then(|| v.trim())
     })
 }
 
@@ -53,18 +54,12 @@ fn private_data(text: &str) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-/// Whether slurm.conf's text (as the file has it: keys in any case, `#` comments) keeps jobs
+/// Whether Slurm's configuration (`scontrol show config`, or slurm.conf's text) keeps jobs
 /// private (`PrivateData=...jobs...`).
-pub fn jobs_private_in(slurm_conf: &str) -> bool {
-    slurm_conf.lines().any(|line| {
-        let line = line.split('#').next().unwrap_or("");
-        line.split_once('=').is_some_and(|(key, value)| {
-            key.trim().eq_ignore_ascii_case("PrivateData")
-                && value
-                    .split(',')
-                    .any(|w| w.trim().eq_ignore_ascii_case("jobs"))
-        })
-    })
+pub fn jobs_private_in(text: &str) -> bool {
+    private_data(text)
+        .iter()
+        .any(|w| w.eq_ignore_ascii_case("jobs"))
 }
 
 /// `SlurmUser = slurm(64030)` → 64030.

@@ -8,6 +8,7 @@
 //! one job that write at the same moment may replace each other's value, and the one that finds
 //! its line gone merges again. A value that is not ours is never replaced.
 
+use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
@@ -93,22 +94,12 @@ pub fn store(
     records: &[JobRecord],
 ) -> Vec<(u32, Result<Stored, String>)> {
     let deadline = Instant::now() + BUDGET;
-    let mut jobs: Vec<u32> = records
-        .iter()
-        .filter(|r| worth_storing(r))
-        .map(|r| r.job)
-        .collect();
-    jobs.sort_unstable();
-    jobs.dedup();
+    let mut jobs: BTreeMap<u32, Vec<JobRecord>> = BTreeMap::new();
+    for record in records.iter().filter(|r| worth_storing(r)) {
+        jobs.entry(record.job).or_default().push(record.clone());
+    }
     jobs.into_iter()
-        .map(|job| {
-            let mine: Vec<JobRecord> = records
-                .iter()
-                .filter(|r| r.job == job && worth_storing(r))
-                .cloned()
-                .collect();
-            (job, store_job(tools, field, job, &mine, deadline))
-        })
+        .map(|(job, mine)| (job, store_job(tools, field, job, &mine, deadline)))
         .collect()
 }
 
