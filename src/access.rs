@@ -35,7 +35,7 @@ impl Viewer {
 
 /// A setting in `scontrol show config`'s output or in slurm.conf itself (keys in any case,
 /// `#` comments).
-fn setting<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+pub fn setting<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.lines().find_map(|line| {
         let (k, v) = line.split('#').next()?.split_once('=')?;
         k.trim().eq_ignore_ascii_case(key).then(|| v.trim())

@@ -85,13 +85,7 @@ pub fn slurms_plugstack() -> PathBuf {
 
 /// `PlugStackConfig=PATH` in slurm.conf's text (keys are case-insensitive there).
 fn plugstack_in(slurm_conf: &str) -> Option<PathBuf> {
-    slurm_conf.lines().find_map(|line| {
-        let line = line.split('#').next()?.trim();
-        let (key, value) = line.split_once('=')?;
-        key.trim()
-            .eq_ignore_ascii_case("PlugStackConfig")
-            .then(|| PathBuf::from(value.trim()))
-    })
+    crate::access::setting(slurm_conf, "PlugStackConfig").map(PathBuf::from)
 }
 
 /// Where the job lines go, as check-config says it.
