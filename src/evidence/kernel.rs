@@ -141,8 +141,25 @@ impl<'a> OomReports<'a> {
         }
     }
 
-    pub fn events(self) -> Vec<OomEvent> {
+    /// The kills read so far. A kill whose `Killed process` line is not logged yet counts too,
+    /// without its sizes: the kernel sends SIGKILL before it prints that line, so a step can
+    /// end (and be read) in between on a slow or busy machine.
+    pub fn events(mut self) -> Vec<OomEvent> {
+        if let Some(mut event) = self.pending.take()
+            && self.events.len() < MAX_EVENTS
+        {
+            if !event.beyond_job {
+                event.processes = std::mem::take(&mut self.table);
+            }
+            self.events.push(event);
+        }
         self.events
+    }
+
+    /// True while a kill's report is half read: its `oom-kill:` line seen, its `Killed process`
+    /// line not yet.
+    pub fn awaiting_end_of_report(&self) -> bool {
+        self.pending.is_some()
     }
 
     fn add_message(&mut self, at_us: u64, message: &str) {
@@ -325,11 +342,21 @@ impl KernelLog {
     ) -> (Vec<OomEvent>, usize) {
         let job = step.job_path.as_deref().unwrap_or(&step.step_path);
         let mut reports = OomReports::new(&step.step_path, job, super::sampler::page_size());
+        let deadline = std::time::Instant::now() + budget;
         let mut records = 0;
-        self.read_new(budget, |record| {
-            records += 1;
-            reports.add(record)
-        });
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            self.read_new(left, |record| {
+                records += 1;
+                reports.add(record)
+            });
+            // The kernel may still be printing the end of a report it has acted on: wait for
+            // it briefly, within the same budget.
+            if !reports.awaiting_end_of_report() || std::time::Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         (reports.events(), records)
     }
 }
@@ -378,6 +405,22 @@ mod tests {
         }
         let events = parse_oom_events(&joined, STEP, JOB, 4096);
         assert_eq!(events[0].at_kill.anon, Some(104_415_232));
+        assert_eq!(events[0].processes.len(), 3);
+    }
+
+    #[test]
+    fn a_kill_read_before_its_last_line_is_logged_still_counts() {
+        // The kernel sends SIGKILL before it prints `Killed process`: a step that ends fast
+        // can be read in between (seen on an emulated 26.05 VM).
+        let cut: String = V1_KMSG
+            .lines()
+            .take_while(|l| !l.contains("Killed process"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let events = parse_oom_events(&cut, STEP, JOB, 4096);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].victim_pid, 12933);
+        assert_eq!(events[0].anon_rss, None, "its sizes are in the missing line");
         assert_eq!(events[0].processes.len(), 3);
     }
 
