@@ -341,27 +341,32 @@ pub const KEYS: &[Key] = &[
         name: "accounting_field",
         values: Values::OneOf(&["off", "AdminComment", "SystemComment"]),
         default: Some("off"),
-        description: "The job field in Slurm's accounting (slurmdbd) where each job epilog also \
-                      leaves the job's line when it has something to say (a kill, a near miss, \
-                      an over-request), for oom-explain and its report on any login node. Never \
-                      replaces another tool's value: a site whose jobstats uses AdminComment \
-                      gives this SystemComment.",
+        description: "The job field in Slurm's accounting (slurmdbd) that also gets the job's \
+                      line when it has something to say (a kill, a near miss, an \
+                      over-request), for oom-explain and its report on any login node. \
+                      AdminComment goes through slurmctld at the step's end, while the job \
+                      runs (private under PrivateData=jobs; the step's end waits for it, 3 s at \
+                      most); SystemComment through slurmdbd in the job epilog. Never replaces \
+                      another tool's value: a site whose jobstats uses AdminComment gives this \
+                      SystemComment.",
     },
     Key {
         name: "slurm_bin_dir",
         values: Values::Path,
         default: None,
-        description: "Where sacct and sacctmgr are, for accounting_field (root's folder; \
+        description: "Where scontrol, sacct and sacctmgr are, for accounting_field (root's folder; \
                       default: bin beside the sbin of slurmstepd, such as /usr/bin).",
     },
     Key {
         name: "accounting_with_private_data",
         values: Values::OneOf(&["no", "yes"]),
         default: Some("no"),
-        description: "With accounting_field, store even where slurm.conf has PrivateData=jobs: \
-                      slurmdbd shows every change of a job's field, value included, to every \
-                      user (sacctmgr list transactions), so the lines would not be private. \
-                      Without it, such a cluster stores nothing there and slurmd's log says why.",
+        description: "Let the job epilog store through slurmdbd (SystemComment, and \
+                      AdminComment lines the step's end could not store) even where slurm.conf \
+                      has PrivateData=jobs: slurmdbd shows every change it makes to a job's \
+                      field, value included, to every user (sacctmgr list transactions), so \
+                      those lines would not be private. Without it, such a cluster's epilog \
+                      stores nothing and slurmd's log says why.",
     },
     Key {
         name: "config",

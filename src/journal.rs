@@ -95,6 +95,14 @@ pub fn epilog(
             }
             continue;
         }
+        // A step's note of what it stored in the accounting (accounting::ctld), whose epilog
+        // never came to take it.
+        if name.ends_with(".accounting") {
+            if older_than(&spool, &name, UNKNOWN_JOB_GONE_AFTER) {
+                let _ = spool.remove(&name);
+            }
+            continue;
+        }
         let original = match name.split_once(".json.claimed-") {
             Some((base, _)) if stale(&spool, &name) => format!("{base}.json"),
             Some(_) => continue,
@@ -166,6 +174,29 @@ pub fn epilog(
     }
 }
 
+/// The line `job` has on `node` so far: its step records still in the spool, merged, none
+/// claimed (a step's end reads them while the job runs; the epilog takes them later).
+pub fn node_line_so_far(spool_dir: &Path, job: u32, node: &str) -> io::Result<Option<JobRecord>> {
+    let spool = Dir::open(spool_dir)?;
+    let prefix = format!("{job}.");
+    let mut steps = Vec::new();
+    for name in spool.names()? {
+        if !name.starts_with(&prefix) || !name.ends_with(".json") {
+            continue;
+        }
+        let Ok(bytes) = spool.read_capped(&name, MAX_RECORD_BYTES) else {
+            continue;
+        };
+        if let Ok(record) = serde_json::from_slice::<StepRecord>(&bytes)
+            && record.job == job
+            && record.origin.node == node
+        {
+            steps.push(record);
+        }
+    }
+    Ok(JobRecord::merge(steps, false))
+}
+
 /// Writes the job lines: how many went out, and why the rest did not.
 fn deliver(job_log: JobLog, jobs: &[JobRecord]) -> (usize, Option<io::Error>) {
     if jobs.is_empty() {
@@ -213,9 +244,13 @@ pub fn job_still_here(record: &StepRecord, now: u64, leftover_after_s: u64) -> b
 }
 
 fn stale(spool: &Dir, name: &str) -> bool {
+    older_than(spool, name, STALE_CLAIM)
+}
+
+fn older_than(spool: &Dir, name: &str, age: Duration) -> bool {
     spool.changed(name).is_ok_and(|changed| {
         let changed = std::time::UNIX_EPOCH + Duration::from_secs(changed.max(0) as u64);
-        changed.elapsed().is_ok_and(|age| age > STALE_CLAIM)
+        changed.elapsed().is_ok_and(|elapsed| elapsed > age)
     })
 }
 

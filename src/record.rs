@@ -64,14 +64,17 @@ pub fn user_name(uid: u32) -> Option<String> {
 /// requeued job runs the same step on the same node again) keep names apart; the node's name is
 /// kept to letters, digits and `-`.
 pub fn file_name(job: u32, step: &str, node: &str, ended: u64) -> String {
-    let node: String = node
-        .chars()
+    format!("{job}.{step}.{}.{ended}.json", name_part(node))
+}
+
+/// A node's name as a part of a file name: letters, digits and `-`; anything else `_`.
+pub fn name_part(node: &str) -> String {
+    node.chars()
         .map(|c| match c.is_ascii_alphanumeric() || c == '-' {
             true => c,
             false => '_',
         })
-        .collect();
-    format!("{job}.{step}.{node}.{ended}.json")
+        .collect()
 }
 
 /// Memory asked for and never used, in GiB-hours: what the limit left above the peak, for as

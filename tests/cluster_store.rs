@@ -1,7 +1,10 @@
 //! Records at cluster scale, kept in Slurm's accounting (`accounting_field=`): on the real
 //! two-node lab with slurmdbd, MariaDB and PrivateData=jobs (lab profile `twonode-accounting`).
-//! tests/run-all.sh starts it twice: with `accounting_field=AdminComment` alone (the plugin must
-//! then store nothing: `private_data_*` only), then with `accounting_with_private_data=yes`.
+//! tests/run-all.sh starts it twice, for the two ways a line goes there:
+//! - `accounting_field=AdminComment`: each step's end, through slurmctld while the job runs
+//!   (private: nothing in slurmdbd's transaction log);
+//! - `accounting_field=SystemComment accounting_with_private_data=yes`: the job epilog, through
+//!   slurmdbd (`sacctmgr modify job`), which the admin must accept under PrivateData=jobs.
 //!
 //! The "login host" here has no job log at all: the lab's job log is moved away before the
 //! command runs, so only slurmdbd can answer.
@@ -21,8 +24,9 @@ const OTHER_USER: &str = "oomstranger";
 /// `sacct` as root: the job's field, as slurmdbd holds it.
 fn admin_comment(lab: &Lab, job: &Submitted) -> String {
     let id = job.id.to_string();
+    let format = format!("JobIDRaw,{}", field(lab));
     let out = Command::new("sacct")
-        .args(["-n", "-P", "-X", "-o", "JobIDRaw,AdminComment", "-j", &id])
+        .args(["-n", "-P", "-X", "-o", &format, "-j", &id])
         .env("SLURM_CONF", &lab.slurm_conf)
         .output()
         .unwrap();
@@ -33,6 +37,34 @@ fn admin_comment(lab: &Lab, job: &Submitted) -> String {
         .unwrap_or("")
         .trim()
         .to_owned()
+}
+
+/// The field the running lab's plugin stores in: AdminComment goes through slurmctld at each
+/// step's end, SystemComment through slurmdbd in the epilog.
+fn field(lab: &Lab) -> &'static str {
+    match std::fs::read_to_string(lab.lab.join("etc/plugstack.conf"))
+        .unwrap()
+        .contains("accounting_field=SystemComment")
+    {
+        true => "SystemComment",
+        false => "AdminComment",
+    }
+}
+
+fn through_slurmctld(lab: &Lab) -> bool {
+    field(lab) == "AdminComment"
+}
+
+/// What any user can list: slurmdbd checks no PrivateData for its transaction log.
+fn transactions_as_stranger(lab: &Lab) -> String {
+    lab.add_user(OTHER_USER);
+    let out = Command::new("/usr/sbin/runuser")
+        .args(["-u", OTHER_USER, "--"])
+        .args(["sacctmgr", "-n", "-P", "list", "transactions"])
+        .env("SLURM_CONF", &lab.slurm_conf)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Waits until the job's field holds our value with `nodes` lines (the epilogs run a moment
@@ -55,8 +87,9 @@ fn stored_lines(lab: &Lab, job: &Submitted, nodes: usize) -> Vec<serde_json::Val
     assert_eq!(
         found.len(),
         nodes,
-        "job {}: AdminComment {:?}\n{}",
+        "job {}: {} {:?}\n{}",
         job.id,
+        field(lab),
         admin_comment(lab, job),
         node_logs(lab)
     );
@@ -158,7 +191,11 @@ fn a_job_killed_on_node2_is_explained_from_slurms_accounting_alone_and_only_to_i
     println!(
         "slurmdbd requests for 2 jobs (1 worth storing): {modify} write(s), {reads} read(s) (ours and this test's sacct polls)"
     );
-    assert_eq!(modify, 1, "one write for the one job with something to say");
+    match through_slurmctld(lab) {
+        // slurmctld hands the value over with the job's completion record.
+        true => assert_eq!(modify, 0, "a write through slurmdbd"),
+        false => assert_eq!(modify, 1, "one write for the one job with something to say"),
+    }
 
     // The login host: no job log at all.
     let moved = lab.job_log.with_extension("moved-away");
@@ -229,8 +266,10 @@ fn another_tools_value_in_the_field_is_kept() {
         &["--mem=100M", "--oom-explain", "-w", "node1"],
         &format!("sleep 6; /usr/bin/python3 {} 400", lab.workload("alloc.py")),
     );
-    // As jobstats would have it: set through slurmdbd while the job runs, on this job's row
-    // (the lab's database may hold older jobs of the same id: only one submitted since counts).
+    // Set through slurmdbd while the job runs, on this job's row (the lab's database may hold
+    // older jobs of the same id: only one submitted since counts). slurmctld does not know such
+    // a value: the step's end must look in slurmdbd too, or the job's completion record would
+    // replace it with ours.
     let id = job.id.to_string();
     let mut set = false;
     for _ in 0..50 {
@@ -248,7 +287,7 @@ fn another_tools_value_in_the_field_is_kept() {
             let out = Command::new("sacctmgr")
                 .args(["-i", "modify", "job", "where"])
                 .args([format!("jobid={id}"), format!("starttime={submitted}")])
-                .args(["set", "AdminComment=JS1:kept"])
+                .args(["set", &format!("{}=JS1:kept", field(lab))])
                 .env("SLURM_CONF", &lab.slurm_conf)
                 .output()
                 .unwrap();
@@ -267,8 +306,9 @@ fn another_tools_value_in_the_field_is_kept() {
     for _ in 0..100 {
         said = std::fs::read_to_string(&log).unwrap_or_default();
         if said.contains(&format!(
-            "job {}: AdminComment holds another tool's value",
-            job.id
+            "job {}: {} holds another tool's value",
+            job.id,
+            field(lab)
         )) {
             break;
         }
@@ -276,8 +316,9 @@ fn another_tools_value_in_the_field_is_kept() {
     }
     assert!(
         said.contains(&format!(
-            "job {}: AdminComment holds another tool's value",
-            job.id
+            "job {}: {} holds another tool's value",
+            job.id,
+            field(lab)
         )),
         "{said}"
     );
@@ -347,85 +388,48 @@ fn the_cluster_report_comes_from_sacct_with_filters() {
     assert!(!own_text.contains("oomtest"), "{own_text}");
 }
 
-/// Whether the running lab's plugin was told to store despite PrivateData=jobs.
-fn consented(lab: &Lab) -> bool {
-    std::fs::read_to_string(lab.lab.join("etc/plugstack.conf"))
-        .unwrap()
-        .contains("accounting_with_private_data=yes")
-}
-
-/// slurmd's logs of both nodes, waited on until one says `what` (the epilog runs after the job).
-fn logs_say(lab: &Lab, what: &str) -> bool {
-    for _ in 0..100 {
-        if node_logs(lab).contains(what) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    false
-}
-
 #[test]
-fn private_data_keeps_the_lines_out_unless_the_admin_accepts_the_transaction_log() {
+fn private_data_holds_through_slurmctld_and_the_transaction_log_shows_slurmdbds_way() {
     let lab = Lab::get();
-    lab.add_user(OTHER_USER);
     let job = lab.submit_alloc(
         "store-private",
         &["--mem=100M", "--oom-explain", "-w", "node1"],
         "400",
     );
     assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
-    // What any user can list: slurmdbd checks no PrivateData for its transaction log.
-    let transactions = || {
-        let out = Command::new("/usr/sbin/runuser")
-            .args([
-                "-u",
-                OTHER_USER,
-                "--",
-                "sacctmgr",
-                "-n",
-                "-P",
-                "list",
-                "transactions",
-            ])
-            .env("SLURM_CONF", &lab.slurm_conf)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    if !consented(lab) {
+    let lines = stored_lines(lab, &job, 1);
+    assert_eq!(lines[0]["job"], job.id);
+    // slurmctld's word for the owner and partition, in the line the step's end stored.
+    assert_eq!(lines[0]["user"], "oomtest");
+    assert!(lines[0]["partition"].is_string(), "{lines:?}");
+    let value = admin_comment(lab, &job);
+    if through_slurmctld(lab) {
+        // Stored without the admin's consent to the transaction log: it never goes there.
         assert!(
-            logs_say(
-                lab,
-                "accounting_field: not stored: this cluster keeps jobs private"
-            ),
+            node_logs(lab).contains(&format!(
+                "job {}: line stored in AdminComment through slurmctld",
+                job.id
+            )),
             "{}",
             node_logs(lab)
         );
-        assert_eq!(admin_comment(lab, &job), "");
         assert!(
-            !transactions().contains("oe1:"),
+            !transactions_as_stranger(lab).contains("oe1:"),
             "a value in the transaction log"
         );
         return;
     }
-    // With the admin's consent the line is stored, and the docs' warning holds: another user
-    // reads it in the transaction log, PrivateData=jobs or not.
-    let lines = stored_lines(lab, &job, 1);
-    let value = admin_comment(lab, &job);
+    // Through slurmdbd (the admin consented), the docs' warning holds: another user reads it in
+    // the transaction log, PrivateData=jobs or not.
     assert!(
-        transactions().contains(&value),
+        transactions_as_stranger(lab).contains(&value),
         "the transaction log no longer shows values: update docs/records.md"
     );
-    assert_eq!(lines[0]["job"], job.id);
 }
 
 #[test]
 fn each_task_of_an_array_keeps_its_own_line_in_its_own_row() {
     let lab = Lab::get();
-    if !consented(lab) {
-        return; // run-all's second lab runs it
-    }
     let job = lab.submit_alloc(
         "store-array",
         &["--array=1-3", "--mem=100M", "--oom-explain", "-w", "node2"],

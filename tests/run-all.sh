@@ -118,11 +118,11 @@ step "real cluster with slurmdbd + MariaDB: oom-explain JOBID from sacct for a j
 OOM_EXPLAIN_LAB_PROFILE=accounting $LAB up
 cargo test --locked --features cluster-tests --test cluster_sacct
 
-step "records in Slurm's accounting: two nodes, slurmdbd, PrivateData=jobs; without consent nothing is stored, then accounting_with_private_data=yes"
-OOM_EXPLAIN_LAB_PROFILE=twonode-accounting OOM_EXPLAIN_PLUGIN_ARGS=accounting_field=AdminComment $LAB up
-cargo test --locked --features cluster-tests --test cluster_store private_data -- --nocapture
-OOM_EXPLAIN_LAB_PROFILE=twonode-accounting OOM_EXPLAIN_PLUGIN_ARGS="accounting_field=AdminComment accounting_with_private_data=yes" $LAB up
+step "records in Slurm's accounting: two nodes, slurmdbd, PrivateData=jobs; AdminComment through slurmctld at each step's end, then SystemComment through slurmdbd in the epilog (accounting_with_private_data=yes)"
 # One at a time: the tests count slurmdbd's requests and move the job log away.
+OOM_EXPLAIN_LAB_PROFILE=twonode-accounting OOM_EXPLAIN_PLUGIN_ARGS=accounting_field=AdminComment $LAB up
+cargo test --locked --features cluster-tests --test cluster_store -- --test-threads=1 --nocapture
+OOM_EXPLAIN_LAB_PROFILE=twonode-accounting OOM_EXPLAIN_PLUGIN_ARGS="accounting_field=SystemComment accounting_with_private_data=yes" $LAB up
 cargo test --locked --features cluster-tests --test cluster_store -- --test-threads=1 --nocapture
 
 step "packages: make deb, make rpm, make install DESTDIR= agree; the .deb installed explains a real job, then is purged"

@@ -3,6 +3,8 @@
 //! `oom-explain` reads it back with sacct on any login node, under Slurm's own access rules
 //! (PrivateData). docs/records.md says when to use it.
 
+pub mod command;
+pub mod ctld;
 pub mod store;
 pub mod value;
 

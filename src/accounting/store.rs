@@ -1,27 +1,23 @@
-//! The job epilog's half: each job this node recorded with something to say (a kill, a near
-//! miss, an over-request) goes into the job's accounting field with Slurm's own tools, sacct to
-//! read and `sacctmgr modify job` to write. Both talk to slurmdbd, never to slurmctld; a job
-//! costs each of its nodes that has something to say two reads and one write, and nothing for
-//! the others.
+//! Leaving a node's job line in the job's accounting field, whichever way it goes there
+//! ([`Channel`]): read the field, merge this node's line in, write it whole, and read it back
+//! where other nodes may write at the same moment (they may replace each other's value; the one
+//! that finds its line gone merges again). A value that is not ours is never replaced.
 //!
-//! The field is read, merged with this node's line and written whole, then read again: nodes of
-//! one job that write at the same moment may replace each other's value, and the one that finds
-//! its line gone merges again. A value that is not ours is never replaced.
+//! Also the job epilog's way ([`from_epilog`]): Slurm's own sacct to read and
+//! `sacctmgr modify job` to write, both to slurmdbd once the job is over. It costs each node
+//! with something to say two reads and one write, and nothing for the others. The step's end
+//! goes through slurmctld instead, while the job runs (super::ctld): where it stored a line,
+//! the epilog leaves it be.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
-
 use super::Field;
+use super::command::{self, run};
 use super::value::{self, Current};
 use crate::config::Config;
 use crate::record::{JobRecord, outcome_rank};
-use crate::spool::Dir;
 
 /// One command may take this long; the whole store, [`BUDGET`]. The epilog holds the node (the
 /// job is over by then), so an unreachable slurmdbd costs seconds, not a job.
@@ -31,8 +27,6 @@ pub const BUDGET: Duration = Duration::from_secs(15);
 const NOT_YET_TRIES: u32 = 4;
 /// Writes of one job's value, at most (the first, and merges after a concurrent node's).
 const ATTEMPTS: u32 = 3;
-/// sacct's answer is one field of one job: more than this is not an answer.
-const MAX_OUTPUT_BYTES: usize = 256 * 1024;
 
 /// Whether a job line is worth a write to the accounting database: a kill, a near miss or an
 /// over-request (`none`, a job that went well, is not).
@@ -48,22 +42,28 @@ pub struct Tools {
 }
 
 impl Tools {
-    /// sacct and sacctmgr in `dir`: the folder and every folder above it root's and writable
-    /// by no one else, the programs root's regular files (root runs them).
-    pub fn in_dir(dir: &Path) -> io::Result<Tools> {
-        let folder = Dir::open_strict(dir)?;
-        let sacct = folder.root_file("sacct")?;
-        let sacctmgr = folder.root_file("sacctmgr")?;
-        Ok(Tools { sacct, sacctmgr })
+    /// sacct and sacctmgr in `dir` ([`command::tool`]).
+    pub fn in_dir(dir: &Path) -> std::io::Result<Tools> {
+        Ok(Tools {
+            sacct: command::tool(dir, "sacct")?,
+            sacctmgr: command::tool(dir, "sacctmgr")?,
+        })
     }
+}
 
-    /// Where Slurm's programs are when the site does not say (`slurm_bin_dir=`): `bin` beside
-    /// the `sbin` of the running slurmstepd (/usr/sbin/slurmstepd: /usr/bin). The epilog's
-    /// environment has no PATH.
-    pub fn default_dir() -> Option<PathBuf> {
-        let exe = std::env::current_exe().ok()?;
-        Some(exe.parent()?.parent()?.join("bin"))
-    }
+/// Where a job's field is read and written.
+pub trait Channel {
+    /// The job as found now; None where this way knows no such job (yet).
+    fn read(&self, deadline: Instant) -> Result<Option<Found>, String>;
+    /// Sets the field of the job `selector` names to `value`.
+    fn write(&self, selector: &str, value: &str, deadline: Instant) -> Result<(), String>;
+}
+
+/// A job as found.
+pub struct Found {
+    /// How to name exactly this job when writing, if it can be (see [`selector`]).
+    pub selector: Option<String>,
+    pub current: Current,
 }
 
 /// What became of one job's line.
@@ -110,8 +110,12 @@ fn store_job(
     mine: &[JobRecord],
     deadline: Instant,
 ) -> Result<Stored, String> {
-    let owned = (job, mine.first().and_then(|r| r.origin.uid));
-    let mut found = read(tools, field, owned, deadline)?;
+    let channel = Slurmdbd {
+        tools,
+        field,
+        job: (job, mine.first().and_then(|r| r.origin.uid)),
+    };
+    let mut found = channel.read(deadline)?;
     // slurmctld tells slurmdbd of a job through a queue: a very short job (an array's task, whose
     // row slurmdbd makes only when it starts) may get here first. Seen on the lab: 1 s was not
     // always enough on a busy machine.
@@ -120,15 +124,45 @@ fn store_job(
             break;
         }
         std::thread::sleep(Duration::from_secs(1));
-        found = read(tools, field, owned, deadline)?;
+        found = channel.read(deadline)?;
     }
-    let Some(Found {
+    match found {
+        Some(found) => merge_in(&channel, job, mine, found, deadline, true),
+        None => Ok(Stored::NoSuchJob),
+    }
+}
+
+/// The job's field as slurmdbd holds it now (None: it has no such job of this owner yet).
+pub fn in_slurmdbd(
+    tools: &Tools,
+    field: Field,
+    job: u32,
+    owner: u32,
+    deadline: Instant,
+) -> Result<Option<Current>, String> {
+    let channel = Slurmdbd {
+        tools,
+        field,
+        job: (job, Some(owner)),
+    };
+    Ok(channel.read(deadline)?.map(|found| found.current))
+}
+
+/// Merges `mine` (this node's lines of `job`) into the value `found`, and writes it. With
+/// `verify`, reads it back after a pause and merges again if another writer replaced it
+/// ([`ATTEMPTS`] in all); without, the caller knows no one else writes meanwhile.
+pub fn merge_in(
+    channel: &dyn Channel,
+    job: u32,
+    mine: &[JobRecord],
+    found: Found,
+    deadline: Instant,
+    verify: bool,
+) -> Result<Stored, String> {
+    let Found {
         selector,
         mut current,
-    }) = found
-    else {
-        return Ok(Stored::NoSuchJob);
-    };
+    } = found;
     if current == Current::Foreign {
         return Ok(Stored::Foreign);
     }
@@ -151,11 +185,16 @@ fn store_job(
             return Ok(Stored::Full);
         };
         let writing = Instant::now();
-        write(tools, field, &selector, &merged, deadline)?;
+        channel.write(&selector, &merged, deadline)?;
+        if !verify {
+            return Ok(Stored::Written(1));
+        }
         // A node of the same job that read before this write would have written within this
         // pause: twice what a write takes here, at least.
         std::thread::sleep(pause(attempt).max(writing.elapsed() * 2));
-        current = read(tools, field, owned, deadline)?.map_or(Current::Empty, |f| f.current);
+        current = channel
+            .read(deadline)?
+            .map_or(Current::Empty, |f| f.current);
         if value::holds(&current, mine) {
             return Ok(Stored::Written(attempt));
         }
@@ -174,45 +213,50 @@ fn pause(attempt: u32) -> Duration {
     Duration::from_millis(200 + u64::from(jitter) / u64::from(attempt.max(1)))
 }
 
-/// A job as Slurm's accounting has it.
-struct Found {
-    /// How sacctmgr names exactly this job, if it can (see [`selector`]).
-    selector: Option<String>,
-    current: Current,
-}
-
-/// The job's row, if accounting has the job. Only its own: `-j N` also lists the tasks of an
-/// array N and the components of a heterogeneous job N.
-/// A job of another owner under the same id (Slurm gave the id out again, and slurmdbd has not
-/// heard of this job yet) is not the job: `None`.
-fn read(
-    tools: &Tools,
+/// slurmdbd, through sacct and sacctmgr: job `job` (and its owner, where Slurm said).
+struct Slurmdbd<'a> {
+    tools: &'a Tools,
     field: Field,
     job: Owner,
-    deadline: Instant,
-) -> Result<Option<Found>, String> {
-    let id = job.0.to_string();
-    let format = format!("JobIDRaw,JobID,UID,{}", field.name());
-    let args = ["-n", "-P", "-X", "-j", &id, "-o", &format];
-    let out = run(&tools.sacct, &args, deadline)?;
-    let rows = out.lines().filter(|line| !line.is_empty()).count();
-    Ok(out.lines().find_map(|line| {
-        let mut fields = line.splitn(4, '|');
-        let (raw, shown, uid, text) = (
-            fields.next()?,
-            fields.next()?,
-            fields.next()?,
-            fields.next()?,
-        );
-        (raw == id && job.1.is_none_or(|owner| uid == owner.to_string())).then(|| Found {
-            selector: selector(&id, shown, rows),
-            current: Current::of(text),
-        })
-    }))
 }
 
 /// A job id and, when Slurm said, the job's owner.
 type Owner = (u32, Option<u32>);
+
+impl Channel for Slurmdbd<'_> {
+    /// The job's row, if accounting has the job. Only its own: `-j N` also lists the tasks of
+    /// an array N and the components of a heterogeneous job N. A job of another owner under the
+    /// same id (Slurm gave the id out again, and slurmdbd has not heard of this job yet) is not
+    /// the job: `None`.
+    fn read(&self, deadline: Instant) -> Result<Option<Found>, String> {
+        let (job, owner) = self.job;
+        let id = job.to_string();
+        let format = format!("JobIDRaw,JobID,UID,{}", self.field.name());
+        let args = ["-n", "-P", "-X", "-j", &id, "-o", &format];
+        let out = run(&self.tools.sacct, &args, deadline, COMMAND_LIMIT)?;
+        let rows = out.lines().filter(|line| !line.is_empty()).count();
+        Ok(out.lines().find_map(|line| {
+            let mut fields = line.splitn(4, '|');
+            let (raw, shown, uid, text) = (
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+                fields.next()?,
+            );
+            (raw == id && owner.is_none_or(|owner| uid == owner.to_string())).then(|| Found {
+                selector: selector(&id, shown, rows),
+                current: Current::of(text),
+            })
+        }))
+    }
+
+    fn write(&self, selector: &str, value: &str, deadline: Instant) -> Result<(), String> {
+        let job = format!("jobid={selector}");
+        let set = format!("{}={value}", self.field.name());
+        let args = ["-i", "modify", "job", "where", &job, "set", &set];
+        run(&self.tools.sacctmgr, &args, deadline, COMMAND_LIMIT).map(drop)
+    }
+}
 
 /// What names only job `id` (shown by sacct as `shown`, among `rows` rows for `-j id`) to
 /// sacctmgr, which picks jobs as sacct does: a bare id N also names every task of an array N,
@@ -222,109 +266,6 @@ fn selector(id: &str, shown: &str, rows: usize) -> Option<String> {
     match shown.contains(['_', '+']) {
         true => Some(shown.to_owned()),
         false => (shown == id && rows == 1).then(|| id.to_owned()),
-    }
-}
-
-/// Sets the field of the job `selector` names.
-fn write(
-    tools: &Tools,
-    field: Field,
-    selector: &str,
-    value: &str,
-    deadline: Instant,
-) -> Result<(), String> {
-    let job = format!("jobid={selector}");
-    let set = format!("{}={value}", field.name());
-    let args = ["-i", "modify", "job", "where", &job, "set", &set];
-    run(&tools.sacctmgr, &args, deadline).map(drop)
-}
-
-/// Runs `program` with `args`, for at most [`COMMAND_LIMIT`] and never past `deadline`: its
-/// standard output, or one line saying what failed. Polled, not waited on: no thread and no
-/// SIGCHLD handler in Slurm's process.
-fn run(program: &Path, args: &[&str], deadline: Instant) -> Result<String, String> {
-    let name = program.file_name().map_or_else(
-        || program.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let limit = deadline
-        .saturating_duration_since(Instant::now())
-        .min(COMMAND_LIMIT);
-    if limit.is_zero() {
-        return Err(format!("{name}: no time left ({BUDGET:?} in all)"));
-    }
-    // Only what Slurm's tools need of the epilog's environment: where slurm.conf is.
-    let mut command = Command::new(program);
-    command.env_clear().args(args);
-    if let Some(conf) = std::env::var_os("SLURM_CONF") {
-        command.env("SLURM_CONF", conf);
-    }
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("{}: {e}", program.display()))?;
-    let (mut stdout, mut stderr) = (child.stdout.take(), child.stderr.take());
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let started = Instant::now();
-    let status = loop {
-        // Read while it runs: a long answer must not fill the pipe and stall it.
-        drain(&mut stdout, &mut out);
-        drain(&mut stderr, &mut err);
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() < limit => std::thread::sleep(POLL),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{name}: no answer within {limit:?}"));
-            }
-        }
-    };
-    drain(&mut stdout, &mut out);
-    drain(&mut stderr, &mut err);
-    if !status.success() {
-        // sacctmgr says some failures ("Nothing modified") on its standard output.
-        let said = [&err, &out]
-            .into_iter()
-            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
-            .find_map(|text| {
-                text.lines()
-                    .find(|l| !l.trim().is_empty())
-                    .map(|l| l.trim().to_owned())
-            })
-            .unwrap_or_default();
-        return Err(format!("{name} failed ({status}): {said}"));
-    }
-    Ok(String::from_utf8_lossy(&out).into_owned())
-}
-
-/// How often a running command is looked at.
-const POLL: Duration = Duration::from_millis(10);
-
-/// Reads what the pipe holds now into `into` (up to [`MAX_OUTPUT_BYTES`]; the rest is read
-/// and dropped), without waiting; the pipe is closed at its end or on an error.
-fn drain(pipe: &mut Option<impl Read + AsFd>, into: &mut Vec<u8>) {
-    let Some(p) = pipe else { return };
-    let fd = p.as_fd();
-    let nonblocking = fcntl(fd, FcntlArg::F_GETFL)
-        .map(|flags| OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK)
-        .and_then(|flags| fcntl(fd, FcntlArg::F_SETFL(flags)));
-    if nonblocking.is_err() {
-        *pipe = None;
-        return;
-    }
-    let mut buffer = [0u8; 8192];
-    loop {
-        match p.read(&mut buffer) {
-            Ok(0) => break *pipe = None,
-            Ok(n) if into.len() < MAX_OUTPUT_BYTES => into.extend_from_slice(&buffer[..n]),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break *pipe = None,
-        }
     }
 }
 
@@ -360,7 +301,9 @@ pub fn from_epilog(config: &Config, jobs: &[JobRecord]) -> Vec<Message> {
     let Some(field) = config.accounting_field else {
         return Vec::new();
     };
-    if !jobs.iter().any(worth_storing) {
+    // What the steps' ends stored through slurmctld is left alone (AdminComment only).
+    let jobs = super::ctld::not_yet_stored(&config.spool_dir, jobs);
+    if jobs.is_empty() {
         return Vec::new();
     }
     if !config.accounting_with_private_data
@@ -368,7 +311,7 @@ pub fn from_epilog(config: &Config, jobs: &[JobRecord]) -> Vec<Message> {
     {
         return vec![(true, format!("accounting_field: not stored: {why}"))];
     }
-    let dir = config.slurm_bin_dir.clone().or_else(Tools::default_dir);
+    let dir = config.slurm_bin_dir.clone().or_else(command::default_dir);
     let Some(dir) = dir else {
         return vec![(
             true,
@@ -385,7 +328,7 @@ pub fn from_epilog(config: &Config, jobs: &[JobRecord]) -> Vec<Message> {
         }
     };
     let name = field.name();
-    store(&tools, field, jobs)
+    store(&tools, field, &jobs)
         .into_iter()
         .map(|(job, outcome)| match outcome {
             Ok(Stored::Written(1)) => (false, format!("job {job}: line stored in {name}")),
@@ -434,51 +377,5 @@ mod tests {
         // The bare id also lists other jobs (an array 77's tasks, an older job): sacctmgr
         // would change them all.
         assert_eq!(selector("77", "77", 2), None);
-    }
-
-    fn far() -> Instant {
-        Instant::now() + BUDGET
-    }
-
-    #[test]
-    fn a_command_is_run_with_its_output_and_its_failure_in_one_line() {
-        let out = run(
-            Path::new("/bin/sh"),
-            &["-c", "echo '12|oe1:ab'; echo more"],
-            far(),
-        );
-        assert_eq!(out.unwrap(), "12|oe1:ab\nmore\n");
-        let failed = run(
-            Path::new("/bin/sh"),
-            &["-c", "echo ' Nothing modified'; exit 1"],
-            far(),
-        );
-        assert_eq!(
-            failed.unwrap_err(),
-            "sh failed (exit status: 1): Nothing modified"
-        );
-        let missing = run(Path::new("/nonexistent/sacct"), &[], far()).unwrap_err();
-        assert!(missing.starts_with("/nonexistent/sacct: "), "{missing}");
-        // Only SLURM_CONF reaches it from the epilog's environment.
-        let env = run(Path::new("/usr/bin/env"), &[], far()).unwrap();
-        assert!(env.lines().all(|l| l.starts_with("SLURM_CONF=")), "{env}");
-    }
-
-    #[test]
-    fn a_command_that_hangs_or_floods_is_cut_short() {
-        let started = Instant::now();
-        let deadline = Instant::now() + Duration::from_millis(300);
-        let hung = run(Path::new("/bin/sleep"), &["30"], deadline).unwrap_err();
-        assert!(hung.contains("no answer within"), "{hung}");
-        assert!(started.elapsed() < Duration::from_secs(3));
-        // An endless answer is read as it comes (never stalls on a full pipe), kept up to the
-        // cap, and the command is stopped at its limit.
-        let deadline = Instant::now() + Duration::from_millis(500);
-        let flood = run(Path::new("/usr/bin/yes"), &[], deadline).unwrap_err();
-        assert!(flood.contains("no answer within"), "{flood}");
-        assert!(
-            run(Path::new("/bin/true"), &[], Instant::now()).is_err(),
-            "no time left"
-        );
     }
 }

@@ -159,9 +159,17 @@ pub fn holds(value: &Current, mine: &[JobRecord]) -> bool {
     };
     let keys: Vec<Key> = text.lines().filter_map(key).collect();
     mine.iter().all(|m| {
-        keys.iter()
-            .any(|k| k.job == m.job && k.node == m.origin.node && k.ended == m.ended)
+        keys.iter().any(|k| {
+            k.job == m.job && k.node == m.origin.node && k.ended == m.ended && k.cause == m.cause
+        })
     })
+}
+
+/// Whether `noted` (one job line) tells what `line` tells: the same job on the same node, with
+/// the same outcome (later steps that change nothing of it need no new write).
+pub fn tells_the_same(noted: &str, line: &JobRecord) -> bool {
+    key(noted.trim())
+        .is_some_and(|k| k.job == line.job && k.node == line.origin.node && k.cause == line.cause)
 }
 
 /// The value in one of sacct's `-P` lines, whichever field holds it (a foreign value in another

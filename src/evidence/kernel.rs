@@ -420,7 +420,10 @@ mod tests {
         let events = parse_oom_events(&cut, STEP, JOB, 4096);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].victim_pid, 12933);
-        assert_eq!(events[0].anon_rss, None, "its sizes are in the missing line");
+        assert_eq!(
+            events[0].anon_rss, None,
+            "its sizes are in the missing line"
+        );
         assert_eq!(events[0].processes.len(), 3);
     }
 

@@ -19,7 +19,7 @@ use once_cell::sync::OnceCell;
 use super::boundary::guard;
 use super::handle::{self, Context, Spank};
 use super::{log, sys};
-use crate::accounting::store;
+use crate::accounting::{ctld, store};
 use crate::cgroup::read_snapshot;
 use crate::cgroup::{StepCgroup, discover_step};
 use crate::classify::{Cause, Evidence};
@@ -432,8 +432,9 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
                 ended,
                 text,
             );
-            if let Err(e) = journal::spool_step(&config.spool_dir, &record) {
-                log::error(&format!("step {id}: step record not written: {e}"));
+            match journal::spool_step(&config.spool_dir, &record) {
+                Err(e) => log::error(&format!("step {id}: step record not written: {e}")),
+                Ok(()) => store_at_step_end(&spank, &config, &record),
             }
         }
         if let Some(dir) = &config.evidence_dir {
@@ -446,6 +447,34 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
         }
         Ok(0)
     })
+}
+
+/// Stores the node's line of the job in the accounting through slurmctld, when the site stores
+/// lines there and this step may change it: its own outcome is worth telling, or it is the
+/// batch script (the last step on its node). Here, in the last task_exit, srun and slurmctld
+/// have not yet heard that the step ended, so the job still runs: slurmctld takes the update.
+fn store_at_step_end(spank: &Spank, config: &Config, record: &StepRecord) {
+    if config.accounting_field != Some(crate::accounting::Field::AdminComment)
+        || (record::outcome_rank(&record.cause) >= 3 && record.step != "batch")
+    {
+        return;
+    }
+    let (Some(uid), Ok(job_nodes)) = (record.origin.uid, spank.job_node_count()) else {
+        return;
+    };
+    let step = ctld::StepEnd {
+        job: record.job,
+        array_task: record.array_task(),
+        uid,
+        node: record.origin.node.clone(),
+        job_nodes,
+    };
+    if let Some((failed, message)) = ctld::at_step_end(config, &step) {
+        match failed {
+            true => log::error(&message),
+            false => log::info(&message),
+        }
+    }
 }
 
 /// The user's option in slurmstepd: `None` if not given, `Some(None)` for a bare
@@ -500,6 +529,7 @@ pub unsafe extern "C" fn slurm_spank_exit(
         if let Ok(mut slot) = KERNEL_LOG.lock() {
             slot.take(); // opened for a step that was not watched after all
         }
+
         if let Ok(mut slot) = WATCH.lock()
             && let Some(watch) = slot.take()
         {
