@@ -598,8 +598,9 @@ fn plugin_man_page() -> String {
          node into one line of the node's job log, which oom-explain(1) reads to explain a past \
          job or to summarise the cluster's memory failures.",
         "The plugin never fails or changes a job, and its work while a job runs is bounded \
-         (docs/performance.md); with accounting_field, the job epilog may hold the node's \
-         release (not the job) for up to about 17 s. An unknown key or a bad value on its \
+         (docs/performance.md); with accounting_field=AdminComment a step's end may wait up to \
+         3 s for slurmctld; with SystemComment the job epilog may hold the node's release (not \
+         the job) for up to about 17 s. An unknown key or a bad value on its \
          plugstack.conf line is logged in slurmd's log and the plugin steps aside; jobs run as \
          without it. oom-explain check-config validates the line with the plugin's own parser.",
         "The same plugstack.conf line must be read by slurmd on compute nodes and by sbatch, srun \
