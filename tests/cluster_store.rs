@@ -469,3 +469,99 @@ fn each_task_of_an_array_keeps_its_own_line_in_its_own_row() {
         );
     }
 }
+
+/// Sends SIGCONT to slurmctld when dropped: a failed assertion never leaves the lab stopped.
+struct Stopped(i32);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
+    }
+}
+
+/// The first line of both slurmd logs that says `what`, waited for.
+fn log_line(lab: &Lab, what: &str) -> Option<String> {
+    for _ in 0..150 {
+        if let Some(line) = node_logs(lab).lines().find(|l| l.contains(what)) {
+            return Some(line.to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    None
+}
+
+#[test]
+fn a_slurmctld_that_gives_no_answer_holds_the_step_end_3_s_at_most_then_is_left_alone() {
+    let lab = Lab::get();
+    if !through_slurmctld(lab) {
+        return; // the SystemComment lab never asks slurmctld
+    }
+    let pid: i32 = std::fs::read_to_string(lab.lab.join("run/slurmctld.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let alloc = lab.workload("alloc.py");
+    let job = lab.submit(
+        "store-no-answer",
+        &["--mem=100M", "--oom-explain", "-w", "node1"],
+        &format!("sleep 4; /usr/bin/python3 {alloc} 400"),
+    );
+    // Running: then slurmctld stops answering, before the kill.
+    let mut running = false;
+    for _ in 0..100 {
+        let out = Command::new("squeue")
+            .args(["-h", "-o", "%T", "-j", &job.id.to_string()])
+            .env("SLURM_CONF", &lab.slurm_conf)
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).trim() == "RUNNING" {
+            running = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(running, "job {} never ran", job.id);
+    let stopped = Stopped(pid);
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let said = log_line(
+        lab,
+        &format!("job {}: not stored through slurmctld", job.id),
+    );
+    drop(stopped);
+    let said = said.unwrap_or_else(|| node_logs(lab));
+    assert!(said.contains("no answer within 2s"), "{said}");
+    let ms: u64 = said
+        .split("step's end (")
+        .nth(1)
+        .and_then(|rest| rest.split(" ms)").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(ms <= 3100, "the step's end waited {ms} ms: {said}");
+    assert_eq!(lab.wait(&job), "OUT_OF_MEMORY");
+    // The next step's end on the node does not ask it again for a while.
+    let next = lab.submit_alloc(
+        "store-after-no-answer",
+        &["--mem=100M", "--oom-explain", "-w", "node1"],
+        "400",
+    );
+    assert_eq!(lab.wait(&next), "OUT_OF_MEMORY");
+    let paused = log_line(
+        lab,
+        &format!("job {}: not stored through slurmctld", next.id),
+    );
+    let _ = std::fs::remove_file(lab.records.join("slurmctld.no-answer"));
+    let paused = paused.unwrap_or_else(|| node_logs(lab));
+    assert!(
+        paused.contains("slurmctld gave no answer in time"),
+        "{paused}"
+    );
+}

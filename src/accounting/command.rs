@@ -72,7 +72,7 @@ pub fn run(
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{name}: no answer within {limit:?}"));
+                return Err(format!("{name}: {NO_ANSWER} {limit:?}"));
             }
         }
     };
@@ -92,6 +92,14 @@ pub fn run(
         return Err(format!("{name} failed ({status}): {said}"));
     }
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// How a command that ran to its limit fails: the service behind it is down or overloaded.
+const NO_ANSWER: &str = "no answer within";
+
+/// Whether a failure of [`run`] was a command that ran to its limit.
+pub fn gave_no_answer(failure: &str) -> bool {
+    failure.contains(NO_ANSWER)
 }
 
 /// How often a running command is looked at.
@@ -163,7 +171,7 @@ mod tests {
         let started = Instant::now();
         let deadline = Instant::now() + Duration::from_millis(300);
         let hung = run(Path::new("/bin/sleep"), &["30"], deadline, LIMIT).unwrap_err();
-        assert!(hung.contains("no answer within"), "{hung}");
+        assert!(gave_no_answer(&hung), "{hung}");
         assert!(started.elapsed() < Duration::from_secs(3));
         // Its own limit counts too, before the deadline.
         let short = Duration::from_millis(200);
@@ -173,7 +181,7 @@ mod tests {
         // cap, and the command is stopped at its limit.
         let deadline = Instant::now() + Duration::from_millis(500);
         let flood = run(Path::new("/usr/bin/yes"), &[], deadline, LIMIT).unwrap_err();
-        assert!(flood.contains("no answer within"), "{flood}");
+        assert!(gave_no_answer(&flood), "{flood}");
         assert!(
             run(Path::new("/bin/true"), &[], Instant::now(), LIMIT).is_err(),
             "no time left"

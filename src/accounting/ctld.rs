@@ -9,7 +9,9 @@
 //!
 //! It holds up the step's end, so it is bounded: [`BUDGET`] in all, and only for a step whose
 //! own outcome is worth telling: two or three scontrol calls (read, write, and on a job of
-//! several nodes a read back) and one sacct read (a value another tool set in slurmdbd alone). The steps of one job on one node store one at a time (a lock
+//! several nodes a read back) and one sacct read (a value another tool set in slurmdbd alone;
+//! at most 1 s, and not needed for the write). A node whose slurmctld gave no answer in time
+//! leaves it alone for a while (super::backoff). The steps of one job on one node store one at a time (a lock
 //! in the spool); only a job on several nodes reads its value back after writing.
 
 use std::fs::File;
@@ -17,6 +19,7 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::backoff::{self, Service};
 use super::command::{self, run};
 use super::store::{self, Channel, Found, Message, Stored, merge_in, worth_storing};
 use super::value::Current;
@@ -30,6 +33,8 @@ use crate::step::ArrayTask;
 pub const BUDGET: Duration = Duration::from_secs(3);
 /// One scontrol may take this long.
 const COMMAND_LIMIT: Duration = Duration::from_secs(2);
+/// The look in slurmdbd for another tool's value, this long.
+const DBD_LOOK_LIMIT: Duration = Duration::from_secs(1);
 /// The note of what the step's end stored is at most one job line.
 const MAX_NOTE_BYTES: u64 = 1 << 20;
 
@@ -54,6 +59,9 @@ pub fn at_step_end(config: &Config, step: &StepEnd) -> Option<Message> {
     let deadline = started + BUDGET;
     let job = step.job;
     let outcome = store_now(config, step, deadline);
+    if outcome.as_ref().is_err_and(|e| command::gave_no_answer(e)) {
+        backoff::pause(&config.spool_dir, Service::Slurmctld);
+    }
     let ms = started.elapsed().as_millis();
     Some(match outcome {
         Ok(None) => return None,
@@ -109,6 +117,9 @@ fn store_now(config: &Config, step: &StepEnd, deadline: Instant) -> Result<Optio
     if value::tells_the_same(&noted, &line) {
         return Ok(None); // an earlier step stored what this line tells
     }
+    if let Some(why) = backoff::paused(&config.spool_dir, Service::Slurmctld) {
+        return Err(why);
+    }
     let channel = Slurmctld {
         scontrol,
         step: step.clone(),
@@ -123,14 +134,10 @@ fn store_now(config: &Config, step: &StepEnd, deadline: Instant) -> Result<Optio
     line.origin.uid = Some(step.uid);
     // A value another tool set through slurmdbd while the job runs: slurmctld does not know it,
     // and the job's completion record would replace it with ours.
-    let in_dbd = store::in_slurmdbd(
-        &dbd_tools,
-        Field::AdminComment,
-        step.job,
-        step.uid,
-        deadline,
-    )?;
-    if in_dbd == Some(Current::Foreign) {
+    // Best effort, briefly: slurmdbd slow or down does not stop the write through slurmctld.
+    let soon = deadline.min(Instant::now() + DBD_LOOK_LIMIT);
+    let in_dbd = store::in_slurmdbd(&dbd_tools, Field::AdminComment, step.job, step.uid, soon);
+    if matches!(in_dbd, Ok(Some(Current::Foreign))) {
         return Ok(Some(Stored::Foreign));
     }
     let mine = [line];

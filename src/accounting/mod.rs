@@ -3,6 +3,7 @@
 //! `oom-explain` reads it back with sacct on any login node, under Slurm's own access rules
 //! (PrivateData). docs/records.md says when to use it.
 
+pub mod backoff;
 pub mod command;
 pub mod ctld;
 pub mod store;

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::Field;
+use super::backoff::{self, Service};
 use super::command::{self, run};
 use super::value::{self, Current};
 use crate::config::Config;
@@ -327,8 +328,18 @@ pub fn from_epilog(config: &Config, jobs: &[JobRecord]) -> Vec<Message> {
             )];
         }
     };
+    if let Some(why) = backoff::paused(&config.spool_dir, Service::Slurmdbd) {
+        return vec![(true, format!("accounting_field: not stored: {why}"))];
+    }
     let name = field.name();
-    store(&tools, field, &jobs)
+    let outcomes = store(&tools, field, &jobs);
+    if outcomes
+        .iter()
+        .any(|(_, o)| o.as_ref().is_err_and(|e| command::gave_no_answer(e)))
+    {
+        backoff::pause(&config.spool_dir, Service::Slurmdbd);
+    }
+    outcomes
         .into_iter()
         .map(|(job, outcome)| match outcome {
             Ok(Stored::Written(1)) => (false, format!("job {job}: line stored in {name}")),
