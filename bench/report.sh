@@ -29,17 +29,18 @@ run "--user user042" --user user042
 "$BIN" report --log "$LOG" --top 3 | head -20
 
 # The same records from Slurm's accounting (`report --from-sacct`): our side only. sacct's output
-# for SACCT_LINES of them (JobIDRaw|AdminComment|SystemComment, each line's value as the epilog
-# writes it) is generated once and replayed by a stand-in `sacct` first on PATH; slurmdbd's own
+# for SACCT_LINES of them (JobIDRaw|UID|Partition|AdminComment|SystemComment, each line's value
+# as the plugin writes it) is generated once and replayed by a stand-in `sacct` first on PATH; slurmdbd's own
 # query time is the site's database's, not ours.
 SACCT_LINES=${SACCT_LINES:-200000}
-SACCT_OUT=$(dirname "$LOG")/sacct-$SACCT_LINES.txt
+SACCT_OUT=$(dirname "$LOG")/sacct-v2-$SACCT_LINES.txt
 if [ ! -s "$SACCT_OUT" ]; then
     echo "generating sacct output for $SACCT_LINES records in $SACCT_OUT" >&2
     head -n "$SACCT_LINES" "$LOG" | python3 -c '
-import sys
-for n, line in enumerate(sys.stdin, 1):
-    print(f"{n}|oe1:{line.rstrip().encode().hex()}|")' >"$SACCT_OUT"
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    print(f"{r[\"job\"]}|{r.get(\"uid\", \"\")}|{r.get(\"partition\") or \"\"}|oe1:{line.rstrip().encode().hex()}|")' >"$SACCT_OUT"
 fi
 SHIM=$(dirname "$LOG")/sacct-shim
 mkdir -p "$SHIM"

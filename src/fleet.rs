@@ -69,6 +69,16 @@ pub struct Builder {
     by_partition: HashMap<String, u64>,
     pairs: HashMap<(String, String), u64>,
     unused_by_user: HashMap<String, f64>,
+    /// Owners' names by uid, looked up once each.
+    names: HashMap<u32, Option<String>>,
+}
+
+/// Whose row of Slurm's accounting a line came from: its job, owner and partition.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    pub job: u32,
+    pub uid: u32,
+    pub partition: Option<&'a str>,
 }
 
 impl Builder {
@@ -83,18 +93,30 @@ impl Builder {
         self.add_line_of(line, None);
     }
 
-    /// A line that must be of this job and owner (it came from their row in Slurm's
-    /// accounting): any other is skipped.
-    pub fn add_line_of(&mut self, line: &str, owner: Option<(u32, u32)>) {
+    /// A line that must be of `row`'s job and owner (it came from their row in Slurm's
+    /// accounting): any other is skipped. The row's partition is Slurm's word over the line's,
+    /// and a line without its owner's name (a step's end does not look names up) gets it here.
+    pub fn add_line_of(&mut self, line: &str, row: Option<Row>) {
         self.report.lines += 1;
-        let Ok(r) = serde_json::from_str::<JobLine>(record::json_of(line)) else {
+        let Ok(mut r) = serde_json::from_str::<JobLine>(record::json_of(line)) else {
             self.report.skipped += 1;
             return;
         };
-        if r.schema != SCHEMA || owner.is_some_and(|(job, uid)| (r.job, r.uid) != (job, Some(uid)))
-        {
+        if r.schema != SCHEMA || row.is_some_and(|row| (r.job, r.uid) != (row.job, Some(row.uid))) {
             self.report.skipped += 1;
             return;
+        }
+        if let Some(partition) = row.and_then(|row| row.partition) {
+            r.partition = Some(partition.into());
+        }
+        if r.user.is_none()
+            && let Some(uid) = r.uid
+        {
+            let name = self
+                .names
+                .entry(uid)
+                .or_insert_with(|| record::user_name(uid));
+            r.user = name.clone().map(Into::into);
         }
         if self.filter.since.is_some_and(|s| r.ended < s)
             || self

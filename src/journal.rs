@@ -98,7 +98,7 @@ pub fn epilog(
         // A step's note of what it stored in the accounting (accounting::ctld), whose epilog
         // never came to take it.
         if name.ends_with(".accounting") {
-            if older_than(&spool, &name, UNKNOWN_JOB_GONE_AFTER) {
+            if older_than(&spool, &name, FORGOTTEN_NOTE) {
                 let _ = spool.remove(&name);
             }
             continue;
@@ -223,6 +223,9 @@ fn deliver(job_log: JobLog, jobs: &[JobRecord]) -> (usize, Option<io::Error>) {
     }
 }
 
+/// A step's note of what it stored in the accounting whose epilog never came is removed after
+/// this long: longer than any job runs (a running job's note must stay for its epilog).
+const FORGOTTEN_NOTE: Duration = Duration::from_secs(60 * 24 * 3600);
 /// A record whose job's cgroup folder is unknown counts as a leftover only after this long.
 const UNKNOWN_JOB_GONE_AFTER: Duration = Duration::from_secs(24 * 3600);
 

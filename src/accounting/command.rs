@@ -1,10 +1,10 @@
 //! Slurm's own programs, run as root from slurmstepd: from a folder only root may change, with
 //! only `SLURM_CONF` from our environment, each cut short at its limit.
 
-use std::io::{self, Read};
-use std::os::fd::AsFd;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -37,6 +37,18 @@ pub fn run(
     deadline: Instant,
     limit: Duration,
 ) -> Result<String, String> {
+    run_with_input(program, args, &[], deadline, limit)
+}
+
+/// [`run`], with `input` on the program's standard input: what must not be on its command line,
+/// which every user on the node may read (`/proc/PID/cmdline`).
+pub fn run_with_input(
+    program: &Path,
+    args: &[&str],
+    input: &[u8],
+    deadline: Instant,
+    limit: Duration,
+) -> Result<String, String> {
     let name = program.file_name().map_or_else(
         || program.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
@@ -54,24 +66,26 @@ pub fn run(
         command.env("SLURM_CONF", conf);
     }
     let mut child = command
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("{}: {e}", program.display()))?;
+    let mut stdin = child.stdin.take();
+    let mut to_send = input;
     let (mut stdout, mut stderr) = (child.stdout.take(), child.stderr.take());
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let started = Instant::now();
     let status = loop {
-        // Read while it runs: a long answer must not fill the pipe and stall it.
+        // Feed and read while it runs: neither side may stall on a full pipe.
+        feed(&mut stdin, &mut to_send);
         drain(&mut stdout, &mut out);
         drain(&mut stderr, &mut err);
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if started.elapsed() < limit => std::thread::sleep(POLL),
             _ => {
-                let _ = child.kill();
-                let _ = child.wait();
+                stop(&mut child);
                 return Err(format!("{name}: {NO_ANSWER} {limit:?}"));
             }
         }
@@ -94,6 +108,46 @@ pub fn run(
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// Kills a command that ran to its limit and reaps it if it goes within a moment. One stuck in
+/// the kernel (a hung file system) is left to become init's: never waited on.
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    for _ in 0..10 {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Writes what the pipe takes now of `rest`, without waiting; closes it once all is sent (the
+/// program then sees the end of its input), or on an error.
+fn feed(pipe: &mut Option<ChildStdin>, rest: &mut &[u8]) {
+    let Some(p) = pipe else { return };
+    if !rest.is_empty() {
+        if !nonblocking(p.as_fd()) {
+            *pipe = None;
+            return;
+        }
+        match p.write(rest) {
+            Ok(n) => *rest = &rest[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return,
+            Err(_) => *rest = &[],
+        }
+    }
+    if rest.is_empty() {
+        *pipe = None;
+    }
+}
+
+fn nonblocking(fd: BorrowedFd) -> bool {
+    fcntl(fd, FcntlArg::F_GETFL)
+        .map(|flags| OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK)
+        .and_then(|flags| fcntl(fd, FcntlArg::F_SETFL(flags)))
+        .is_ok()
+}
+
 /// How a command that ran to its limit fails: the service behind it is down or overloaded.
 const NO_ANSWER: &str = "no answer within";
 
@@ -109,11 +163,7 @@ const POLL: Duration = Duration::from_millis(10);
 /// and dropped), without waiting; the pipe is closed at its end or on an error.
 fn drain(pipe: &mut Option<impl Read + AsFd>, into: &mut Vec<u8>) {
     let Some(p) = pipe else { return };
-    let fd = p.as_fd();
-    let nonblocking = fcntl(fd, FcntlArg::F_GETFL)
-        .map(|flags| OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK)
-        .and_then(|flags| fcntl(fd, FcntlArg::F_SETFL(flags)));
-    if nonblocking.is_err() {
+    if !nonblocking(p.as_fd()) {
         *pipe = None;
         return;
     }
@@ -164,6 +214,20 @@ mod tests {
         // Only SLURM_CONF reaches it from slurmstepd's environment.
         let env = run(Path::new("/usr/bin/env"), &[], far(), LIMIT).unwrap();
         assert!(env.lines().all(|l| l.starts_with("SLURM_CONF=")), "{env}");
+    }
+
+    #[test]
+    fn input_goes_on_standard_input_whatever_its_size() {
+        // More than a pipe holds: fed while the program reads.
+        let input = "x".repeat(200_000);
+        let out = run_with_input(
+            Path::new("/usr/bin/wc"),
+            &["-c"],
+            input.as_bytes(),
+            far(),
+            LIMIT,
+        );
+        assert_eq!(out.unwrap().trim(), "200000");
     }
 
     #[test]

@@ -4,15 +4,18 @@
 //! slurmctld keeps the value on the job and hands it to slurmdbd with the job's completion
 //! record, which makes no entry in slurmdbd's transaction log: unlike `sacctmgr modify job`
 //! (the epilog's way, super::store), it is shown to no one Slurm's `PrivateData` would not show
-//! the job to. Where this fails (the job ended first, slurmctld too slow), the epilog's way is
-//! left to try, where the site allows it.
+//! the job to. The value goes to scontrol on its standard input, never on its command line,
+//! which every user on the node can read. Where this fails (the job ended first, slurmctld too
+//! slow), the epilog's way is left to try, where the site allows it.
 //!
 //! It holds up the step's end, so it is bounded: [`BUDGET`] in all, and only for a step whose
-//! own outcome is worth telling: two or three scontrol calls (read, write, and on a job of
-//! several nodes a read back) and one sacct read (a value another tool set in slurmdbd alone;
-//! at most 1 s, and not needed for the write). A node whose slurmctld gave no answer in time
-//! leaves it alone for a while (super::backoff). The steps of one job on one node store one at a time (a lock
-//! in the spool); only a job on several nodes reads its value back after writing.
+//! own outcome is worth telling, or the batch script's: two or three scontrol calls (read,
+//! write, and on a job of several nodes a read back) and one sacct read (a value another tool
+//! set in slurmdbd alone; at most 1 s, and not needed for the write). The steps of one job on
+//! one node store one at a time (a lock in the spool). A node whose slurmctld gave no answer in
+//! time leaves it alone for a while (super::backoff). scontrol runs in the job's memory cgroup
+//! (slurmstepd's): a job close to its limit is not written to, so that no task of the job is
+//! killed for it.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -20,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::backoff::{self, Service};
-use super::command::{self, run};
+use super::command::{self, run, run_with_input};
 use super::store::{self, Channel, Found, Message, Stored, merge_in, worth_storing};
 use super::value::Current;
 use super::{Field, value};
@@ -37,6 +40,11 @@ const COMMAND_LIMIT: Duration = Duration::from_secs(2);
 const DBD_LOOK_LIMIT: Duration = Duration::from_secs(1);
 /// The note of what the step's end stored is at most one job line.
 const MAX_NOTE_BYTES: u64 = 1 << 20;
+/// Room the job must have below its memory limit for scontrol and sacct to run in its cgroup.
+const HEADROOM: u64 = 64 << 20;
+/// scontrol built without readline reads input lines of less than 4096 bytes: a longer value
+/// is read back to see that it arrived.
+const SAFE_LINE: usize = 4000;
 
 /// What Slurm told slurmstepd of the job whose step ended (never the job's environment).
 #[derive(Debug, Clone)]
@@ -47,6 +55,10 @@ pub struct StepEnd {
     pub node: String,
     /// The job's node count: on one node, no other node writes the value meanwhile.
     pub job_nodes: u32,
+    /// The batch script's step: the last on its node, which refreshes the stored line.
+    pub batch: bool,
+    /// How far the job's memory is below its limit now (None: no limit, or not known).
+    pub headroom: Option<u64>,
 }
 
 /// Stores the node's line of `step`'s job through slurmctld, if `config` asks for it: what to
@@ -56,13 +68,13 @@ pub fn at_step_end(config: &Config, step: &StepEnd) -> Option<Message> {
         return None; // SystemComment: slurmctld takes no update of it; the epilog stores it
     }
     let started = Instant::now();
-    let deadline = started + BUDGET;
-    let job = step.job;
-    let outcome = store_now(config, step, deadline);
+    let outcome = store_now(config, step, started + BUDGET);
     if outcome.as_ref().is_err_and(|e| command::gave_no_answer(e)) {
         backoff::pause(&config.spool_dir, Service::Slurmctld);
     }
-    let ms = started.elapsed().as_millis();
+    let (job, ms) = (step.job, started.elapsed().as_millis());
+    let left = "left to the job epilog (which stores it through slurmdbd only where the site \
+                allows that)";
     Some(match outcome {
         Ok(None) => return None,
         Ok(Some(Stored::Written(n))) => (
@@ -75,6 +87,13 @@ pub fn at_step_end(config: &Config, step: &StepEnd) -> Option<Message> {
             false,
             format!("job {job}: line already in AdminComment ({ms} ms)"),
         ),
+        Ok(Some(Stored::Unverified)) => (
+            false,
+            format!(
+                "job {job}: line written in AdminComment through slurmctld in {ms} ms, not read \
+                 back (no time left)"
+            ),
+        ),
         Ok(Some(Stored::Foreign)) => (
             true,
             format!(
@@ -84,20 +103,36 @@ pub fn at_step_end(config: &Config, step: &StepEnd) -> Option<Message> {
         ),
         Ok(Some(other)) => (
             true,
-            format!("job {job}: not stored through slurmctld ({other:?}); left to the epilog"),
+            format!("job {job}: not stored through slurmctld ({other:?}); {left}"),
         ),
         Err(e) => (
             true,
             format!(
-                "job {job}: not stored through slurmctld at the step's end ({ms} ms): {e}; left \
-                 to the epilog"
+                "job {job}: not stored through slurmctld at the step's end ({ms} ms): {e}; {left}"
             ),
         ),
     })
 }
 
-/// None when there is nothing to store.
+/// None when there is nothing (new) to store.
 fn store_now(config: &Config, step: &StepEnd, deadline: Instant) -> Result<Option<Stored>, String> {
+    let so_far = || {
+        crate::journal::node_line_so_far(&config.spool_dir, step.job, &step.node)
+            .map(|line| line.filter(worth_storing))
+            .map_err(|e| e.to_string())
+    };
+    if so_far()?.is_none() {
+        return Ok(None);
+    }
+    if step.headroom.is_some_and(|room| room < HEADROOM) {
+        return Err(format!(
+            "the job is within {} MiB of its memory limit, where scontrol would run",
+            HEADROOM >> 20
+        ));
+    }
+    if let Some(why) = backoff::paused(&config.spool_dir, Service::Slurmctld) {
+        return Err(why);
+    }
     let dir = config.slurm_bin_dir.clone().or_else(command::default_dir);
     let dir = dir.ok_or("cannot tell where scontrol is; set slurm_bin_dir")?;
     let scontrol = command::tool(&dir, "scontrol").map_err(|e| e.to_string())?;
@@ -107,44 +142,50 @@ fn store_now(config: &Config, step: &StepEnd, deadline: Instant) -> Result<Optio
     let mut note = spool
         .lock(&note_name(step.job, &step.node), wait)
         .map_err(|e| e.to_string())?;
-    let line = crate::journal::node_line_so_far(&config.spool_dir, step.job, &step.node)
-        .map_err(|e| e.to_string())?;
-    let Some(mut line) = line.filter(worth_storing) else {
+    // Again under the lock: a step of the job that ended meanwhile is in it now.
+    let Some(mut line) = so_far()? else {
         return Ok(None);
     };
+    // No names or partition here: a user-database lookup may block, and the job's own text is
+    // the user's to set. The uid is Slurm's; readers add the rest from Slurm's accounting.
+    line.origin.user = None;
+    line.origin.partition = None;
+    line.origin.uid = Some(step.uid);
     let mut noted = String::new();
     let _ = note.read_to_string(&mut noted);
-    if value::tells_the_same(&noted, &line) {
-        return Ok(None); // an earlier step stored what this line tells
-    }
-    if let Some(why) = backoff::paused(&config.spool_dir, Service::Slurmctld) {
-        return Err(why);
+    let stored_already = match step.batch {
+        // The last step on its node: its figures too (peaks, kills, run time).
+        true => noted == line.to_line(),
+        false => value::tells_the_same(&noted, &line),
+    };
+    if stored_already {
+        return Ok(None);
     }
     let channel = Slurmctld {
         scontrol,
         step: step.clone(),
     };
-    let Some((found, told)) = channel.read_job(deadline)? else {
-        return Err("slurmctld knows no such job of this owner".into());
-    };
-    // slurmctld's word for the owner's name and the partition: no user-database lookup here
-    // (it may block), and the job's environment is the user's to set.
-    line.origin.user = told.user;
-    line.origin.partition = told.partition;
-    line.origin.uid = Some(step.uid);
+    let found = channel.read_job(deadline)?;
     // A value another tool set through slurmdbd while the job runs: slurmctld does not know it,
-    // and the job's completion record would replace it with ours.
-    // Best effort, briefly: slurmdbd slow or down does not stop the write through slurmctld.
+    // and the job's completion record would replace it with ours. Best effort, briefly:
+    // slurmdbd slow or down does not stop the write through slurmctld.
     let soon = deadline.min(Instant::now() + DBD_LOOK_LIMIT);
     let in_dbd = store::in_slurmdbd(&dbd_tools, Field::AdminComment, step.job, step.uid, soon);
     if matches!(in_dbd, Ok(Some(Current::Foreign))) {
         return Ok(Some(Stored::Foreign));
     }
+    let long = match &found.current {
+        Current::Ours(text) => text.len() + line.to_line().len() > SAFE_LINE / 2,
+        _ => line.to_line().len() > SAFE_LINE / 2, // hex doubles it
+    };
+    let verify = step.job_nodes > 1 || long;
     let mine = [line];
-    let verify = step.job_nodes > 1;
     let stored = merge_in(&channel, step.job, &mine, found, deadline, verify)?;
-    if matches!(stored, Stored::Written(_) | Stored::AlreadyThere) {
-        // For the epilog: this line is in the accounting already.
+    if matches!(
+        stored,
+        Stored::Written(_) | Stored::AlreadyThere | Stored::Unverified
+    ) {
+        // For the next step and the epilog: this line is in the accounting already.
         let _ = write_note(&mut note, &mine[0]);
     }
     Ok(Some(stored))
@@ -162,26 +203,31 @@ fn write_note(note: &mut File, line: &JobRecord) -> std::io::Result<()> {
     note.write_all(line.to_line().as_bytes())
 }
 
-/// Whether a step's end already stored what `line` (as the epilog merged it) tells, through
-/// slurmctld, by the note it left in `spool_dir`. The note is removed: the epilog is the last
-/// to look.
-pub fn stored_at_step_end(spool_dir: &Path, line: &JobRecord) -> bool {
-    let Ok(spool) = Dir::open(spool_dir) else {
-        return false;
-    };
+/// The note a step's end left for `line`'s job on its node, taken: the epilog is the last to
+/// look. Whether it says that what `line` (as the epilog merged it) tells is stored already.
+fn take_note(spool: &Dir, line: &JobRecord) -> bool {
     let name = note_name(line.job, &line.origin.node);
-    let Ok(bytes) = spool.read_capped(&name, MAX_NOTE_BYTES) else {
-        return false;
-    };
+    let noted = spool.read_capped(&name, MAX_NOTE_BYTES);
     let _ = spool.remove(&name);
-    value::tells_the_same(&String::from_utf8_lossy(&bytes), line)
+    noted.is_ok_and(|bytes| value::tells_the_same(&String::from_utf8_lossy(&bytes), line))
 }
 
-/// What slurmctld says of the job besides its field.
-#[derive(Debug, Default, PartialEq)]
-struct Told {
-    user: Option<String>,
-    partition: Option<String>,
+/// The epilog's share of `jobs` (its job lines): those worth storing that no step's end stored
+/// through slurmctld (`through_slurmctld`: the site's field is AdminComment). The steps' notes
+/// are removed either way.
+pub fn not_yet_stored(
+    spool_dir: &Path,
+    jobs: &[JobRecord],
+    through_slurmctld: bool,
+) -> Vec<JobRecord> {
+    let spool = Dir::open(spool_dir).ok();
+    jobs.iter()
+        .filter(|line| {
+            let stored = spool.as_ref().is_some_and(|spool| take_note(spool, line));
+            worth_storing(line) && !(through_slurmctld && stored)
+        })
+        .cloned()
+        .collect()
 }
 
 /// slurmctld, through scontrol: the step's job.
@@ -192,74 +238,87 @@ struct Slurmctld {
 
 impl Slurmctld {
     /// The job as slurmctld has it: an array task by its `A_T`, which names it alone.
-    fn read_job(&self, deadline: Instant) -> Result<Option<(Found, Told)>, String> {
+    fn read_job(&self, deadline: Instant) -> Result<Found, String> {
         let name = match self.step.array_task {
             Some(task) => task.to_string(),
             None => self.step.job.to_string(),
         };
         let args = ["-o", "show", "job", &name];
         let out = run(&self.scontrol, &args, deadline, COMMAND_LIMIT)?;
-        Ok(parse_show_job(&out, self.step.job, self.step.uid))
+        parse_show_job(&out, self.step.job)
     }
 }
 
 impl Channel for Slurmctld {
     fn read(&self, deadline: Instant) -> Result<Option<Found>, String> {
-        Ok(self.read_job(deadline)?.map(|(found, _)| found))
+        self.read_job(deadline).map(Some)
     }
 
     fn write(&self, selector: &str, value: &str, deadline: Instant) -> Result<(), String> {
-        let job = format!("JobId={selector}");
-        let set = format!("AdminComment={value}");
-        let args = ["update", &job, &set];
-        run(&self.scontrol, &args, deadline, COMMAND_LIMIT).map(drop)
+        let update = format!("update JobId={selector} AdminComment={value}\n");
+        run_with_input(
+            &self.scontrol,
+            &[],
+            update.as_bytes(),
+            deadline,
+            COMMAND_LIMIT,
+        )
+        .map(drop)
     }
 }
 
-/// The record of job `raw` owned by `uid` in `scontrol -o show job` output (one line per job:
-/// a heterogeneous job's leader lists every component), and the exact name to update it by:
-/// `A_T` for an array task, `N+O` for a component (a bare leader id would update them all),
-/// else the id.
-fn parse_show_job(out: &str, raw: u32, uid: u32) -> Option<(Found, Told)> {
-    let line = out
-        .lines()
-        .find(|line| field(line, "JobId") == Some(raw.to_string().as_str()))?;
-    let owner = field(line, "UserId")?;
-    let owner_uid = owner.rsplit_once('(')?.1.trim_end_matches(')');
-    if owner_uid != uid.to_string() {
-        return None;
+/// Job `raw` in `scontrol -o show job` output, and the exact name to update it by: `A_T` for an
+/// array task, else its id. Only what Slurm itself writes before the job's name is read for
+/// who the job is: the name, and every field after it, are the user's to fill. A heterogeneous
+/// job is left to the epilog (its leader's id would update every component).
+fn parse_show_job(out: &str, raw: u32) -> Result<Found, String> {
+    let first = out.lines().next().ok_or("slurmctld knows no such job")?;
+    let (ids, _) = first
+        .split_once(" JobName=")
+        .ok_or("scontrol's answer has no JobName")?;
+    let id = |key: &str| {
+        ids.split(' ')
+            .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+    };
+    if id("JobId") != Some(raw.to_string().as_str()) {
+        return Err(format!("scontrol answered with another job than {raw}"));
     }
-    let selector = match (
-        field(line, "ArrayJobId").zip(field(line, "ArrayTaskId")),
-        field(line, "HetJobId").zip(field(line, "HetJobOffset")),
-    ) {
-        (Some((array, task)), _) if task.parse::<u32>().is_ok() => format!("{array}_{task}"),
-        (Some(_), _) => return None, // an array's pending tasks, not one job
-        (None, Some((leader, offset))) => format!("{leader}+{offset}"),
-        (None, None) => raw.to_string(),
+    if id("HetJobId").is_some() {
+        return Err("a heterogeneous job's component".into());
+    }
+    let selector = match (id("ArrayJobId"), id("ArrayTaskId")) {
+        (Some(array), Some(task)) if task.parse::<u32>().is_ok() => format!("{array}_{task}"),
+        (Some(_), _) => return Err("an array's pending tasks, not one job".into()),
+        _ => raw.to_string(),
     };
-    let user = owner.split_once('(').map(|(name, _)| name.to_owned());
-    let told = Told {
-        user: user.filter(|u| !u.is_empty()),
-        partition: field(line, "Partition").map(str::to_owned),
+    // The job's own text may hold "AdminComment=" too: then the field cannot be told apart.
+    let current = match out.matches("AdminComment=").count() {
+        0 => Current::Empty,
+        1 => Current::of(field(out, "AdminComment").unwrap_or("")),
+        _ => {
+            return Err(
+                "the job's own text (its name, command, folder or comment) holds \
+                        \"AdminComment=\": its field cannot be told apart"
+                    .into(),
+            );
+        }
     };
-    let found = Found {
+    Ok(Found {
         selector: Some(selector),
-        current: Current::of(field(line, "AdminComment").unwrap_or("")),
-    };
-    Some((found, told))
+        current,
+    })
 }
 
-/// The value of `key` in one `scontrol -o` line: from `key=` to the next ` Key=` (a value may
-/// hold spaces; ours never does).
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let start = line
+/// The value of `key` in `scontrol -o` output: from `key=` to the next ` Key=` or the end of
+/// the line (a value may hold spaces; ours never does).
+fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let start = text
         .match_indices(&format!("{key}="))
-        .find(|(at, _)| *at == 0 || line.as_bytes()[at - 1] == b' ')?
+        .find(|(at, _)| *at == 0 || text.as_bytes()[at - 1].is_ascii_whitespace())?
         .0
         + key.len()
         + 1;
-    let rest = &line[start..];
+    let rest = text[start..].lines().next().unwrap_or("");
     let end = rest
         .match_indices(' ')
         .map(|(at, _)| at)
@@ -279,50 +338,66 @@ fn starts_a_field(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == ':' || c == '_' || c == '/')
 }
 
-/// The epilog's share when the step's end stored through slurmctld: the lines it stored are
-/// left alone (their note says so); the others go the epilog's way, where the site allows.
-pub fn not_yet_stored(spool_dir: &Path, jobs: &[JobRecord]) -> Vec<JobRecord> {
-    jobs.iter()
-        .filter(|line| store::worth_storing(line) && !stored_at_step_end(spool_dir, line))
-        .cloned()
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// `scontrol -o show job` of a running job on Slurm 22.05 (the lab), shortened.
-    const SHOWN: &str = "JobId=41 JobName=grow UserId=alice(1001) GroupId=alice(1001) MCS_label=N/A Priority=1 Nice=0 Account=lab QOS=normal JobState=RUNNING Reason=None Dependency=(null) Partition=debug AllocNode:Sid=localhost:123 AdminComment=oe1:7b7d Comment=keep this Command=/home/alice/job.sh";
+    /// `scontrol -o show job` of a running job on the lab (Slurm 22.05), its value set.
+    const SHOWN: &str = include_str!("../../tests/fixtures/scontrol/show-job-22.05.txt");
 
-    #[test]
-    fn the_job_is_found_with_its_owner_partition_and_value() {
-        let (found, told) = parse_show_job(SHOWN, 41, 1001).unwrap();
-        assert_eq!(found.selector.as_deref(), Some("41"));
-        assert_eq!(found.current, Current::Ours("{}".into()));
-        assert_eq!(told.user.as_deref(), Some("alice"));
-        assert_eq!(told.partition.as_deref(), Some("debug"));
-        assert_eq!(field(SHOWN, "Comment"), Some("keep this"));
-        // Another owner under the id, or another job: not ours to write.
-        assert!(parse_show_job(SHOWN, 41, 1002).is_none());
-        assert!(parse_show_job(SHOWN, 4, 1001).is_none());
+    fn shown_with(value: &str) -> String {
+        SHOWN.replace("AdminComment=oe1:7b7d ", &format!("AdminComment={value} "))
     }
 
     #[test]
-    fn an_array_task_and_a_het_component_are_named_exactly() {
+    fn the_job_is_found_with_its_value() {
+        let found = parse_show_job(SHOWN, 41).unwrap();
+        assert_eq!(found.selector.as_deref(), Some("41"));
+        assert_eq!(found.current, Current::Ours("{}".into()));
+        // Another job's answer is not this job's.
+        assert!(parse_show_job(SHOWN, 4).is_err());
+    }
+
+    #[test]
+    fn an_array_task_is_named_exactly_and_a_het_job_is_left_to_the_epilog() {
         let task = SHOWN.replace("JobId=41 ", "JobId=41 ArrayJobId=38 ArrayTaskId=3 ");
-        let (found, _) = parse_show_job(&task, 41, 1001).unwrap();
+        let found = parse_show_job(&task, 41).unwrap();
         assert_eq!(found.selector.as_deref(), Some("38_3"));
         let pending = SHOWN.replace("JobId=41 ", "JobId=41 ArrayJobId=41 ArrayTaskId=4-9 ");
-        assert!(parse_show_job(&pending, 41, 1001).is_none());
-        // A leader lists all its components; each is updated by its own name.
-        let leader = SHOWN.replace("JobId=41 ", "JobId=41 HetJobId=41 HetJobOffset=0 ");
-        let other = SHOWN.replace("JobId=41 ", "JobId=42 HetJobId=41 HetJobOffset=1 ");
-        let both = format!("{leader}\n{other}\n");
-        let (found, _) = parse_show_job(&both, 42, 1001).unwrap();
-        assert_eq!(found.selector.as_deref(), Some("41+1"));
-        let (found, _) = parse_show_job(&both, 41, 1001).unwrap();
-        assert_eq!(found.selector.as_deref(), Some("41+0"));
+        assert!(parse_show_job(&pending, 41).is_err());
+        let component = SHOWN.replace("JobId=41 ", "JobId=41 HetJobId=40 HetJobOffset=1 ");
+        assert!(parse_show_job(&component, 41).is_err());
+    }
+
+    #[test]
+    fn the_jobs_own_text_never_names_another_job_or_forges_the_value() {
+        // The name comes after Slurm's ids: ids in it are not read.
+        let named = SHOWN.replace(
+            "JobName=grow",
+            "JobName=x ArrayJobId=7 ArrayTaskId=1 HetJobId=9 HetJobOffset=0",
+        );
+        assert_eq!(
+            parse_show_job(&named, 41).unwrap().selector.as_deref(),
+            Some("41")
+        );
+        // A value in the name, the command or the comment: which one is the field's?
+        for forged in [
+            SHOWN.replace("JobName=grow", "JobName=x AdminComment=oe1:7b7d"),
+            SHOWN.replace("Comment=keep this", "Comment=AdminComment=JS1:x"),
+            SHOWN.replace("JobName=grow", "JobName=x\nAdminComment=oe1:7b7d"),
+        ] {
+            assert!(parse_show_job(&forged, 41).is_err(), "{forged}");
+        }
+    }
+
+    #[test]
+    fn another_tools_value_even_with_spaces_is_foreign() {
+        for value in ["JS1:H4sIAAAA", "oe1:7b7d and more", "a note by the admin"] {
+            let found = parse_show_job(&shown_with(value), 41).unwrap();
+            assert_eq!(found.current, Current::Foreign, "{value}");
+        }
+        let unset = SHOWN.replace("AdminComment=oe1:7b7d ", "");
+        assert_eq!(parse_show_job(&unset, 41).unwrap().current, Current::Empty);
     }
 
     fn line(node: &str, cause: &str) -> JobRecord {
@@ -334,39 +409,37 @@ mod tests {
         serde_json::from_str(&line.replace('\n', "")).unwrap()
     }
 
+    fn leave_note(dir: &Dir, line: &JobRecord) {
+        let mut note = dir
+            .lock(&note_name(41, &line.origin.node), Duration::ZERO)
+            .unwrap();
+        write_note(&mut note, line).unwrap();
+    }
+
     #[test]
-    fn the_epilog_leaves_alone_only_the_line_the_step_end_stored() {
+    fn the_epilog_leaves_alone_only_what_a_step_end_stored_and_takes_every_note() {
         let spool = tempfile::Builder::new().tempdir_in("/tmp").unwrap();
         let dir = Dir::open(spool.path()).unwrap();
         let stored = line("node1", "under-allocation");
-        let mut note = dir.lock(&note_name(41, "node1"), Duration::ZERO).unwrap();
-        write_note(&mut note, &stored).unwrap();
-        drop(note);
+        leave_note(&dir, &stored);
+        leave_note(&dir, &line("node3", "none"));
         // node2 stored nothing, and a fine job is never stored.
         let jobs = [
             stored.clone(),
             line("node2", "near-miss"),
             line("node3", "none"),
         ];
-        let left = not_yet_stored(spool.path(), &jobs);
-        assert_eq!(left, [jobs[1].clone()]);
-        assert!(dir.names().unwrap().is_empty(), "the note is taken");
+        assert_eq!(not_yet_stored(spool.path(), &jobs, true), [jobs[1].clone()]);
+        assert!(dir.names().unwrap().is_empty(), "every note is taken");
         // A note of a line that tells another outcome (a later step was killed) does not count.
-        let mut note = dir.lock(&note_name(41, "node1"), Duration::ZERO).unwrap();
-        write_note(&mut note, &line("node1", "near-miss")).unwrap();
-        drop(note);
-        assert_eq!(not_yet_stored(spool.path(), &jobs[..1]), [stored]);
-    }
-
-    #[test]
-    fn another_tools_value_even_with_spaces_is_foreign() {
-        for value in ["JS1:H4sIAAAA", "oe1:7b7d and more", "a note by the admin"] {
-            let shown = SHOWN.replace("AdminComment=oe1:7b7d", &format!("AdminComment={value}"));
-            let (found, _) = parse_show_job(&shown, 41, 1001).unwrap();
-            assert_eq!(found.current, Current::Foreign, "{value}");
-        }
-        let unset = SHOWN.replace("AdminComment=oe1:7b7d ", "");
-        let (found, _) = parse_show_job(&unset, 41, 1001).unwrap();
-        assert_eq!(found.current, Current::Empty);
+        leave_note(&dir, &line("node1", "near-miss"));
+        assert_eq!(
+            not_yet_stored(spool.path(), &jobs[..1], true),
+            std::slice::from_ref(&stored)
+        );
+        // Nor one left while the field was AdminComment, once the site chose SystemComment.
+        leave_note(&dir, &stored);
+        assert_eq!(not_yet_stored(spool.path(), &jobs[..1], false), [stored]);
+        assert!(dir.names().unwrap().is_empty());
     }
 }

@@ -74,6 +74,8 @@ pub enum Stored {
     Written(u32),
     /// The field already held it.
     AlreadyThere,
+    /// Written, but no time was left to read it back (another node may have replaced it).
+    Unverified,
     /// The field holds another tool's value, left as it is.
     Foreign,
     /// The value is full of other nodes' more telling lines (kills, on a job of hundreds of
@@ -191,8 +193,12 @@ pub fn merge_in(
             return Ok(Stored::Written(1));
         }
         // A node of the same job that read before this write would have written within this
-        // pause: twice what a write takes here, at least.
-        std::thread::sleep(pause(attempt).max(writing.elapsed() * 2));
+        // pause: twice what a write takes here, at least. Never past the deadline.
+        let pause = pause(attempt).max(writing.elapsed() * 2);
+        if deadline.saturating_duration_since(Instant::now()) < pause + READ_BACK_TIME {
+            return Ok(Stored::Unverified);
+        }
+        std::thread::sleep(pause);
         current = channel
             .read(deadline)?
             .map_or(Current::Empty, |f| f.current);
@@ -204,6 +210,9 @@ pub fn merge_in(
         "job {job}: other nodes kept replacing the value; this node's line is in its job log only"
     ))
 }
+
+/// What a read back needs at least, of what is left before the deadline.
+const READ_BACK_TIME: Duration = Duration::from_millis(200);
 
 /// 0.2 s to 1 s, different on each node, so that two nodes' retries drift apart.
 fn pause(attempt: u32) -> Duration {
@@ -303,7 +312,8 @@ pub fn from_epilog(config: &Config, jobs: &[JobRecord]) -> Vec<Message> {
         return Vec::new();
     };
     // What the steps' ends stored through slurmctld is left alone (AdminComment only).
-    let jobs = super::ctld::not_yet_stored(&config.spool_dir, jobs);
+    let through_slurmctld = field == Field::AdminComment;
+    let jobs = super::ctld::not_yet_stored(&config.spool_dir, jobs, through_slurmctld);
     if jobs.is_empty() {
         return Vec::new();
     }
@@ -348,6 +358,10 @@ pub fn from_epilog(config: &Config, jobs: &[JobRecord]) -> Vec<Message> {
                 format!("job {job}: line stored in {name} (merged again {} time(s) after other nodes' writes)", n - 1),
             ),
             Ok(Stored::AlreadyThere) => (false, format!("job {job}: line already in {name}")),
+            Ok(Stored::Unverified) => (
+                false,
+                format!("job {job}: line written in {name}, not read back (no time left)"),
+            ),
             Ok(Stored::Foreign) => (
                 true,
                 format!(

@@ -303,4 +303,13 @@ mod tests {
         );
         assert_eq!(find_in_row(b"7|JS1:abc|"), None);
     }
+
+    #[test]
+    fn a_line_of_the_same_node_and_time_with_another_outcome_is_not_held() {
+        let near = record(7, "node1", "near-miss", 0);
+        let value = Current::Ours(near.to_line());
+        assert!(holds(&value, std::slice::from_ref(&near)));
+        let killed = record(7, "node1", "under-allocation", 0);
+        assert!(!holds(&value, &[killed]));
+    }
 }

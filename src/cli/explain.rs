@@ -250,6 +250,13 @@ impl<'a> Explainer<'a> {
             .filter_map(|row| row.stored.clone())
             .flatten()
             .filter(|record| record.job == id.raw && viewer.may_see(record.origin.uid))
+            .map(|mut record| {
+                // A step's end leaves the owner's name out (it looks no names up): the uid's.
+                if record.origin.user.is_none() {
+                    record.origin.user = record.origin.uid.and_then(crate::record::user_name);
+                }
+                record
+            })
             .collect();
         if !stored.is_empty() {
             for job in per_job(stored) {

@@ -94,7 +94,7 @@ fn from_sacct(
         "-n",
         "-P",
         "-o",
-        "JobIDRaw,UID,AdminComment,SystemComment",
+        "JobIDRaw,UID,Partition,AdminComment,SystemComment",
     ]
     .map(String::from)
     .into();
@@ -134,14 +134,24 @@ fn from_sacct(
     ))
 }
 
-/// The job and owner of a sacct row (`JobIDRaw|UID|…`): the lines in its fields must be
-/// theirs. A row that does not say whose it is matches no line (no job has id u32::MAX).
-fn row_owner(row: &[u8]) -> (u32, u32) {
-    let mut fields = row.splitn(3, |&b| b == b'|');
+/// The job, owner and partition of a sacct row (`JobIDRaw|UID|Partition|…`): the lines in its
+/// fields must be theirs. A row that does not say whose it is matches no line (no job has id
+/// u32::MAX).
+fn row_owner(row: &[u8]) -> fleet::Row<'_> {
+    let mut fields = row.splitn(4, |&b| b == b'|');
     let mut number = || -> Option<u32> { std::str::from_utf8(fields.next()?).ok()?.parse().ok() };
-    match (number(), number()) {
+    let (job, uid) = match (number(), number()) {
         (Some(job), Some(uid)) => (job, uid),
         _ => (u32::MAX, u32::MAX),
+    };
+    let partition = fields
+        .next()
+        .and_then(|p| std::str::from_utf8(p).ok())
+        .filter(|p| !p.is_empty());
+    fleet::Row {
+        job,
+        uid,
+        partition,
     }
 }
 

@@ -764,8 +764,8 @@ fn the_cluster_report_reads_the_accounting_fields_sacct_streams() {
     // Ours in either field, a foreign value beside it, an empty field, a foreign value alone.
     // A value copied into another job's row, or another owner's, counts nothing.
     let rows = format!(
-        "4200|1001|{killed}|\n4201|1002|JS1:abc|{other}\n4202|1001||\n4203|1001|js1:x|y|\n\
-         4204|1001|{killed}|\n4200|1002|{killed}|\n"
+        "4200|1001|gpu|{killed}|\n4201|1002|debug|JS1:abc|{other}\n4202|1001|debug||\n\
+         4203|1001|debug|js1:x|y|\n4204|1001|debug|{killed}|\n4200|1002|debug|{killed}|\n"
     );
     let cluster = FakeCluster {
         sees_all: true,
@@ -787,7 +787,7 @@ fn the_cluster_report_reads_the_accounting_fields_sacct_streams() {
     // The copies in 4204's row and in another owner's row were read and not counted.
     assert_eq!(doc["skipped"].as_u64(), Some(2), "{doc}");
     // Without --since: the last week, asked of sacct relative to its own clock.
-    let args = "-a -X -n -P -o JobIDRaw,UID,AdminComment,SystemComment";
+    let args = "-a -X -n -P -o JobIDRaw,UID,Partition,AdminComment,SystemComment";
     let said = last_asked();
     assert!(said.starts_with(&format!("{args} -S now-")), "{said}");
     let seconds: u64 = said.rsplit('-').next().unwrap().parse().unwrap();
@@ -816,6 +816,14 @@ fn the_cluster_report_reads_the_accounting_fields_sacct_streams() {
     );
     // The partition is also checked on each line: these jobs ran in `debug`.
     assert!(ran.out.contains("Jobs killed for memory: 0"), "{}", ran.out);
+    // Slurm's partition (sacct's row) over the line's: 4200's line says `debug`, its row `gpu`.
+    let ran = run(
+        &["report", "--from-sacct", "--json", "--partition", "gpu"],
+        &cluster,
+    );
+    let doc: serde_json::Value = serde_json::from_str(&ran.out).unwrap();
+    assert_eq!(doc["oom_jobs"].as_u64(), Some(1), "{doc}");
+    assert_eq!(doc["by_partition"][0][0], "gpu", "{doc}");
 }
 
 #[test]

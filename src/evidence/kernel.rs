@@ -189,6 +189,10 @@ impl<'a> OomReports<'a> {
             {
                 self.table.push(row);
             }
+        } else if message.contains(" is already exiting. Skip killing the task") {
+            // The kernel chose a victim that was exiting anyway: no kill after all.
+            self.pending = None;
+            self.table.clear();
         } else if let Some(rest) = message.strip_prefix("oom-kill:") {
             self.pending = self.kill(at_us, rest);
         } else if message.contains("Killed process ") {
@@ -425,6 +429,18 @@ mod tests {
             "its sizes are in the missing line"
         );
         assert_eq!(events[0].processes.len(), 3);
+    }
+
+    #[test]
+    fn a_victim_already_exiting_is_no_kill() {
+        let skipped: String = V1_KMSG
+            .lines()
+            .map(|l| match l.contains("Killed process") {
+                true => "3,901,1234,-;Memory cgroup out of memory: OOM victim 12933 (python3) is already exiting. Skip killing the task\n".to_owned(),
+                false => format!("{l}\n"),
+            })
+            .collect();
+        assert!(parse_oom_events(&skipped, STEP, JOB, 4096).is_empty());
     }
 
     #[test]

@@ -434,7 +434,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             );
             match journal::spool_step(&config.spool_dir, &record) {
                 Err(e) => log::error(&format!("step {id}: step record not written: {e}")),
-                Ok(()) => store_at_step_end(&spank, &config, &record),
+                Ok(()) => store_at_step_end(&spank, &config, &record, headroom(&report)),
             }
         }
         if let Some(dir) = &config.evidence_dir {
@@ -453,7 +453,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
 /// lines there and this step may change it: its own outcome is worth telling, or it is the
 /// batch script (the last step on its node). Here, in the last task_exit, srun and slurmctld
 /// have not yet heard that the step ended, so the job still runs: slurmctld takes the update.
-fn store_at_step_end(spank: &Spank, config: &Config, record: &StepRecord) {
+fn store_at_step_end(spank: &Spank, config: &Config, record: &StepRecord, headroom: Option<u64>) {
     if config.accounting_field != Some(crate::accounting::Field::AdminComment)
         || (record::outcome_rank(&record.cause) >= 3 && record.step != "batch")
     {
@@ -468,6 +468,8 @@ fn store_at_step_end(spank: &Spank, config: &Config, record: &StepRecord) {
         uid,
         node: record.origin.node.clone(),
         job_nodes,
+        batch: record.step == "batch",
+        headroom,
     };
     if let Some((failed, message)) = ctld::at_step_end(config, &step) {
         match failed {
@@ -475,6 +477,13 @@ fn store_at_step_end(spank: &Spank, config: &Config, record: &StepRecord) {
             false => log::info(&message),
         }
     }
+}
+
+/// How far the job's memory was below its limit at the step's end.
+fn headroom(report: &StepReport) -> Option<u64> {
+    let snapshot = &report.snapshot;
+    let used = snapshot.job.as_ref().unwrap_or(&snapshot.step).current?;
+    Some(snapshot.limit?.saturating_sub(used))
 }
 
 /// The user's option in slurmstepd: `None` if not given, `Some(None)` for a bare

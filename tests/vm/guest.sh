@@ -60,7 +60,8 @@ run_suite() {
     fi
     "$2" --color never --nocapture >/out/"$1".txt 2>&1
     echo $? >/out/"$1".rc
-    cp /tmp/oom-explain-lab/log/slurmd.log /out/"$1"-slurmd.log 2>/dev/null
+    # One slurmd's log, or both nodes' of a two-node lab.
+    cat /tmp/oom-explain-lab/log/slurmd*.log >/out/"$1"-slurmd.log 2>/dev/null
     cp /tmp/oom-explain-lab/etc/cgroup.conf /out/"$1"-cgroup.conf 2>/dev/null
 }
 run_suite cluster "$(cat /oom-vm/cluster-bin)" "" ""
@@ -88,6 +89,10 @@ run_suite bad-config "$(cat /oom-vm/bad-config-bin)" "headroom=25 hedroom=5" ""
 if [ "$LANE" = sid ]; then
     # Slurm 26.05 names job folders after the SLUID; sites may restore job_<id> names.
     run_suite cluster-job-id-paths "$(cat /oom-vm/cluster-bin)" "" "CgroupJobIdPaths=yes"
+    # Records in Slurm's accounting, through slurmctld (AdminComment): two slurmd, slurmdbd,
+    # MariaDB, PrivateData=jobs. One test at a time (they count slurmdbd's requests).
+    store_tests() { "$(cat /oom-vm/store-bin)" --test-threads=1 "$@"; }
+    OOM_EXPLAIN_LAB_PROFILE=twonode-accounting run_suite store store_tests "accounting_field=AdminComment" ""
 fi
 "$LAB_SH" down >/dev/null 2>&1
 # The kernel's own record of every OOM kill in the lane, for whoever reads a failure.

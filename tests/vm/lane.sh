@@ -13,7 +13,9 @@
 #   bookworm   bookworm       22.05    6.1      script    IgnoreSystemd=yes
 #   trixie     trixie         24.11    6.12     systemd   Slurm's defaults (slurmd.service, D-Bus scope)
 #   sid        unstable       26.05    7.x      script    IgnoreSystemd=yes; SLUID job folders, then
-#                                                         CgroupJobIdPaths=yes (job_<id> folders)
+#                                                         CgroupJobIdPaths=yes (job_<id> folders);
+#                                                         then two slurmd + slurmdbd + MariaDB
+#                                                         for records in Slurm's accounting
 #
 # The VM image is that suite from debootstrap (Slurm, munge, python3, and systemd + D-Bus where
 # PID 1 is systemd), with the plugin built against that release's vendored headers and this
@@ -42,6 +44,8 @@ esac
 VM=${OOM_EXPLAIN_VM:-/tmp/oom-explain-vm}/$LANE
 PKGS=procps,kmod,iproute2,munge,slurmd,slurmctld,slurm-client,python3,binutils
 [ "$INIT" = systemd ] && PKGS=$PKGS,systemd,systemd-sysv,dbus
+# The newest release also runs the records kept in Slurm's accounting (two slurmd, slurmdbd).
+[ "$LANE" = sid ] && PKGS=$PKGS,mariadb-server,slurmdbd
 MODULES=(virtio_pci 9pnet_virtio 9p virtio_blk ext4)
 MEMORY_MIB=3072
 BOOT_LIMIT_S=${OOM_EXPLAIN_VM_TIMEOUT:-900}
@@ -161,11 +165,12 @@ EOF
 stage() {
     local so=$REPO/target/plugins/$HEADERS/oom_explain.so bin
     bash "$REPO/tests/build-plugin.sh" "$HEADERS" # cargo rebuilds only what changed
-    local cluster bad scenarios
+    local cluster bad scenarios store
     cluster=$(test_binary cluster) || { cat "$VM/cargo-cluster.log" >&2; die "cannot build the cluster tests"; }
     bad=$(test_binary cluster_bad_config) || die "cannot build the bad-config tests"
     scenarios=$(test_binary scenarios) || die "cannot build the scenario tests"
-    [ -x "$cluster" ] && [ -x "$bad" ] && [ -x "$scenarios" ] || die "cannot build the cluster test binaries"
+    store=$(test_binary cluster_store) || die "cannot build the accounting store tests"
+    [ -x "$cluster" ] && [ -x "$bad" ] && [ -x "$scenarios" ] && [ -x "$store" ] || die "cannot build the cluster test binaries"
     local root=$VM/rootfs
     rm -rf "$root$REPO" "$root/oom-vm" "$root/etc/systemd/system/oom-vm.service"
     mkdir -p "$root$REPO/target/release" "$root/oom-vm"
@@ -175,7 +180,8 @@ stage() {
     # The tests also run the oom-explain command that cargo built beside them.
     local cli=$REPO/target/debug/oom-explain
     [ -x "$cli" ] || die "no $cli (cargo test builds it)"
-    for bin in "$cluster" "$bad" "$scenarios" "$cli"; do mkdir -p "$root$(dirname "$bin")" && cp "$bin" "$root$bin"; done
+    for bin in "$cluster" "$bad" "$scenarios" "$store" "$cli"; do mkdir -p "$root$(dirname "$bin")" && cp "$bin" "$root$bin"; done
+    echo "$store" >"$root/oom-vm/store-bin"
     echo "$cluster" >"$root/oom-vm/cluster-bin"
     echo "$scenarios" >"$root/oom-vm/scenarios-bin"
     echo "$bad" >"$root/oom-vm/bad-config-bin"
