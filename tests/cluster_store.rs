@@ -571,3 +571,47 @@ fn a_slurmctld_that_gives_no_answer_holds_the_step_end_3_s_at_most_then_is_left_
         "{paused}"
     );
 }
+
+#[test]
+fn a_hostile_job_name_neither_points_the_write_elsewhere_nor_forges_the_value() {
+    let lab = Lab::get();
+    if !through_slurmctld(lab) {
+        return; // the epilog's way reads slurmdbd's own columns, not scontrol's text
+    }
+    // Ids in the name: scontrol prints them after Slurm's own, and they are not read.
+    let named = lab.submit_alloc(
+        "store-named",
+        &[
+            "-J",
+            "x ArrayJobId=1 ArrayTaskId=1",
+            "--mem=100M",
+            "--oom-explain",
+            "-w",
+            "node1",
+        ],
+        "400",
+    );
+    // A value in the name: the field can no longer be told apart, so nothing is written.
+    let forged = lab.submit_alloc(
+        "store-forged",
+        &[
+            "-J",
+            "x AdminComment=oe1:7b7d",
+            "--mem=100M",
+            "--oom-explain",
+            "-w",
+            "node2",
+        ],
+        "400",
+    );
+    assert_eq!(lab.wait(&named), "OUT_OF_MEMORY");
+    assert_eq!(lab.wait(&forged), "OUT_OF_MEMORY");
+    assert_eq!(stored_lines(lab, &named, 1)[0]["job"], named.id);
+    let refused = log_line(
+        lab,
+        &format!("job {}: not stored through slurmctld", forged.id),
+    )
+    .unwrap_or_else(|| node_logs(lab));
+    assert!(refused.contains("holds \"AdminComment=\""), "{refused}");
+    assert_eq!(admin_comment(lab, &forged), "");
+}
