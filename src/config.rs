@@ -354,7 +354,7 @@ pub const KEYS: &[Key] = &[
         name: "slurm_bin_dir",
         values: Values::Path,
         default: None,
-        description: "Where scontrol, sacct and sacctmgr are, for accounting_field (root's folder; \
+        description: "Where squeue, scontrol, sacct and sacctmgr are, for accounting_field (root's folder; \
                       default: bin beside the sbin of slurmstepd, such as /usr/bin).",
     },
     Key {

@@ -184,7 +184,7 @@ fn a_fault_in_sbatch_never_refuses_a_job() {
 }
 
 #[test]
-fn a_slow_kernel_log_holds_the_step_end_at_most_about_a_tenth_of_a_second() {
+fn a_slow_kernel_log_holds_the_step_end_at_most_about_a_quarter_of_a_second() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lab = lab();
     // 5 ms lost per kernel log record read: the OOM report alone is ~100 records (0.5 s).
@@ -205,8 +205,9 @@ fn a_slow_kernel_log_holds_the_step_end_at_most_about_a_tenth_of_a_second() {
         .collect();
     let slowest = analysed.iter().max().copied().unwrap_or(0);
     eprintln!("slow kernel log: step ends analysed in at most {slowest} us");
+    // The budget is 250 ms; reading it all would take 0.55 s and more.
     assert!(
-        slowest < 500_000,
+        slowest < 450_000,
         "a step end took {slowest} us: {analysed:?}"
     );
 }

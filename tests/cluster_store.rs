@@ -576,9 +576,10 @@ fn a_slurmctld_that_gives_no_answer_holds_the_step_end_3_s_at_most_then_is_left_
 fn a_hostile_job_name_neither_points_the_write_elsewhere_nor_forges_the_value() {
     let lab = Lab::get();
     if !through_slurmctld(lab) {
-        return; // the epilog's way reads slurmdbd's own columns, not scontrol's text
+        return; // the epilog's way reads slurmdbd's own columns
     }
-    // Ids in the name: scontrol prints them after Slurm's own, and they are not read.
+    // Ids and a value of ours in the names: `scontrol show job` would print them beside Slurm's
+    // own; squeue, which reads the job here, prints none of the job's own text.
     let named = lab.submit_alloc(
         "store-named",
         &[
@@ -591,27 +592,17 @@ fn a_hostile_job_name_neither_points_the_write_elsewhere_nor_forges_the_value() 
         ],
         "400",
     );
-    // A value in the name: the field can no longer be told apart, so nothing is written.
+    let fake_line = r#"{"schema":1,"job":1,"node":"node9"}"#;
+    let hex: String = fake_line.bytes().map(|b| format!("{b:02x}")).collect();
+    let forged = format!("x AdminComment=oe1:{hex}");
     let forged = lab.submit_alloc(
         "store-forged",
-        &[
-            "-J",
-            "x AdminComment=oe1:7b7d",
-            "--mem=100M",
-            "--oom-explain",
-            "-w",
-            "node2",
-        ],
+        &["-J", &forged, "--mem=100M", "--oom-explain", "-w", "node2"],
         "400",
     );
-    assert_eq!(lab.wait(&named), "OUT_OF_MEMORY");
-    assert_eq!(lab.wait(&forged), "OUT_OF_MEMORY");
-    assert_eq!(stored_lines(lab, &named, 1)[0]["job"], named.id);
-    let refused = log_line(
-        lab,
-        &format!("job {}: not stored through slurmctld", forged.id),
-    )
-    .unwrap_or_else(|| node_logs(lab));
-    assert!(refused.contains("holds \"AdminComment=\""), "{refused}");
-    assert_eq!(admin_comment(lab, &forged), "");
+    for job in [&named, &forged] {
+        assert_eq!(lab.wait(job), "OUT_OF_MEMORY");
+        let lines = stored_lines(lab, job, 1);
+        assert_eq!(lines[0]["job"], job.id, "{lines:?}");
+    }
 }

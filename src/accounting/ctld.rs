@@ -9,8 +9,8 @@
 //! slow), the epilog's way is left to try, where the site allows it.
 //!
 //! It holds up the step's end, so it is bounded: [`BUDGET`] in all, and only for a step whose
-//! own outcome is worth telling, or the batch script's: two or three scontrol calls (read,
-//! write, and on a job of several nodes a read back) and one sacct read (a value another tool
+//! own outcome is worth telling, or the batch script's: squeue reads the field, scontrol
+//! writes it, and on a job of several nodes squeue reads it back; one sacct read (a value another tool
 //! set in slurmdbd alone; at most 1 s, and not needed for the write). The steps of one job on
 //! one node store one at a time (a lock in the spool). A node whose slurmctld gave no answer in
 //! time leaves it alone for a while (super::backoff). scontrol runs in the job's memory cgroup
@@ -136,6 +136,7 @@ fn store_now(config: &Config, step: &StepEnd, deadline: Instant) -> Result<Optio
     let dir = config.slurm_bin_dir.clone().or_else(command::default_dir);
     let dir = dir.ok_or("cannot tell where scontrol is; set slurm_bin_dir")?;
     let scontrol = command::tool(&dir, "scontrol").map_err(|e| e.to_string())?;
+    let squeue = command::tool(&dir, "squeue").map_err(|e| e.to_string())?;
     let dbd_tools = store::Tools::in_dir(&dir).map_err(|e| e.to_string())?;
     let spool = Dir::open(&config.spool_dir).map_err(|e| e.to_string())?;
     let wait = deadline.saturating_duration_since(Instant::now());
@@ -162,6 +163,7 @@ fn store_now(config: &Config, step: &StepEnd, deadline: Instant) -> Result<Optio
         return Ok(None);
     }
     let channel = Slurmctld {
+        squeue,
         scontrol,
         step: step.clone(),
     };
@@ -230,11 +232,19 @@ pub fn not_yet_stored(
         .collect()
 }
 
-/// slurmctld, through scontrol: the step's job.
+/// slurmctld: squeue reads the step's job, scontrol writes it.
 struct Slurmctld {
+    squeue: PathBuf,
     scontrol: PathBuf,
     step: StepEnd,
 }
+
+/// What squeue prints of a job: Slurm's ids, then the field last (it may hold anything an admin
+/// put there, `|` included). Nothing of the job's own text (its name, command, comment), which
+/// is the user's to fill: `scontrol show job` prints that beside the field, and a name holding
+/// `AdminComment=…` could not be told apart from it.
+const QUEUE_FORMAT: &str =
+    "JobID:|,ArrayJobID:|,ArrayTaskID:|,HetJobID:|,HetJobOffset:|,admin_comment:0";
 
 impl Slurmctld {
     /// The job as slurmctld has it: an array task by its `A_T`, which names it alone.
@@ -243,9 +253,9 @@ impl Slurmctld {
             Some(task) => task.to_string(),
             None => self.step.job.to_string(),
         };
-        let args = ["-o", "show", "job", &name];
-        let out = run(&self.scontrol, &args, deadline, COMMAND_LIMIT)?;
-        parse_show_job(&out, self.step.job)
+        let args = ["-h", "-j", &name, "-O", QUEUE_FORMAT];
+        let out = run(&self.squeue, &args, deadline, COMMAND_LIMIT)?;
+        parse_queue(&out, self.step.job)
     }
 }
 
@@ -267,41 +277,31 @@ impl Channel for Slurmctld {
     }
 }
 
-/// Job `raw` in `scontrol -o show job` output, and the exact name to update it by: `A_T` for an
-/// array task, else its id. Only what Slurm itself writes before the job's name is read for
-/// who the job is: the name, and every field after it, are the user's to fill. A heterogeneous
-/// job is left to the epilog (its leader's id would update every component).
-fn parse_show_job(out: &str, raw: u32) -> Result<Found, String> {
-    let first = out.lines().next().ok_or("slurmctld knows no such job")?;
-    let (ids, _) = first
-        .split_once(" JobName=")
-        .ok_or("scontrol's answer has no JobName")?;
-    let id = |key: &str| {
-        ids.split(' ')
-            .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
-    };
-    if id("JobId") != Some(raw.to_string().as_str()) {
-        return Err(format!("scontrol answered with another job than {raw}"));
+/// Job `raw` in squeue's [`QUEUE_FORMAT`] output, and the exact name to update it by: `A_T` for
+/// an array task, else its id. A heterogeneous job is left to the epilog (its leader's id
+/// would update every component).
+fn parse_queue(out: &str, raw: u32) -> Result<Found, String> {
+    let row = out
+        .lines()
+        .map(|line| line.splitn(6, '|').collect::<Vec<&str>>())
+        .find(|f| f.len() == 6 && f[0].trim() == raw.to_string())
+        .ok_or_else(|| format!("slurmctld lists no job {raw}"))?;
+    fn set(field: &str) -> Option<&str> {
+        Some(field.trim()).filter(|f| !f.is_empty() && *f != "N/A")
     }
-    if id("HetJobId").is_some() {
+    if set(row[3]).is_some() {
         return Err("a heterogeneous job's component".into());
     }
-    let selector = match (id("ArrayJobId"), id("ArrayTaskId")) {
+    let selector = match (set(row[1]), set(row[2])) {
         (Some(array), Some(task)) if task.parse::<u32>().is_ok() => format!("{array}_{task}"),
-        (Some(_), _) => return Err("an array's pending tasks, not one job".into()),
+        (Some(_), Some(_)) => return Err("an array's pending tasks, not one job".into()),
         _ => raw.to_string(),
     };
-    // The job's own text may hold "AdminComment=" too: then the field cannot be told apart.
-    let current = match out.matches("AdminComment=").count() {
-        0 => Current::Empty,
-        1 => Current::of(field(out, "AdminComment").unwrap_or("")),
-        _ => {
-            return Err(
-                "the job's own text (its name, command, folder or comment) holds \
-                        \"AdminComment=\": its field cannot be told apart"
-                    .into(),
-            );
-        }
+    // squeue prints an unset field as "(null)".
+    let value = row[5].trim_end();
+    let current = match value {
+        "(null)" => Current::Empty,
+        _ => Current::of(value),
     };
     Ok(Found {
         selector: Some(selector),
@@ -309,95 +309,49 @@ fn parse_show_job(out: &str, raw: u32) -> Result<Found, String> {
     })
 }
 
-/// The value of `key` in `scontrol -o` output: from `key=` to the next ` Key=` or the end of
-/// the line (a value may hold spaces; ours never does).
-fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    let start = text
-        .match_indices(&format!("{key}="))
-        .find(|(at, _)| *at == 0 || text.as_bytes()[at - 1].is_ascii_whitespace())?
-        .0
-        + key.len()
-        + 1;
-    let rest = text[start..].lines().next().unwrap_or("");
-    let end = rest
-        .match_indices(' ')
-        .map(|(at, _)| at)
-        .find(|&at| starts_a_field(&rest[at + 1..]))
-        .unwrap_or(rest.len());
-    Some(rest[..end].trim_end())
-}
-
-/// `Key=…` (or `AllocNode:Sid=…`) as scontrol starts each field.
-fn starts_a_field(text: &str) -> bool {
-    let Some((key, _)) = text.split_once('=') else {
-        return false;
-    };
-    key.starts_with(|c: char| c.is_ascii_uppercase())
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == ':' || c == '_' || c == '/')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// `scontrol -o show job` of a running job on the lab (Slurm 22.05), its value set.
-    const SHOWN: &str = include_str!("../../tests/fixtures/scontrol/show-job-22.05.txt");
+    /// squeue's answer on the lab (Slurm 22.05): a job with our value set through scontrol (its
+    /// name was "x AdminComment=oe1:7b7d y", which squeue does not print), and two array tasks.
+    const QUEUE: &str = include_str!("../../tests/fixtures/squeue/admin-comment-22.05.txt");
 
-    fn shown_with(value: &str) -> String {
-        SHOWN.replace("AdminComment=oe1:7b7d ", &format!("AdminComment={value} "))
+    #[test]
+    fn the_job_is_found_with_its_value_and_an_array_task_by_its_exact_name() {
+        let found = parse_queue(QUEUE, 15).unwrap();
+        assert_eq!(found.selector.as_deref(), Some("15"));
+        assert_eq!(found.current, Current::of("oe1:abcd"));
+        let task = parse_queue(QUEUE, 17).unwrap();
+        assert_eq!(task.selector.as_deref(), Some("16_1"));
+        assert_eq!(task.current, Current::Empty);
+        // A job squeue did not list is not found under another's id.
+        assert!(parse_queue(QUEUE, 1).is_err());
     }
 
     #[test]
-    fn the_job_is_found_with_its_value() {
-        let found = parse_show_job(SHOWN, 41).unwrap();
-        assert_eq!(found.selector.as_deref(), Some("41"));
-        assert_eq!(found.current, Current::Ours("{}".into()));
-        // Another job's answer is not this job's.
-        assert!(parse_show_job(SHOWN, 4).is_err());
+    fn a_het_component_and_an_arrays_pending_tasks_are_left_to_the_epilog() {
+        let component = QUEUE.replace("15|15|N/A|N/A|N/A|", "15|15|N/A|14|1|");
+        assert!(parse_queue(&component, 15).is_err());
+        let pending = QUEUE.replace("16|16|2|", "16|16|2-9|");
+        assert!(parse_queue(&pending, 16).is_err());
     }
 
     #[test]
-    fn an_array_task_is_named_exactly_and_a_het_job_is_left_to_the_epilog() {
-        let task = SHOWN.replace("JobId=41 ", "JobId=41 ArrayJobId=38 ArrayTaskId=3 ");
-        let found = parse_show_job(&task, 41).unwrap();
-        assert_eq!(found.selector.as_deref(), Some("38_3"));
-        let pending = SHOWN.replace("JobId=41 ", "JobId=41 ArrayJobId=41 ArrayTaskId=4-9 ");
-        assert!(parse_show_job(&pending, 41).is_err());
-        let component = SHOWN.replace("JobId=41 ", "JobId=41 HetJobId=40 HetJobOffset=1 ");
-        assert!(parse_show_job(&component, 41).is_err());
-    }
-
-    #[test]
-    fn the_jobs_own_text_never_names_another_job_or_forges_the_value() {
-        // The name comes after Slurm's ids: ids in it are not read.
-        let named = SHOWN.replace(
-            "JobName=grow",
-            "JobName=x ArrayJobId=7 ArrayTaskId=1 HetJobId=9 HetJobOffset=0",
-        );
-        assert_eq!(
-            parse_show_job(&named, 41).unwrap().selector.as_deref(),
-            Some("41")
-        );
-        // A value in the name, the command or the comment: which one is the field's?
-        for forged in [
-            SHOWN.replace("JobName=grow", "JobName=x AdminComment=oe1:7b7d"),
-            SHOWN.replace("Comment=keep this", "Comment=AdminComment=JS1:x"),
-            SHOWN.replace("JobName=grow", "JobName=x\nAdminComment=oe1:7b7d"),
+    fn another_tools_value_even_with_bars_or_spaces_is_foreign() {
+        for value in [
+            "JS1:H4sIAAAA",
+            "oe1:7b7d and more",
+            "a|b",
+            "a note by the admin",
         ] {
-            assert!(parse_show_job(&forged, 41).is_err(), "{forged}");
+            let shown = QUEUE.replace("oe1:abcd", value);
+            assert_eq!(
+                parse_queue(&shown, 15).unwrap().current,
+                Current::Foreign,
+                "{value}"
+            );
         }
-    }
-
-    #[test]
-    fn another_tools_value_even_with_spaces_is_foreign() {
-        for value in ["JS1:H4sIAAAA", "oe1:7b7d and more", "a note by the admin"] {
-            let found = parse_show_job(&shown_with(value), 41).unwrap();
-            assert_eq!(found.current, Current::Foreign, "{value}");
-        }
-        let unset = SHOWN.replace("AdminComment=oe1:7b7d ", "");
-        assert_eq!(parse_show_job(&unset, 41).unwrap().current, Current::Empty);
     }
 
     fn line(node: &str, cause: &str) -> JobRecord {
