@@ -199,10 +199,18 @@ start_accounting() {
     install_pkgs mariadb-server slurmdbd
     install -d -o mysql -g mysql /run/mysqld
     if ! mariadb -e "select 1" >/dev/null 2>&1; then
+        # A system whose package could not make the data folder (debootstrap's chroot, as the VM
+        # lanes' images are built): make it now.
+        if [ ! -d /var/lib/mysql/mysql ]; then
+            install -d -o mysql -g mysql /var/lib/mysql
+            mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db \
+                >"$LAB/log/mariadb-install.log" 2>&1 || die "mariadb-install-db failed: $(tail -n 3 "$LAB/log/mariadb-install.log")"
+        fi
         runuser -u mysql -- /usr/sbin/mariadbd --datadir=/var/lib/mysql --socket=/run/mysqld/mysqld.sock \
-            --pid-file=/run/mysqld/mysqld.pid --skip-networking </dev/null >/dev/null 2>&1 &
-        for _ in $(seq 100); do mariadb -e "select 1" >/dev/null 2>&1 && break; sleep 0.1; done
-        mariadb -e "select 1" >/dev/null 2>&1 || die "MariaDB did not start"
+            --pid-file=/run/mysqld/mysqld.pid --skip-networking </dev/null >"$LAB/log/mariadbd.log" 2>&1 &
+        # Seconds on a real machine; an emulated VM takes longer.
+        for _ in $(seq 600); do mariadb -e "select 1" >/dev/null 2>&1 && break; sleep 0.1; done
+        mariadb -e "select 1" >/dev/null 2>&1 || die "MariaDB did not start: $(tail -n 3 "$LAB/log/mariadbd.log")"
         cp /run/mysqld/mysqld.pid "$LAB/run/mariadbd.pid"
     fi
     cat >"$LAB/etc/slurmdbd.conf" <<EOF
