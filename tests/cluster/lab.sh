@@ -197,7 +197,9 @@ EOF
 # MariaDB (root over its socket) and slurmdbd, for the accounting profile.
 start_accounting() {
     install_pkgs mariadb-server slurmdbd
-    install -d -o mysql -g mysql /run/mysqld
+    # Its socket where the package's own configuration puts it, which the client and slurmdbd
+    # then find: /run/mysqld (MariaDB 10.11, bookworm) or /run/mariadbd (11.8, sid).
+    install -d -o mysql -g mysql /run/mysqld /run/mariadbd
     if ! mariadb -e "select 1" >/dev/null 2>&1; then
         # A system whose package could not make the data folder (debootstrap's chroot, as the VM
         # lanes' images are built): make it now.
@@ -206,13 +208,21 @@ start_accounting() {
             mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db \
                 >"$LAB/log/mariadb-install.log" 2>&1 || die "mariadb-install-db failed: $(tail -n 3 "$LAB/log/mariadb-install.log")"
         fi
-        runuser -u mysql -- /usr/sbin/mariadbd --datadir=/var/lib/mysql --socket=/run/mysqld/mysqld.sock \
+        runuser -u mysql -- /usr/sbin/mariadbd --datadir=/var/lib/mysql \
             --pid-file=/run/mysqld/mysqld.pid --skip-networking </dev/null >"$LAB/log/mariadbd.log" 2>&1 &
         # Seconds on a real machine; an emulated VM takes longer.
         for _ in $(seq 600); do mariadb -e "select 1" >/dev/null 2>&1 && break; sleep 0.1; done
         mariadb -e "select 1" >/dev/null 2>&1 || die "MariaDB did not start: $(tail -n 3 "$LAB/log/mariadbd.log")"
         cp /run/mysqld/mysqld.pid "$LAB/run/mariadbd.pid"
     fi
+    # slurmdbd's client library may look in the other place: the socket in both.
+    local sock real=""
+    for sock in /run/mysqld/mysqld.sock /run/mariadbd/mysqld.sock; do
+        if [ -S "$sock" ] && [ ! -L "$sock" ]; then real=$sock; fi
+    done
+    for sock in /run/mysqld/mysqld.sock /run/mariadbd/mysqld.sock; do
+        if [ -n "$real" ] && [ ! -e "$sock" ]; then ln -s "$real" "$sock"; fi
+    done
     cat >"$LAB/etc/slurmdbd.conf" <<EOF
 AuthType=auth/munge
 DbdHost=localhost
