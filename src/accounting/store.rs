@@ -32,7 +32,12 @@ const ATTEMPTS: u32 = 3;
 /// Whether a job line is worth a write to the accounting database: a kill, a near miss or an
 /// over-request (`none`, a job that went well, is not).
 pub fn worth_storing(record: &JobRecord) -> bool {
-    outcome_rank(&record.cause) < 3
+    worth_telling(&record.cause)
+}
+
+/// Whether an outcome (a step's or a job's cause) is one the accounting keeps.
+pub fn worth_telling(cause: &str) -> bool {
+    outcome_rank(cause) < 3
 }
 
 /// Slurm's sacct and sacctmgr, as root runs them.

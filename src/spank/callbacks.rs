@@ -457,7 +457,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
 /// have not yet heard that the step ended, so the job still runs: slurmctld takes the update.
 fn store_at_step_end(spank: &Spank, config: &Config, record: &StepRecord, headroom: Option<u64>) {
     if config.accounting_field != Some(crate::accounting::Field::AdminComment)
-        || (record::outcome_rank(&record.cause) >= 3 && record.step != "batch")
+        || (!store::worth_telling(&record.cause) && record.step != "batch")
     {
         return;
     }
@@ -473,11 +473,16 @@ fn store_at_step_end(spank: &Spank, config: &Config, record: &StepRecord, headro
         batch: record.step == "batch",
         headroom,
     };
-    if let Some((failed, message)) = ctld::at_step_end(config, &step) {
-        match failed {
-            true => log::error(&message),
-            false => log::info(&message),
-        }
+    if let Some(message) = ctld::at_step_end(config, &step) {
+        log_store_message(message);
+    }
+}
+
+/// A line about the accounting store for slurmd's log, an error if it tells of a failure.
+fn log_store_message((failed, message): store::Message) {
+    match failed {
+        true => log::error(&message),
+        false => log::info(&message),
     }
 }
 
@@ -625,12 +630,9 @@ pub unsafe extern "C" fn slurm_spank_job_epilog(
         {
             log::error(&format!("metrics_file: counters left as they were: {e}"));
         }
-        for (failed, message) in store::from_epilog(config, &merged.jobs) {
-            match failed {
-                true => log::error(&message),
-                false => log::info(&message),
-            }
-        }
+        store::from_epilog(config, &merged.jobs)
+            .into_iter()
+            .for_each(log_store_message);
         Ok(0)
     })
 }
