@@ -36,11 +36,7 @@ SACCT_LINES=${SACCT_LINES:-200000}
 SACCT_OUT=$(dirname "$LOG")/sacct-v2-$SACCT_LINES.txt
 if [ ! -s "$SACCT_OUT" ]; then
     echo "generating sacct output for $SACCT_LINES records in $SACCT_OUT" >&2
-    head -n "$SACCT_LINES" "$LOG" | python3 -c '
-import json, sys
-for line in sys.stdin:
-    r = json.loads(line)
-    print(f"{r[\"job\"]}|{r.get(\"uid\", \"\")}|{r.get(\"partition\") or \"\"}|oe1:{line.rstrip().encode().hex()}|")' >"$SACCT_OUT"
+    head -n "$SACCT_LINES" "$LOG" | python3 "$REPO/bench/sacct-from-log.py" >"$SACCT_OUT"
 fi
 SHIM=$(dirname "$LOG")/sacct-shim
 mkdir -p "$SHIM"

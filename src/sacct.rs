@@ -9,7 +9,7 @@ use crate::slurm::SlurmRelease;
 /// The fields asked of sacct, in this order (`sacct -P -n -o …`); the last two may hold the
 /// job's lines (`accounting_field=`).
 pub const FIELDS: &str =
-    "JobID,State,ReqMem,MaxRSS,Elapsed,NTasks,NNodes,ExitCode,AdminComment,SystemComment";
+    "JobID,State,ReqMem,MaxRSS,Elapsed,NTasks,NNodes,ExitCode,Partition,AdminComment,SystemComment";
 
 /// The fields that name a job, asked with `sacct -j ID -X -n -P -o …`: how Slurm shows it
 /// (`1234`, an array task `1234_5`), its raw id (the one records carry) and when it was
@@ -120,6 +120,7 @@ pub struct SacctRow {
     pub tasks: Option<u32>,
     pub nodes: Option<u32>,
     pub exit_code: String,
+    pub partition: Option<String>,
     /// The job's lines the epilogs left in its accounting field (the job's own row only).
     #[serde(skip)]
     pub stored: Option<Vec<JobRecord>>,
@@ -144,7 +145,8 @@ pub fn parse(text: &str) -> Vec<SacctRow> {
                 tasks: f[5].parse().ok(),
                 nodes: f[6].parse().ok(),
                 exit_code: f[7].into(),
-                stored: f[8..].iter().find_map(|field| value::decode(field)),
+                partition: f.get(8).filter(|p| !p.is_empty()).map(|p| p.to_string()),
+                stored: f.iter().skip(9).find_map(|field| value::decode(field)),
             })
         })
         .collect()

@@ -48,6 +48,13 @@ pub fn paused(spool_dir: &Path, service: Service) -> Option<String> {
     })
 }
 
+/// Pauses `service` if `failure` was a command that gave no answer within its own limit.
+pub fn pause_after(spool_dir: &Path, service: Service, failure: &str) {
+    if super::command::gave_no_answer(failure) {
+        pause(spool_dir, service);
+    }
+}
+
 /// Remembers that `service` gave no answer in time, now.
 pub fn pause(spool_dir: &Path, service: Service) {
     if let Ok(spool) = Dir::open(spool_dir) {

@@ -9,13 +9,14 @@
 //! slow), the epilog's way is left to try, where the site allows it.
 //!
 //! It holds up the step's end, so it is bounded: [`BUDGET`] in all, and only for a step whose
-//! own outcome is worth telling, or the batch script's: squeue reads the field, scontrol
-//! writes it, and on a job of several nodes squeue reads it back; one sacct read (a value another tool
-//! set in slurmdbd alone; at most 1 s, and not needed for the write). The steps of one job on
-//! one node store one at a time (a lock in the spool). A node whose slurmctld gave no answer in
-//! time leaves it alone for a while (super::backoff). scontrol runs in the job's memory cgroup
-//! (slurmstepd's): a job close to its limit is not written to, so that no task of the job is
-//! killed for it.
+//! own outcome is worth telling, or the batch script's: one sacct read first (a value another
+//! tool set in slurmdbd alone; at most 1 s, best effort), then squeue reads the field and the
+//! job's node count, scontrol writes it, and on a job of several nodes (whose other nodes may
+//! write meanwhile) squeue reads it back. The steps of one job on one node store one at a time
+//! (a lock in the spool). A node whose slurmctld or slurmdbd gave no answer in time leaves it
+//! alone for a while (super::backoff). scontrol runs in the job's memory cgroup (slurmstepd's):
+//! a job close to its limit at the step's end is not written to, so that no task of the job is
+//! killed for it (its other steps may still grow meanwhile: a small risk, said in the docs).
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -42,9 +43,10 @@ const DBD_LOOK_LIMIT: Duration = Duration::from_secs(1);
 const MAX_NOTE_BYTES: u64 = 1 << 20;
 /// Room the job must have below its memory limit for scontrol and sacct to run in its cgroup.
 const HEADROOM: u64 = 64 << 20;
-/// scontrol built without readline reads input lines of less than 4096 bytes: a longer value
-/// is read back to see that it arrived.
-const SAFE_LINE: usize = 4000;
+/// scontrol built without readline reads input lines of less than 4096 bytes and would take a
+/// longer one cut: the value written through it is at most this long (the update's own words
+/// take the rest), its least telling lines left out (super::value::merged).
+const MAX_VALUE: usize = 3968;
 
 /// What Slurm told slurmstepd of the job whose step ended (never the job's environment).
 #[derive(Debug, Clone)]
@@ -53,8 +55,6 @@ pub struct StepEnd {
     pub array_task: Option<ArrayTask>,
     pub uid: u32,
     pub node: String,
-    /// The job's node count: on one node, no other node writes the value meanwhile.
-    pub job_nodes: u32,
     /// The batch script's step: the last on its node, which refreshes the stored line.
     pub batch: bool,
     /// How far the job's memory is below its limit now (None: no limit, or not known).
@@ -69,8 +69,8 @@ pub fn at_step_end(config: &Config, step: &StepEnd) -> Option<Message> {
     }
     let started = Instant::now();
     let outcome = store_now(config, step, started + BUDGET);
-    if outcome.as_ref().is_err_and(|e| command::gave_no_answer(e)) {
-        backoff::pause(&config.spool_dir, Service::Slurmctld);
+    if let Err(e) = &outcome {
+        backoff::pause_after(&config.spool_dir, Service::Slurmctld, e);
     }
     let (job, ms) = (step.job, started.elapsed().as_millis());
     let left = "left to the job epilog (which stores it through slurmdbd only where the site \
@@ -162,35 +162,50 @@ fn store_now(config: &Config, step: &StepEnd, deadline: Instant) -> Result<Optio
     if stored_already {
         return Ok(None);
     }
+    // A value another tool set through slurmdbd while the job runs: slurmctld does not know it,
+    // and the job's completion record would replace it with ours. Looked for before slurmctld
+    // is read, so that the read and the write stay close.
+    if look_in_slurmdbd(config, &dbd_tools, step, deadline) == Some(Current::Foreign) {
+        return Ok(Some(Stored::Foreign));
+    }
     let channel = Slurmctld {
         squeue,
         scontrol,
         step: step.clone(),
     };
-    let found = channel.read_job(deadline)?;
-    // A value another tool set through slurmdbd while the job runs: slurmctld does not know it,
-    // and the job's completion record would replace it with ours. Best effort, briefly:
-    // slurmdbd slow or down does not stop the write through slurmctld.
-    let soon = deadline.min(Instant::now() + DBD_LOOK_LIMIT);
-    let in_dbd = store::in_slurmdbd(&dbd_tools, Field::AdminComment, step.job, step.uid, soon);
-    if matches!(in_dbd, Ok(Some(Current::Foreign))) {
-        return Ok(Some(Stored::Foreign));
-    }
-    let long = match &found.current {
-        Current::Ours(text) => text.len() + line.to_line().len() > SAFE_LINE / 2,
-        _ => line.to_line().len() > SAFE_LINE / 2, // hex doubles it
-    };
-    let verify = step.job_nodes > 1 || long;
+    let Queued { found, nodes } = channel.read_job(deadline)?;
+    // On one node no other node writes the value meanwhile: no read back.
+    let verify = nodes != 1;
     let mine = [line];
     let stored = merge_in(&channel, step.job, &mine, found, deadline, verify)?;
-    if matches!(
-        stored,
-        Stored::Written(_) | Stored::AlreadyThere | Stored::Unverified
-    ) {
+    // Not after an unverified write: another node may have replaced it; the epilog still may.
+    if matches!(stored, Stored::Written(_) | Stored::AlreadyThere) {
         // For the next step and the epilog: this line is in the accounting already.
         let _ = write_note(&mut note, &mine[0]);
     }
     Ok(Some(stored))
+}
+
+/// What slurmdbd holds in the job's AdminComment: best effort, briefly ([`DBD_LOOK_LIMIT`]),
+/// and not at all while slurmdbd is paused for having given no answer. slurmdbd slow or down
+/// does not stop the write through slurmctld.
+fn look_in_slurmdbd(
+    config: &Config,
+    tools: &store::Tools,
+    step: &StepEnd,
+    deadline: Instant,
+) -> Option<Current> {
+    if backoff::paused(&config.spool_dir, Service::Slurmdbd).is_some() {
+        return None;
+    }
+    let soon = deadline.min(Instant::now() + DBD_LOOK_LIMIT);
+    match store::in_slurmdbd(tools, Field::AdminComment, step.job, step.uid, soon) {
+        Ok(found) => found,
+        Err(e) => {
+            backoff::pause_after(&config.spool_dir, Service::Slurmdbd, &e);
+            None
+        }
+    }
 }
 
 /// The spool file that serialises the node's steps of `job` while they store, and then tells
@@ -244,11 +259,17 @@ struct Slurmctld {
 /// is the user's to fill: `scontrol show job` prints that beside the field, and a name holding
 /// `AdminComment=…` could not be told apart from it.
 const QUEUE_FORMAT: &str =
-    "JobID:|,ArrayJobID:|,ArrayTaskID:|,HetJobID:|,HetJobOffset:|,admin_comment:0";
+    "JobID:|,ArrayJobID:|,ArrayTaskID:|,HetJobID:|,HetJobOffset:|,NumNodes:|,admin_comment:0";
+
+/// A job as squeue lists it: as found, and on how many nodes it runs.
+struct Queued {
+    found: Found,
+    nodes: u32,
+}
 
 impl Slurmctld {
     /// The job as slurmctld has it: an array task by its `A_T`, which names it alone.
-    fn read_job(&self, deadline: Instant) -> Result<Found, String> {
+    fn read_job(&self, deadline: Instant) -> Result<Queued, String> {
         let name = match self.step.array_task {
             Some(task) => task.to_string(),
             None => self.step.job.to_string(),
@@ -261,7 +282,11 @@ impl Slurmctld {
 
 impl Channel for Slurmctld {
     fn read(&self, deadline: Instant) -> Result<Option<Found>, String> {
-        self.read_job(deadline).map(Some)
+        self.read_job(deadline).map(|queued| Some(queued.found))
+    }
+
+    fn max_value(&self) -> usize {
+        MAX_VALUE
     }
 
     fn write(&self, selector: &str, value: &str, deadline: Instant) -> Result<(), String> {
@@ -280,11 +305,11 @@ impl Channel for Slurmctld {
 /// Job `raw` in squeue's [`QUEUE_FORMAT`] output, and the exact name to update it by: `A_T` for
 /// an array task, else its id. A heterogeneous job is left to the epilog (its leader's id
 /// would update every component).
-fn parse_queue(out: &str, raw: u32) -> Result<Found, String> {
+fn parse_queue(out: &str, raw: u32) -> Result<Queued, String> {
     let row = out
         .lines()
-        .map(|line| line.splitn(6, '|').collect::<Vec<&str>>())
-        .find(|f| f.len() == 6 && f[0].trim() == raw.to_string())
+        .map(|line| line.splitn(7, '|').collect::<Vec<&str>>())
+        .find(|f| f.len() == 7 && f[0].trim() == raw.to_string())
         .ok_or_else(|| format!("slurmctld lists no job {raw}"))?;
     fn set(field: &str) -> Option<&str> {
         Some(field.trim()).filter(|f| !f.is_empty() && *f != "N/A")
@@ -297,15 +322,22 @@ fn parse_queue(out: &str, raw: u32) -> Result<Found, String> {
         (Some(_), Some(_)) => return Err("an array's pending tasks, not one job".into()),
         _ => raw.to_string(),
     };
+    let nodes = row[5]
+        .trim()
+        .parse()
+        .map_err(|_| format!("squeue's node count of job {raw}: {:?}", row[5]))?;
     // squeue prints an unset field as "(null)".
-    let value = row[5].trim_end();
+    let value = row[6].trim_end();
     let current = match value {
         "(null)" => Current::Empty,
         _ => Current::of(value),
     };
-    Ok(Found {
-        selector: Some(selector),
-        current,
+    Ok(Queued {
+        found: Found {
+            selector: Some(selector),
+            current,
+        },
+        nodes,
     })
 }
 
@@ -313,28 +345,31 @@ fn parse_queue(out: &str, raw: u32) -> Result<Found, String> {
 mod tests {
     use super::*;
 
-    /// squeue's answer on the lab (Slurm 22.05): a job with our value set through scontrol (its
-    /// name was "x AdminComment=oe1:7b7d y", which squeue does not print), and two array tasks.
+    /// squeue's answer on the lab (Slurm 22.05, two nodes): a job with our value set through
+    /// scontrol (its name was "x AdminComment=oe1:7b7d y", which squeue does not print), two
+    /// array tasks, and a two-node job waiting for its nodes.
     const QUEUE: &str = include_str!("../../tests/fixtures/squeue/admin-comment-22.05.txt");
 
     #[test]
-    fn the_job_is_found_with_its_value_and_an_array_task_by_its_exact_name() {
-        let found = parse_queue(QUEUE, 15).unwrap();
-        assert_eq!(found.selector.as_deref(), Some("15"));
-        assert_eq!(found.current, Current::of("oe1:abcd"));
-        let task = parse_queue(QUEUE, 17).unwrap();
-        assert_eq!(task.selector.as_deref(), Some("16_1"));
-        assert_eq!(task.current, Current::Empty);
+    fn the_job_is_found_with_its_value_nodes_and_an_array_task_by_its_exact_name() {
+        let job = parse_queue(QUEUE, 1).unwrap();
+        assert_eq!(job.found.selector.as_deref(), Some("1"));
+        assert_eq!(job.found.current, Current::of("oe1:abcd"));
+        assert_eq!(job.nodes, 1);
+        let task = parse_queue(QUEUE, 4).unwrap();
+        assert_eq!(task.found.selector.as_deref(), Some("2_1"));
+        assert_eq!(task.found.current, Current::Empty);
+        assert_eq!(parse_queue(QUEUE, 3).unwrap().nodes, 2);
         // A job squeue did not list is not found under another's id.
-        assert!(parse_queue(QUEUE, 1).is_err());
+        assert!(parse_queue(QUEUE, 5).is_err());
     }
 
     #[test]
     fn a_het_component_and_an_arrays_pending_tasks_are_left_to_the_epilog() {
-        let component = QUEUE.replace("15|15|N/A|N/A|N/A|", "15|15|N/A|14|1|");
-        assert!(parse_queue(&component, 15).is_err());
-        let pending = QUEUE.replace("16|16|2|", "16|16|2-9|");
-        assert!(parse_queue(&pending, 16).is_err());
+        let component = QUEUE.replace("1|1|N/A|N/A|N/A|", "1|1|N/A|7|1|");
+        assert!(parse_queue(&component, 1).is_err());
+        let pending = QUEUE.replace("2|2|2|", "2|2|2-9|");
+        assert!(parse_queue(&pending, 2).is_err());
     }
 
     #[test]
@@ -347,7 +382,7 @@ mod tests {
         ] {
             let shown = QUEUE.replace("oe1:abcd", value);
             assert_eq!(
-                parse_queue(&shown, 15).unwrap().current,
+                parse_queue(&shown, 1).unwrap().found.current,
                 Current::Foreign,
                 "{value}"
             );

@@ -63,6 +63,10 @@ pub trait Channel {
     fn read(&self, deadline: Instant) -> Result<Option<Found>, String>;
     /// Sets the field of the job `selector` names to `value`.
     fn write(&self, selector: &str, value: &str, deadline: Instant) -> Result<(), String>;
+    /// The longest value this way takes whole.
+    fn max_value(&self) -> usize {
+        value::MAX_VALUE_BYTES
+    }
 }
 
 /// A job as found.
@@ -189,7 +193,7 @@ pub fn merge_in(
             Current::Empty => String::new(),
             Current::Ours(text) => text,
         };
-        let Some(merged) = value::merged(job, &before, mine) else {
+        let Some(merged) = value::merged(job, &before, mine, channel.max_value()) else {
             return Ok(Stored::Full);
         };
         let writing = Instant::now();

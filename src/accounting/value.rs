@@ -105,10 +105,11 @@ const LINE_BYTES: usize = 8 * 1024;
 
 /// The value once this node's lines (`mine`, of the job `job`) join the other nodes' (`before`,
 /// the text of our value): a node's earlier line of the job is replaced. When the whole would
-/// exceed [`MAX_VALUE_BYTES`], this node's lines lose their steps' details (as syslog's do),
-/// then the least telling lines are left out (a kill stays before a near miss before the
-/// rest). `None` when this node's own lines would be the ones left out.
-pub fn merged(job: u32, before: &str, mine: &[JobRecord]) -> Option<String> {
+/// exceed `max` bytes (at most [`MAX_VALUE_BYTES`]), this node's lines lose their steps'
+/// details (as syslog's do), then the least telling lines are left out (a kill stays before a
+/// near miss before the rest). `None` when this node's own lines would be the ones left out.
+pub fn merged(job: u32, before: &str, mine: &[JobRecord], max: usize) -> Option<String> {
+    let max = max.min(MAX_VALUE_BYTES);
     let mine: Vec<&JobRecord> = mine.iter().filter(|r| r.job == job).collect();
     let others: Vec<&str> = before
         .lines()
@@ -125,25 +126,25 @@ pub fn merged(job: u32, before: &str, mine: &[JobRecord]) -> Option<String> {
             .collect();
         all.sort_unstable_by_key(|line| key(line).map(|k| k.node.into_owned()));
         let value = encode(&all);
-        if value.len() <= MAX_VALUE_BYTES {
+        if value.len() <= max {
             return Some(value);
         }
         if cap == 0 {
-            return most_telling(all, &own);
+            return most_telling(all, &own, max);
         }
     }
     None
 }
 
 /// The most telling of `lines` that fit, if `own` are among them.
-fn most_telling(mut lines: Vec<&str>, own: &[String]) -> Option<String> {
+fn most_telling(mut lines: Vec<&str>, own: &[String], max: usize) -> Option<String> {
     let rank = |line: &&str| {
         key(line).map_or((4, String::new()), |k| {
             (outcome_rank(&k.cause), k.node.into_owned())
         })
     };
     lines.sort_unstable_by_key(rank);
-    while lines.len() > 1 && encode(&lines).len() > MAX_VALUE_BYTES {
+    while !lines.is_empty() && encode(&lines).len() > max {
         lines.pop();
     }
     let kept = own.iter().all(|o| lines.contains(&o.as_str()));
@@ -225,7 +226,7 @@ mod tests {
     fn a_value_round_trips_and_holds_neither_quote_nor_bar() {
         let mut r = record(7, "node1", "under-allocation", 3);
         r.steps[0].report[0] = "the job's 'data' | all of it \"here\"".into();
-        let value = merged(7, "", std::slice::from_ref(&r)).unwrap();
+        let value = merged(7, "", std::slice::from_ref(&r), MAX_VALUE_BYTES).unwrap();
         assert!(value.starts_with("oe1:"));
         assert!(!value.chars().any(|c| c.is_ascii_uppercase()), "{value}");
         // As Slurm 22.05's sacctmgr would store it, and as a tool might print it.
@@ -256,7 +257,7 @@ mod tests {
         let mut mine = record(7, "node2", "under-allocation", 0);
         mine.ended += 5;
         let before = text_of(&value_of(&[old_mine, theirs.clone(), stray])).unwrap();
-        let value = merged(7, &before, std::slice::from_ref(&mine)).unwrap();
+        let value = merged(7, &before, std::slice::from_ref(&mine), MAX_VALUE_BYTES).unwrap();
         assert_eq!(decode(&value).unwrap(), vec![theirs, mine.clone()]);
         assert!(holds(&Current::of(&value), std::slice::from_ref(&mine)));
         let mut other_run = mine.clone();
@@ -273,7 +274,7 @@ mod tests {
             .collect();
         let before = text_of(&value_of(&before)).unwrap();
         let kill = record(9, "node250", "under-allocation", 20);
-        let value = merged(9, &before, std::slice::from_ref(&kill)).unwrap();
+        let value = merged(9, &before, std::slice::from_ref(&kill), MAX_VALUE_BYTES).unwrap();
         assert!(value.len() <= MAX_VALUE_BYTES, "{}", value.len());
         let back = decode(&value).unwrap();
         assert!(
@@ -287,7 +288,18 @@ mod tests {
             .collect();
         let kills = text_of(&value_of(&kills)).unwrap();
         let over = record(9, "node300", "over-request", 20);
-        assert!(merged(9, &kills, &[over]).is_none());
+        assert!(merged(9, &kills, &[over], MAX_VALUE_BYTES).is_none());
+        // Where the way in takes less (scontrol's input line), the kill still goes in, alone
+        // if need be; a line too long even alone does not.
+        let value = merged(9, &before, std::slice::from_ref(&kill), 4000).unwrap();
+        assert!(value.len() <= 4000, "{}", value.len());
+        assert!(
+            decode(&value)
+                .unwrap()
+                .iter()
+                .any(|r| r.origin.node == "node250")
+        );
+        assert!(merged(9, "", std::slice::from_ref(&kill), 10).is_none());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! What the command asks outside itself: who runs it, and Slurm's tools (sacct, scontrol). One
 //! seam, so that the tests answer instead of a cluster.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::Read;
+use std::process::{ChildStdout, Command, Stdio};
 
 use crate::access::Viewer;
 use crate::sacct::{self, SacctJobId, SacctRow};
@@ -94,19 +94,11 @@ impl Cluster for SlurmCluster {
             let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
             text
         });
-        let mut stdout = BufReader::with_capacity(1 << 20, child.stdout.take().expect("piped"));
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match stdout.read_until(b'\n', &mut line) {
-                Ok(0) => break,
-                Ok(_) => each(line.strip_suffix(b"\n").unwrap_or(&line)),
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!("reading sacct's output: {e}"));
-                }
-            }
+        let stdout = child.stdout.take().expect("piped");
+        if let Err(e) = each_line(stdout, each) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("reading sacct's output: {e}"));
         }
         let status = child.wait().map_err(|e| format!("sacct: {e}"))?;
         let errors = errors.join().unwrap_or_default();
@@ -115,4 +107,54 @@ impl Cluster for SlurmCluster {
             false => Err(sacct::failure_summary(&errors)),
         }
     }
+}
+
+/// Calls `each` with every line of `pipe` (without its newline). A report reads every job's row
+/// through it, most of it a long value: a second thread reads the pipe in large chunks while
+/// this one decodes, and the pipe is made larger, so that sacct, the reading and the decoding
+/// overlap instead of taking turns.
+fn each_line(pipe: ChildStdout, each: &mut dyn FnMut(&[u8])) -> std::io::Result<()> {
+    const CHUNK: usize = 1 << 20;
+    // Best effort (the default is 64 KiB): fewer switches between sacct and the reader.
+    let _ = nix::fcntl::fcntl(&pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(CHUNK as i32));
+    let (full, filled) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(2);
+    let (empty, emptied) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut pipe = pipe;
+        loop {
+            let mut chunk = emptied
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+            chunk.clear();
+            match (&mut pipe).take(CHUNK as u64).read_to_end(&mut chunk) {
+                Ok(0) => return,
+                Ok(_) if full.send(Ok(chunk)).is_ok() => {}
+                Ok(_) => return, // the caller stopped
+                Err(e) => return drop(full.send(Err(e))),
+            }
+        }
+    });
+    let mut carry: Vec<u8> = Vec::new();
+    for chunk in filled {
+        let chunk = chunk?;
+        let mut rest = &chunk[..];
+        while let Some(end) = memchr::memchr(b'\n', rest) {
+            match carry.is_empty() {
+                true => each(&rest[..end]),
+                false => {
+                    carry.extend_from_slice(&rest[..end]);
+                    each(&carry);
+                    carry.clear();
+                }
+            }
+            rest = &rest[end + 1..];
+        }
+        carry.extend_from_slice(rest);
+        let _ = empty.send(chunk);
+    }
+    if !carry.is_empty() {
+        each(&carry);
+    }
+    let _ = reader.join();
+    Ok(())
 }

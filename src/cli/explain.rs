@@ -244,6 +244,7 @@ impl<'a> Explainer<'a> {
         // applies slurmdbd's PrivateData; the command applies slurm.conf's too, as for the job
         // logs (a site may have set it in one file only).
         let viewer = self.viewer.get_or_init(|| self.cluster.viewer());
+        let own_row = rows.iter().find(|row| row.id == id.id);
         let stored: Vec<JobRecord> = rows
             .iter()
             .filter(|row| row.id == id.id)
@@ -251,9 +252,13 @@ impl<'a> Explainer<'a> {
             .flatten()
             .filter(|record| record.job == id.raw && viewer.may_see(record.origin.uid))
             .map(|mut record| {
-                // A step's end leaves the owner's name out (it looks no names up): the uid's.
+                // A step's end leaves the owner's name and the partition out (it looks no
+                // names up, and the job's own text is the user's): the uid's, and sacct's.
                 if record.origin.user.is_none() {
                     record.origin.user = record.origin.uid.and_then(crate::record::user_name);
+                }
+                if record.origin.partition.is_none() {
+                    record.origin.partition = own_row.and_then(|r| r.partition.clone());
                 }
                 record
             })

@@ -710,7 +710,7 @@ fn the_same_job_id_twice_is_explained_once() {
 fn stored_value(jobs: &[Job]) -> String {
     let records: Vec<JobRecord> = jobs.iter().map(Job::record).collect();
     let mine = &records[..];
-    crate::accounting::value::merged(records[0].job, "", mine).unwrap()
+    crate::accounting::value::merged(records[0].job, "", mine, usize::MAX).unwrap()
 }
 
 #[test]
@@ -723,8 +723,8 @@ fn a_job_is_explained_from_its_accounting_field_where_no_log_has_it() {
     }]);
     // As sacct prints it: the job's row with the value in AdminComment, then its step's.
     let rows = format!(
-        "4100|OUT_OF_MEMORY|100M||00:00:03||1|0:125|{value}|\n\
-         4100.batch|OUT_OF_MEMORY||90M|00:00:03|1|1|0:125||\n"
+        "4100|OUT_OF_MEMORY|100M||00:00:03||1|0:125|debug|{value}|\n\
+         4100.batch|OUT_OF_MEMORY||90M|00:00:03|1|1|0:125|debug||\n"
     );
     let cluster = FakeCluster::alice()
         .answers(

@@ -436,7 +436,7 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
             );
             match journal::spool_step(&config.spool_dir, &record) {
                 Err(e) => log::error(&format!("step {id}: step record not written: {e}")),
-                Ok(()) => store_at_step_end(&spank, &config, &record, headroom(&report)),
+                Ok(()) => store_at_step_end(&config, &record, headroom(&report)),
             }
         }
         if let Some(dir) = &config.evidence_dir {
@@ -455,13 +455,13 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
 /// lines there and this step may change it: its own outcome is worth telling, or it is the
 /// batch script (the last step on its node). Here, in the last task_exit, srun and slurmctld
 /// have not yet heard that the step ended, so the job still runs: slurmctld takes the update.
-fn store_at_step_end(spank: &Spank, config: &Config, record: &StepRecord, headroom: Option<u64>) {
+fn store_at_step_end(config: &Config, record: &StepRecord, headroom: Option<u64>) {
     if config.accounting_field != Some(crate::accounting::Field::AdminComment)
         || (!store::worth_telling(&record.cause) && record.step != "batch")
     {
         return;
     }
-    let (Some(uid), Ok(job_nodes)) = (record.origin.uid, spank.job_node_count()) else {
+    let Some(uid) = record.origin.uid else {
         return;
     };
     let step = ctld::StepEnd {
@@ -469,7 +469,6 @@ fn store_at_step_end(spank: &Spank, config: &Config, record: &StepRecord, headro
         array_task: record.array_task(),
         uid,
         node: record.origin.node.clone(),
-        job_nodes,
         batch: record.step == "batch",
         headroom,
     };

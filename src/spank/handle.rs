@@ -138,11 +138,6 @@ impl Spank {
         Err(missing_item("S_STEP_CPUS_PER_TASK"))
     }
 
-    /// How many nodes the job has.
-    pub fn job_node_count(&self) -> Result<u32, String> {
-        self.item(JOB_NODE_COUNT)
-    }
-
     /// The job owner's uid; also in the job epilog.
     pub fn job_uid(&self) -> Result<u32, String> {
         self.item(JOB_UID)
@@ -217,8 +212,6 @@ impl<T> Item<T> {
 
 // SAFETY (each): spank.h documents these items' out-parameter as `uint32_t *`.
 const JOB_ID: Item<u32> = unsafe { Item::new(sys::spank_item::S_JOB_ID, "S_JOB_ID") };
-const JOB_NODE_COUNT: Item<u32> =
-    unsafe { Item::new(sys::spank_item::S_JOB_NNODES, "S_JOB_NNODES") };
 const STEP_ID: Item<u32> = unsafe { Item::new(sys::spank_item::S_JOB_STEPID, "S_JOB_STEPID") };
 const JOB_ARRAY_ID: Item<u32> =
     unsafe { Item::new(sys::spank_item::S_JOB_ARRAY_ID, "S_JOB_ARRAY_ID") };

@@ -196,6 +196,9 @@ EOF
 
 # MariaDB (root over its socket) and slurmdbd, for the accounting profile.
 start_accounting() {
+    # Each stage said as it starts: under emulation one of them may take minutes, and the log
+    # must tell which.
+    say "accounting: MariaDB"
     install_pkgs mariadb-server slurmdbd
     # Its socket where the package's own configuration puts it, which the client and slurmdbd
     # then find: /run/mysqld (MariaDB 10.11, bookworm) or /run/mariadbd (11.8, sid).
@@ -241,8 +244,10 @@ EOF
     # A fresh database, as slurmctld's state is fresh: job ids start at 1 in both (an old job
     # of the same id, an old array of it, would otherwise stay in slurmdbd).
     mariadb -e "drop database if exists oomlab_acct" || die "cannot reset the accounting database"
+    say "accounting: slurmdbd (it creates its tables)"
     slurmdbd </dev/null >/dev/null 2>&1 || die "slurmdbd did not start: $(tail -n 2 "$LAB/log/slurmdbd.log")"
     for _ in $(seq 100); do sacctmgr -n list cluster >/dev/null 2>&1 && break; sleep 0.1; done
+    say "accounting: the cluster, its account and users in slurmdbd"
     sacctmgr -i add cluster oomlab >/dev/null 2>&1 || true
     # Users in slurmdbd, as at real sites: with PrivateData=jobs slurmdbd answers only users it
     # knows (an unknown user sees no job at all, not even their own).
