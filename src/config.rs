@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::accounting::Field;
-use crate::options::{InvalidMode, Mode};
+use crate::options::{Choice, InvalidMode, Mode};
 use crate::size;
 use crate::syslog::{self, Syslog};
 
@@ -34,6 +34,11 @@ pub struct Config {
     /// The report for jobs that did not give `--oom-explain` (`off`: none). A site can give
     /// every job the report on an OOM kill (`oom`); users can still say `--oom-explain=off`.
     pub default_mode: Mode,
+    /// Warnings while a step runs: when the limit is expected within this time (seconds;
+    /// `None`: no warnings)...
+    pub warn_ahead_s: Option<u64>,
+    /// ...and the step holds at least this share of its limit (percent).
+    pub warn_above_percent: u32,
     /// Which steps leave a record for admins and for the `oom-explain` command.
     pub records: Records,
     /// Where step records wait for the job epilog (root-owned; created if missing).
@@ -69,8 +74,8 @@ pub enum Watching {
     No,
     /// Only its record (`records=all`): the end-of-step read, no sampler, nothing to its stderr.
     RecordOnly,
-    /// With a report in this mode (and a record, unless `records=off`).
-    Report(Mode),
+    /// With a report as chosen (and a record, unless `records=off`).
+    Report(Choice),
 }
 
 /// Which steps leave a step record.
@@ -117,6 +122,8 @@ impl Default for Config {
             support: None,
             help_url: None,
             default_mode: Mode::Off,
+            warn_ahead_s: Some(3600),
+            warn_above_percent: 50,
             records: Records::OptedIn,
             spool_dir: DEFAULT_SPOOL_DIR.into(),
             job_log: DEFAULT_JOB_LOG.into(),
@@ -141,6 +148,8 @@ pub enum Values {
     Size,
     /// A time: seconds, or a number with s, m, h or d.
     Time,
+    /// A time, or this word.
+    TimeOr(&'static str),
     /// An absolute path.
     Path,
     /// An absolute path, or this word.
@@ -165,6 +174,9 @@ impl Values {
             },
             Values::Size => "a size such as 256G or 512000M".into(),
             Values::Time => "a time from 1s to 366d, such as 600, 10m or 2h".into(),
+            Values::TimeOr(word) => {
+                format!("a time from 1s to 366d, such as 600, 10m or 2h, or {word}")
+            }
             Values::Path => "an absolute path".into(),
             Values::PathOr(word) => format!("an absolute path, or {word}"),
             Values::PathEnding(end) => format!("an absolute path ending in {end}"),
@@ -271,6 +283,28 @@ pub const KEYS: &[Key] = &[
         default: Some("off"),
         description: "The report for jobs that did not give --oom-explain; anything but off \
                       watches every step like an opted-in one.",
+    },
+    Key {
+        name: "warn_ahead",
+        values: Values::TimeOr("off"),
+        default: Some("1h"),
+        description: "Warn an opted-in step in its stderr while it runs when the memory it holds \
+                      (file cache left out) climbs steadily towards its limit and, at that \
+                      rate, reaches it within this time (at most 1h: a longer time counts as \
+                      1h); off: no warnings, only the report at the end (users can say \
+                      --oom-explain=nowarn).",
+    },
+    Key {
+        name: "warn_above",
+        values: Values::Whole {
+            low: 1,
+            high: 95,
+            unit: "%",
+        },
+        default: Some("50"),
+        description: "...and only once the step holds at least this share of its limit (no \
+                      line is written within 3 % of the limit: it would cost memory the \
+                      step has not got).",
     },
     Key {
         name: "records",
@@ -438,6 +472,8 @@ struct FileConfig {
     support: Option<String>,
     help_url: Option<String>,
     default_mode: Option<String>,
+    warn_ahead: Option<Scalar>,
+    warn_above: Option<Scalar>,
     records: Option<String>,
     spool_dir: Option<String>,
     job_log: Option<String>,
@@ -456,13 +492,21 @@ impl Config {
     /// the site's `default_mode` and `records`; `--oom-explain=off` turns the default off.
     pub fn watching(&self, option: Option<Option<&str>>) -> Result<Watching, InvalidMode> {
         let asked = match option {
-            None => self.default_mode,
-            Some(value) => Mode::from_option(value)?,
+            None => Choice::of(self.default_mode),
+            Some(value) => Choice::from_option(value)?,
         };
-        Ok(match asked {
+        Ok(match asked.mode {
             Mode::Off if self.records == Records::All => Watching::RecordOnly,
             Mode::Off => Watching::No,
-            mode => Watching::Report(mode),
+            _ => Watching::Report(asked),
+        })
+    }
+
+    /// The site's settings for warnings while a step runs (`None`: off).
+    pub fn warnings(&self) -> Option<crate::evidence::forecast::Settings> {
+        Some(crate::evidence::forecast::Settings {
+            ahead: std::time::Duration::from_secs(self.warn_ahead_s?),
+            above_percent: self.warn_above_percent.into(),
         })
     }
 
@@ -522,6 +566,8 @@ impl Config {
             ("support", file.support),
             ("help_url", file.help_url),
             ("default_mode", file.default_mode),
+            ("warn_ahead", file.warn_ahead.map(text_of)),
+            ("warn_above", file.warn_above.map(text_of)),
             ("records", file.records),
             ("spool_dir", file.spool_dir),
             ("job_log", file.job_log),
@@ -619,6 +665,9 @@ impl Config {
                 }
             }
             "leftover_after" => self.leftover_after_s = seconds(value).ok_or_else(refuse)?,
+            "warn_ahead" if value == "off" => self.warn_ahead_s = None,
+            "warn_ahead" => self.warn_ahead_s = Some(seconds(value).ok_or_else(refuse)?),
+            "warn_above" => self.warn_above_percent = number()? as u32,
             "accounting_field" if value.eq_ignore_ascii_case("off") => self.accounting_field = None,
             "accounting_field" => {
                 self.accounting_field = Some(Field::parse(value).ok_or_else(refuse)?)
@@ -744,17 +793,23 @@ mod tests {
         let site = |args: &[&str]| Config::from_args(args).unwrap();
         let plain = site(&[]);
         assert_eq!(plain.watching(None), Ok(Watching::No));
-        assert_eq!(plain.watching(Some(None)), Ok(Watching::Report(Mode::Auto)));
+        assert_eq!(
+            plain.watching(Some(None)),
+            Ok(Watching::Report(Choice::of(Mode::Auto)))
+        );
         assert_eq!(
             plain.watching(Some(Some("oom"))),
-            Ok(Watching::Report(Mode::Oom))
+            Ok(Watching::Report(Choice::of(Mode::Oom)))
         );
         assert!(plain.watching(Some(Some("loud"))).is_err());
         let all = site(&["records=all"]);
         assert_eq!(all.watching(None), Ok(Watching::RecordOnly));
         assert_eq!(all.watching(Some(Some("off"))), Ok(Watching::RecordOnly));
         let default_oom = site(&["default_mode=oom"]);
-        assert_eq!(default_oom.watching(None), Ok(Watching::Report(Mode::Oom)));
+        assert_eq!(
+            default_oom.watching(None),
+            Ok(Watching::Report(Choice::of(Mode::Oom)))
+        );
         assert_eq!(default_oom.watching(Some(Some("off"))), Ok(Watching::No));
     }
 
@@ -779,6 +834,17 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.contains("absolute path"), "{e}");
+    }
+
+    #[test]
+    fn warnings_while_a_step_runs_are_the_sites_to_set_or_turn_off() {
+        let on = Config::default().warnings().expect("on by default");
+        assert_eq!((on.ahead.as_secs(), on.above_percent), (3600, 50));
+        let set = Config::from_args(&["warn_ahead=20m", "warn_above=75"]).unwrap();
+        let set = set.warnings().unwrap();
+        assert_eq!((set.ahead.as_secs(), set.above_percent), (1200, 75));
+        let off = Config::from_args(&["warn_ahead=off"]).unwrap();
+        assert_eq!(off.warnings(), None);
     }
 
     #[test]
@@ -818,6 +884,11 @@ mod tests {
                 "expected a time from 1s to 366d, such as 600, 10m or 2h",
             ),
             ("highmem_partition= ", "expected some text"),
+            (
+                "warn_ahead=soon",
+                "expected a time from 1s to 366d, such as 600, 10m or 2h, or off",
+            ),
+            ("warn_above=96", "expected a whole number from 1 to 95"),
             ("job_log=jobs.jsonl", "expected an absolute path, or syslog"),
             (
                 "accounting_field=Comment",
@@ -830,8 +901,8 @@ mod tests {
             refusal("hedroom=1"),
             "plugstack.conf: unknown argument \"hedroom\" (known keys: headroom, near_miss, \
              over_request, over_request_min_unused, evidence_dir, max_mem, highmem_partition, \
-             support, help_url, default_mode, records, spool_dir, job_log, job_log_mode, \
-             syslog_facility, syslog_tag, syslog_socket, leftover_after, metrics_file, \
+             support, help_url, default_mode, warn_ahead, warn_above, records, spool_dir, \
+             job_log, job_log_mode, syslog_facility, syslog_tag, syslog_socket, leftover_after, metrics_file, \
              accounting_field, slurm_bin_dir, accounting_with_private_data, config)"
         );
     }

@@ -19,19 +19,57 @@ pub enum Mode {
 /// The option's name on the command line (`--oom-explain`); also the SPANK option name.
 pub const OPTION_NAME: &str = "oom-explain";
 
-impl Mode {
-    /// The option's value as Slurm hands it over: `None` for a bare `--oom-explain`.
+/// What the user chose with `--oom-explain[=MODE][,nowarn]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    pub mode: Mode,
+    /// Warnings while the step runs, when memory heads for the limit (`nowarn`: none, only the
+    /// report at the end).
+    pub warnings: bool,
+}
+
+/// The word that keeps only the report at the end.
+pub const NO_WARNINGS: &str = "nowarn";
+
+impl Choice {
+    /// A mode with warnings: what a job gets from the site's `default_mode`.
+    pub fn of(mode: Mode) -> Choice {
+        Choice {
+            mode,
+            warnings: true,
+        }
+    }
+
+    /// The option's value as Slurm hands it over: `None` for a bare `--oom-explain`. A mode
+    /// and `nowarn`, in either order, comma-separated; `nowarn` alone is `auto,nowarn`.
     ///
     /// sbatch forwards a bare option to the job's srun steps through an environment variable
     /// whose value it prints from a NULL pointer, so srun sees the text "(null)": that too is
     /// the bare option, and refusing it would make srun fail inside the job.
-    pub fn from_option(value: Option<&str>) -> Result<Mode, InvalidMode> {
-        match value.map(str::trim) {
-            None | Some("") | Some("(null)") => Ok(Mode::Auto),
-            Some(text) => text.parse(),
+    pub fn from_option(value: Option<&str>) -> Result<Choice, InvalidMode> {
+        let text = match value.map(str::trim) {
+            None | Some("") | Some("(null)") => return Ok(Choice::of(Mode::Auto)),
+            Some(text) => text,
+        };
+        let invalid = || InvalidMode(text.to_owned());
+        let mut choice = Choice::of(Mode::Auto);
+        let mut modes = 0;
+        for word in text.split(',').map(str::trim) {
+            if word.eq_ignore_ascii_case(NO_WARNINGS) && choice.warnings {
+                choice.warnings = false;
+            } else {
+                choice.mode = word.parse().map_err(|_| invalid())?;
+                modes += 1;
+            }
         }
+        if modes > 1 {
+            return Err(invalid());
+        }
+        Ok(choice)
     }
+}
 
+impl Mode {
     pub fn name(self) -> &'static str {
         match self {
             Mode::Auto => "auto",
@@ -63,7 +101,8 @@ impl fmt::Display for InvalidMode {
         write!(
             f,
             "--oom-explain={:?} is not a valid mode: use --oom-explain (same as =auto), \
-             --oom-explain=oom, --oom-explain=always or --oom-explain=off",
+             --oom-explain=oom, --oom-explain=always or --oom-explain=off; add ,nowarn for no \
+             warnings while the job runs",
             self.0
         )
     }
@@ -77,16 +116,33 @@ mod tests {
 
     #[test]
     fn modes() {
-        assert_eq!(Mode::from_option(None), Ok(Mode::Auto));
-        assert_eq!(Mode::from_option(Some("")), Ok(Mode::Auto));
-        assert_eq!(Mode::from_option(Some("(null)")), Ok(Mode::Auto));
-        assert_eq!(Mode::from_option(Some("oom")), Ok(Mode::Oom));
-        assert_eq!(Mode::from_option(Some("ALWAYS")), Ok(Mode::Always));
-        assert_eq!(Mode::from_option(Some("off")), Ok(Mode::Off));
-        let err = Mode::from_option(Some("bogus")).unwrap_err().to_string();
+        let mode = |value| Choice::from_option(value).map(|c| c.mode);
+        assert_eq!(mode(None), Ok(Mode::Auto));
+        assert_eq!(mode(Some("")), Ok(Mode::Auto));
+        assert_eq!(mode(Some("(null)")), Ok(Mode::Auto));
+        assert_eq!(mode(Some("oom")), Ok(Mode::Oom));
+        assert_eq!(mode(Some("ALWAYS")), Ok(Mode::Always));
+        assert_eq!(mode(Some("off")), Ok(Mode::Off));
+        let err = mode(Some("bogus")).unwrap_err().to_string();
         assert!(
-            err.contains("\"bogus\"") && err.contains("=always"),
+            err.contains("\"bogus\"") && err.contains("=always") && err.contains(",nowarn"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn warnings_while_the_job_runs_unless_nowarn() {
+        let choice = |value| Choice::from_option(Some(value));
+        assert_eq!(choice("oom"), Ok(Choice::of(Mode::Oom)));
+        let quiet = |mode| Choice {
+            mode,
+            warnings: false,
+        };
+        assert_eq!(choice("nowarn"), Ok(quiet(Mode::Auto)));
+        assert_eq!(choice("oom,nowarn"), Ok(quiet(Mode::Oom)));
+        assert_eq!(choice(" NoWarn , always "), Ok(quiet(Mode::Always)));
+        for bad in ["oom,always", "nowarn,nowarn", "oom,", "nowarn,bogus"] {
+            assert!(choice(bad).is_err(), "{bad}");
+        }
     }
 }

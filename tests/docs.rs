@@ -116,13 +116,17 @@ fn evidence_record(name: &str) -> EvidenceRecord {
 }
 
 /// What each step's stderr got (with `--oom-explain=always`, so a step that went well shows its
-/// one-line summary).
+/// one-line summary): what it was told while it ran (as recorded), then the report.
 fn evidence_reports() -> Vec<(String, String)> {
     evidence_records()
         .into_iter()
         .map(|(name, r)| {
             let report = r.analyse(&Config::default());
-            let lines = report.lines(&r.context, Mode::Always).unwrap();
+            let told = r.evidence.series.iter().flat_map(|s| &s.notices);
+            let lines: Vec<String> = told
+                .flat_map(|n| oom_explain::render::warning::lines(n, r.context.id))
+                .chain(report.lines(&r.context, Mode::Always).unwrap())
+                .collect();
             (
                 format!("tests/expected/evidence-v1/{name}.txt"),
                 lines.join("\n") + "\n",
@@ -628,6 +632,14 @@ fn plugin_man_page() -> String {
         p.push(format!(".B {}", roff(mode.name())));
         p.push(roff_line(mode_text(mode)));
     }
+    p.push(".PP".into());
+    p.push(roff_line(&format!(
+        "While a step runs, it is warned in its stderr when the memory it holds climbs steadily \
+         towards its limit (see warn_ahead). A user who wants only the report at the end adds \
+         ,{0} to the MODE (--oom-explain=oom,{0}), or gives --oom-explain={0} (auto, without \
+         warnings).",
+        oom_explain::options::NO_WARNINGS
+    )));
     p.push(".SH OPTIONS".into());
     p.push(roff_line(
         "Arguments after the plugin's path, as key=value; all optional. The same keys may be \

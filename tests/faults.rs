@@ -28,7 +28,7 @@ fn armed_faults_panic_fail_or_slow_down_where_they_are_armed_and_nowhere_else() 
         step_path: "/job_F/step_0".into(),
         job_path: Some("/job_F".into()),
     };
-    let sampler = Sampler::start(step).unwrap();
+    let sampler = Sampler::start(step, None).unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let (series, panic) = sampler.stop();
     assert!(panic.unwrap().contains("fault injected at sampler"));

@@ -21,7 +21,92 @@ struct Scenario {
     parent_limit_mib: Option<u64>,
     /// Only on this cgroup version ("cgroup v1"/"cgroup v2"), when the set-up needs it.
     cgroup: Option<String>,
+    /// What it must be told while it runs (`# warns:`; `no` when not said).
+    warns: Warns,
     body: String,
+}
+
+/// Warnings while a scenario runs, as its `# warns:` header expects them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Warns {
+    /// At least one, [`WARNED_AHEAD_S`] or more before the step's end.
+    Yes,
+    /// None.
+    No,
+    /// None, or the last one withdrawn (growth that levelled off).
+    NoOrWithdrawn,
+}
+
+/// A warning must come at least this long before the kill ("tens of seconds").
+const WARNED_AHEAD_S: u64 = 15;
+
+/// The notices in a job's .err: (a warning?, seconds into the step).
+fn notices(err: &str) -> Vec<(bool, u64)> {
+    err.lines()
+        .filter_map(|line| {
+            // The job script's own notices (`Warning after 66 s:`): the scenarios' steps.
+            let (warning, rest) = match line.strip_prefix("oom-explain: Warning after ") {
+                Some(rest) => (true, rest),
+                None => (false, line.strip_prefix("oom-explain: Update after ")?),
+            };
+            Some((warning, seconds(rest.split(':').next()?)?))
+        })
+        .collect()
+}
+
+/// "65 s", "7 min", "1 h 05 min" in seconds.
+fn seconds(text: &str) -> Option<u64> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        [n, "s"] => n.parse().ok(),
+        [n, "min"] => Some(n.parse::<u64>().ok()? * 60),
+        [h, "h", m, "min"] => Some(h.parse::<u64>().ok()? * 3600 + m.parse::<u64>().ok()? * 60),
+        _ => None,
+    }
+}
+
+/// The report at the end of a job's .err (the notices before it left out).
+fn end_report(err: &str) -> Vec<&str> {
+    let is_notice =
+        |l: &str| l.starts_with("oom-explain: Warning ") || l.starts_with("oom-explain: Update ");
+    err.lines()
+        .skip_while(|l| !l.starts_with("oom-explain:") || is_notice(l))
+        .take_while(|l| (l.starts_with("oom-explain:") && !is_notice(l)) || l.starts_with("  "))
+        .collect()
+}
+
+/// What a scenario was told while it ran, for the table and the check against `# warns:`.
+fn check_warnings(s: &Scenario, err: &str, elapsed_s: Option<u64>) -> (String, Option<String>) {
+    let told = notices(err);
+    let said = match told.is_empty() {
+        true => "none".to_owned(),
+        false => told
+            .iter()
+            .map(|(warning, at)| {
+                format!(
+                    "{} at {at} s",
+                    if *warning { "warned" } else { "withdrawn" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let first_warning = told.iter().find(|(w, _)| *w).map(|(_, at)| *at);
+    let wrong = match s.warns {
+        Warns::No => !told.is_empty(),
+        Warns::NoOrWithdrawn => told.last().is_some_and(|(warning, _)| *warning),
+        Warns::Yes => match (first_warning, elapsed_s) {
+            (Some(at), Some(end)) => at + WARNED_AHEAD_S > end,
+            _ => true,
+        },
+    };
+    let failure = wrong.then(|| {
+        format!(
+            "{}: told while it ran: {said} (step ended after {elapsed_s:?} s), expected {:?}",
+            s.name, s.warns
+        )
+    });
+    (said, failure)
 }
 
 fn header<'a>(text: &'a str, key: &str) -> Option<&'a str> {
@@ -48,6 +133,12 @@ fn scenarios() -> Vec<Scenario> {
                 user: header(&body, "user").map(str::to_owned),
                 parent_limit_mib: header(&body, "parent-limit").map(|v| v.parse().unwrap()),
                 cgroup: header(&body, "cgroup").map(|v| format!("cgroup {v}")),
+                warns: match header(&body, "warns") {
+                    None | Some("no") => Warns::No,
+                    Some("yes") => Warns::Yes,
+                    Some("no-or-withdrawn") => Warns::NoOrWithdrawn,
+                    Some(other) => panic!("{name}: '# warns: {other}'"),
+                },
                 name,
                 body,
             }
@@ -113,44 +204,52 @@ fn every_scenario_gets_its_cause() {
         let state = lab.wait(job);
         let err = lab.stderr_of(job);
         let got = causes(&err);
+        // The report in full, as the job's .err has it (for docs/scenarios.md and review).
+        let report = end_report(&err);
         // What the report says it saw: the "Seen:" paragraph, else its first sentence.
-        let seen: Vec<&str> = err
-            .lines()
+        let seen: Vec<&str> = report
+            .iter()
             .skip_while(|l| !l.starts_with("  Seen:"))
-            .take_while(|l| {
-                *l == err.lines().find(|l| l.starts_with("  Seen:")).unwrap_or("")
-                    || l.starts_with("    ")
-            })
+            .enumerate()
+            .take_while(|(i, l)| *i == 0 || l.starts_with("    "))
+            .map(|(_, l)| *l)
             .collect();
         let evidence = match seen.is_empty() {
             false => flat(&seen.join(" ")).replace("Seen: ", ""),
             true => flat(
-                &err.lines()
-                    .skip_while(|l| !l.starts_with("oom-explain:"))
+                &report
+                    .iter()
                     .take_while(|l| l.starts_with("oom-explain:") || l.starts_with("    "))
+                    .copied()
                     .collect::<Vec<_>>()
                     .join(" "),
             ),
         };
-        // The report in full, as the job's .err has it (for docs/scenarios.md and review).
-        let report: Vec<&str> = err
-            .lines()
-            .skip_while(|l| !l.starts_with("oom-explain:"))
-            .take_while(|l| l.starts_with("oom-explain:") || l.starts_with("  "))
-            .collect();
+        let elapsed_s = lab
+            .job_records(job, 1, 10)
+            .first()
+            .and_then(|r| r["elapsed_s"].as_u64());
+        let (told, warning_failure) = check_warnings(s, &err, elapsed_s);
+        failures.extend(warning_failure);
         reports.push(format!(
             "### {} ({})\n\n```\n{}\n```\n",
             s.name,
             s.what,
-            report.join("\n")
+            err.lines()
+                .filter(|l| !l.starts_with("slurmstepd"))
+                .skip_while(|l| !l.starts_with("oom-explain:"))
+                .take_while(|l| l.starts_with("oom-explain:") || l.starts_with("  "))
+                .collect::<Vec<_>>()
+                .join("\n")
         ));
         rows.push(format!(
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             s.name,
             s.what,
             s.expect,
             got.join(", "),
             state,
+            told,
             evidence.replace('|', "/")
         ));
         if got != [s.expect.clone()] {
@@ -165,7 +264,7 @@ fn every_scenario_gets_its_cause() {
     }
 
     let table = format!(
-        "Profile `{}` ({}), {} scenarios:\n\n| scenario | workload | expected | got | job state | evidence (from the report) |\n|---|---|---|---|---|---|\n{}\n",
+        "Profile `{}` ({}), {} scenarios:\n\n| scenario | workload | expected | got | job state | told while it ran | evidence (from the report) |\n|---|---|---|---|---|---|---|\n{}\n",
         lab.profile,
         lab.cgroup,
         rows.len(),

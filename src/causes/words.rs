@@ -3,7 +3,7 @@
 
 use crate::causes::{Diagnosis, percent};
 use crate::size::{duration, human};
-use crate::step::{StepContext, StepKind};
+use crate::step::{StepContext, StepId, StepKind};
 
 pub struct Words<'a> {
     pub d: &'a Diagnosis,
@@ -13,17 +13,7 @@ pub struct Words<'a> {
 impl Words<'_> {
     /// The step as the user wrote it: "your job script", "the 2nd srun in your job script".
     pub fn who(&self) -> String {
-        let id = self.context.id;
-        match id.step {
-            StepKind::Batch => "your job script".into(),
-            // Steps are numbered from 0 in the order the script started them.
-            StepKind::Numbered(n) => format!(
-                "the {} srun in your job script (step {id})",
-                ordinal(n as u64 + 1)
-            ),
-            StepKind::Interactive => "your interactive session".into(),
-            StepKind::Extern => format!("processes added to job {} from outside", id.job),
-        }
+        step_words(self.context.id)
     }
 
     /// The headline of a kill at the limit. When the step's tasks still ended well, only a
@@ -121,6 +111,20 @@ impl Words<'_> {
             duration(*over),
             self.limit()
         ))
+    }
+}
+
+/// A step as the user wrote it: "your job script", "the 2nd srun in your job script (step 26.1)".
+pub fn step_words(id: StepId) -> String {
+    match id.step {
+        StepKind::Batch => "your job script".into(),
+        // Steps are numbered from 0 in the order the script started them.
+        StepKind::Numbered(n) => format!(
+            "the {} srun in your job script (step {id})",
+            ordinal(n as u64 + 1)
+        ),
+        StepKind::Interactive => "your interactive session".into(),
+        StepKind::Extern => format!("processes added to job {} from outside", id.job),
     }
 }
 

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::cgroup::parse::{parse_keyed, parse_u64, read_limit, read_optional};
 use crate::cgroup::{CgroupVersion, MemoryStat, StepCgroup};
+use crate::evidence::forecast::{self, Forecast, Notice, Room};
 
 pub const CAPACITY: usize = 240;
 pub const FIRST_INTERVAL: Duration = Duration::from_millis(250);
@@ -101,6 +102,9 @@ pub struct Series {
     /// own cost, reported to admins.
     pub taken: u64,
     pub busy: Duration,
+    /// What the step was told while it ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Notice>,
 }
 
 impl Default for Series {
@@ -110,6 +114,7 @@ impl Default for Series {
             samples: Vec::with_capacity(CAPACITY),
             taken: 0,
             busy: Duration::ZERO,
+            notices: Vec::with_capacity(forecast::MAX_NOTICES),
         }
     }
 }
@@ -178,6 +183,8 @@ struct Level {
     limit: Option<u64>,
     /// Page cache the kernel could drop, as of the last full read.
     reclaimable: Option<u64>,
+    /// Usage as of the last full read.
+    used: Option<u64>,
 }
 
 /// What the gauge read: usage and memory.stat.
@@ -202,6 +209,7 @@ impl Gauge {
             stat: File::open(d.join("memory.stat")).ok(),
             limit: read_limit(d, limit).ok().flatten(),
             reclaimable: None,
+            used: None,
         };
         let mut levels = vec![level(&dir)];
         if let Some(job) = step.job_dir.as_deref().filter(|j| *j != dir) {
@@ -243,6 +251,7 @@ impl Gauge {
                 .unwrap_or_default();
             let stat = MemoryStat::of(self.version, &fields);
             self.levels[i].reclaimable = stat.reclaimable_file;
+            self.levels[i].used = usage;
             if i == 0 {
                 step = Reading { usage, stat };
             }
@@ -250,10 +259,32 @@ impl Gauge {
         step
     }
 
+    /// The tightest limit as of the last [`Gauge::read`]: the level with the least room
+    /// between what the kernel cannot drop and its limit. `None` without any limit.
+    pub fn room(&self) -> Option<Room> {
+        let held = |level: &Level| Some(level.used?.saturating_sub(level.reclaimable.unwrap_or(0)));
+        let own = held(self.levels.first()?)?;
+        self.levels
+            .iter()
+            .filter_map(|level| {
+                Some(Room {
+                    held: held(level)?,
+                    limit: level.limit?,
+                    own,
+                })
+            })
+            .min_by_key(|room| room.limit.saturating_sub(room.held))
+    }
+
     /// The job's OOM kills so far (v2).
     fn kills(&mut self) -> Option<u64> {
         let text = read_again(self.events.as_ref(), &mut self.buffer)?;
         parse_keyed(text).ok()?.get("oom_kill").copied()
+    }
+
+    /// Whether the job has had an OOM kill since sampling started (as of the last check).
+    pub fn had_kill(&self) -> bool {
+        self.killed
     }
 
     /// Whether opening a file now is safe: no OOM kill in the job since sampling started, and
@@ -467,8 +498,9 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Starts sampling `step` in a background thread. Fails only if no thread can be made.
-    pub fn start(step: StepCgroup) -> std::io::Result<Sampler> {
+    /// Starts sampling `step` in a background thread, with warnings while it runs if
+    /// `warner` is given. Fails only if no thread can be made.
+    pub fn start(step: StepCgroup, warner: Option<Warner>) -> std::io::Result<Sampler> {
         let shared = Arc::new(Shared {
             stop: Mutex::new(false),
             wake: Condvar::new(),
@@ -482,7 +514,7 @@ impl Sampler {
             std::thread::Builder::new()
                 .name("oom-explain".into())
                 .stack_size(256 * 1024)
-                .spawn(move || run(&shared, gauge, started))?
+                .spawn(move || run(&shared, gauge, started, warner))?
         };
         Ok(Sampler {
             shared,
@@ -539,23 +571,91 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn run(shared: &Shared, mut gauge: Gauge, started: Instant) -> Gauge {
+/// Warnings while the step runs: its forecast, and who tells the step.
+pub struct Warner {
+    forecast: Forecast,
+    tell: Box<dyn FnMut(&Notice) + Send>,
+}
+
+impl Warner {
+    /// Made before the step's tasks start: the forecast's memory is all allocated here.
+    pub fn new(settings: forecast::Settings, tell: Box<dyn FnMut(&Notice) + Send>) -> Warner {
+        Warner {
+            forecast: Forecast::new(settings),
+            tell,
+        }
+    }
+
+    /// The forecast's notice on the gauge's last reading. Nothing is decided while it is not
+    /// safe to say: a line written when the step is at its limit would cost memory the step
+    /// has not got.
+    fn observe(&mut self, at: Duration, gauge: &mut Gauge) -> Option<Notice> {
+        let room = gauge.room()?;
+        let can_tell = gauge.safe_now();
+        self.forecast.observe(at, room, can_tell)
+    }
+
+    /// When the forecast wants its next reading; `None` once it has said all it may.
+    fn due(&self, elapsed: Duration) -> Option<Duration> {
+        (!self.forecast.finished()).then(|| self.forecast.due(elapsed))
+    }
+}
+
+/// How long the thread sleeps at `now`: until the next full sample or the forecast's next
+/// reading, whichever comes first.
+pub(crate) fn next_wake(
+    now: Duration,
+    next_sample: Duration,
+    forecast_due: Option<Duration>,
+) -> Duration {
+    let due = forecast_due.map_or(next_sample, |f| f.min(next_sample));
+    due.saturating_sub(now)
+}
+
+fn run(shared: &Shared, mut gauge: Gauge, started: Instant, mut warner: Option<Warner>) -> Gauge {
+    let mut next_sample = Duration::ZERO;
     loop {
         let clock = Instant::now();
-        let s = sample(&mut gauge, Path::new("/"), started.elapsed());
-        let interval = {
+        let now = started.elapsed();
+        // A full sample on the series' interval; between them, for the forecast, only the
+        // cgroup's own figures (the series' interval grows long in a long job; the forecast's
+        // stride stays fine enough to see a leak coming).
+        let sample = (now >= next_sample).then(|| sample(&mut gauge, Path::new("/"), now));
+        if sample.is_none() && warner.is_some() {
+            gauge.read();
+        }
+        let notice = warner.as_mut().and_then(|w| w.observe(now, &mut gauge));
+        if gauge.had_kill() {
+            warner = None; // nothing can be told after a kill in the job: no more readings
+        }
+        {
             let mut series = lock(&shared.series);
-            series.push(s);
-            series.taken += 1;
+            if let Some(sample) = sample {
+                series.push(sample);
+                series.taken += 1;
+                // At least half an interval after this sample ended: a sample slower than its
+                // interval (thousands of processes) never runs back to back.
+                next_sample = (now + series.interval).max(started.elapsed() + series.interval / 2);
+            }
+            if let Some(notice) = &notice {
+                series.notices.push(notice.clone());
+            }
             series.busy += clock.elapsed();
-            series.interval
-        };
+        }
         // The lock is released: a panic here leaves the samples taken so far for the report.
+        if let (Some(warner), Some(notice)) = (warner.as_mut(), notice.as_ref()) {
+            (warner.tell)(notice);
+        }
         let _ = crate::fault::at("sampler");
+        let wait = next_wake(
+            started.elapsed(),
+            next_sample,
+            warner.as_ref().and_then(|w| w.due(now)),
+        );
         let stop = lock(&shared.stop);
         let (stop, _) = shared
             .wake
-            .wait_timeout_while(stop, interval, |stop| !*stop)
+            .wait_timeout_while(stop, wait, |stop| !*stop)
             .unwrap_or_else(|p| p.into_inner());
         if *stop {
             return gauge;

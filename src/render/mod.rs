@@ -7,6 +7,7 @@
 mod advice;
 mod layout;
 mod symptoms;
+pub mod warning;
 
 use crate::causes::{Cause, Diagnosis, Words};
 use crate::config::Config;

@@ -24,10 +24,11 @@ use crate::cgroup::read_snapshot;
 use crate::cgroup::{StepCgroup, discover_step};
 use crate::classify::{Cause, Evidence};
 use crate::config::{Config, Records, Watching};
+use crate::evidence::forecast::Notice;
 use crate::evidence::kernel::{self, KernelLog};
-use crate::evidence::sampler::Sampler;
+use crate::evidence::sampler::{Sampler, Warner};
 use crate::journal;
-use crate::options::Mode;
+use crate::options::{Choice, Mode};
 use crate::record::{self, Origin, StepRecord};
 use crate::render::PREFIX;
 use crate::report::{EvidenceRecord, StepReport};
@@ -153,7 +154,7 @@ extern "C" fn option_callback(_val: c_int, optarg: *const c_char, remote: c_int)
         {
             *given = Some(value.clone());
         }
-        match Mode::from_option(value.as_deref()) {
+        match Choice::from_option(value.as_deref()) {
             Ok(_) => Ok(0),
             // In slurmstepd the value is checked again in user_init, where the user can be told.
             Err(_) if remote != 0 => Ok(0),
@@ -237,15 +238,16 @@ pub unsafe extern "C" fn slurm_spank_user_init(
         };
         // A step with no mode is at most recorded (records=all: only the cheap end-of-step
         // read, no sampler, nothing to its stderr).
-        let mode = match config.watching(option.as_ref().map(Option::as_deref)) {
+        let choice = match config.watching(option.as_ref().map(Option::as_deref)) {
             Ok(Watching::No) => return Ok(0),
             Ok(Watching::RecordOnly) => None,
-            Ok(Watching::Report(mode)) => Some(mode),
+            Ok(Watching::Report(choice)) => Some(choice),
             Err(e) => {
                 log::to_job(&format!("{PREFIX} {e}. No memory report for this step."));
                 return Ok(0);
             }
         };
+        let mode = choice.map(|c| c.mode);
         let id = StepId {
             job: spank.job_id()?,
             step: StepKind::from_raw(spank.step_id()?),
@@ -295,9 +297,13 @@ pub unsafe extern "C" fn slurm_spank_user_init(
             ..StepContext::new(id)
         };
         // Memory over time, for opted-in steps only; without a thread the report is made from
-        // the end figures alone.
+        // the end figures alone. Warnings while it runs unless the site or the user said no.
+        let warner = choice
+            .filter(|c| c.warnings)
+            .and_then(|_| config.warnings())
+            .map(|settings| Warner::new(settings, Box::new(move |n: &Notice| tell(id, n))));
         let sampler = mode.and_then(|_| {
-            Sampler::start(cgroup.clone())
+            Sampler::start(cgroup.clone(), warner)
                 .map_err(|e| log::info(&format!("step {id}: no sampler ({e}); end figures only")))
                 .ok()
         });
@@ -425,6 +431,12 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
         ));
         let (node, ended) = (origin.node.clone(), record::unix_now());
         if config.records != Records::Off {
+            // What its stderr got: the warnings while it ran, then the report.
+            let told = evidence.series.iter().flat_map(|s| &s.notices);
+            let text = told
+                .flat_map(|notice| crate::render::warning::lines(notice, id))
+                .chain(text)
+                .collect();
             let record = StepRecord::new(
                 &report,
                 &context,
@@ -449,6 +461,20 @@ pub unsafe extern "C" fn slurm_spank_task_exit(
         }
         Ok(0)
     })
+}
+
+/// A notice while the step runs: its lines in the step's stderr, one line in slurmd's log.
+/// (From the sampler's thread: Slurm's log functions take their own lock.)
+fn tell(id: StepId, notice: &Notice) {
+    let lines = crate::render::warning::lines(notice, id);
+    for line in &lines {
+        log::to_job(line);
+    }
+    // The same words on one line for admins (log::info adds the prefix itself).
+    let words: Vec<&str> = lines.iter().flat_map(|l| l.split_whitespace()).collect();
+    let said = words.join(" ");
+    let said = said.strip_prefix(PREFIX).unwrap_or(&said).trim_start();
+    log::info(&format!("step {id}: told while it ran: {said}"));
 }
 
 /// Stores the node's line of the job in the accounting through slurmctld, when the site stores
