@@ -39,6 +39,7 @@ pub mod fleet;
 pub mod history;
 pub mod journal;
 pub mod metrics;
+pub mod next_request;
 pub mod options;
 pub mod recommend;
 pub mod record;

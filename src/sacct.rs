@@ -2,6 +2,7 @@
 //! and it says what it cannot know.
 
 use crate::accounting::value;
+use crate::next_request::{NextRequest, Source};
 use crate::record::JobRecord;
 use crate::size::{self, human};
 use crate::slurm::SlurmRelease;
@@ -164,6 +165,21 @@ fn parse_bytes(text: &str) -> Option<u64> {
     };
     let n: f64 = number.parse().ok()?;
     Some((n * scale as f64) as u64)
+}
+
+/// The next request of a job without a record, for `--json`: twice the request of a job Slurm
+/// recorded as killed for memory (a lower bound is all sacct knows), else none.
+pub fn next_request(job: &str, rows: &[SacctRow]) -> Option<NextRequest> {
+    let own = |r: &&SacctRow| r.id == job || r.id.starts_with(&format!("{job}."));
+    rows.iter()
+        .filter(own)
+        .find(|r| r.state == "OUT_OF_MEMORY")?;
+    let requested = rows.iter().find(|r| r.id == job)?.req_bytes?;
+    Some(NextRequest::mem(
+        requested.saturating_mul(2),
+        "at-least",
+        Source::Sacct,
+    ))
 }
 
 /// The honest explanation for `oom-explain JOBID` when the plugin left no record. `release` is

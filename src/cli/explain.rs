@@ -15,6 +15,7 @@ use super::logs::LogFiles;
 use super::output::{Stop, Streams};
 use crate::access::Viewer;
 use crate::history::{self, Wanted};
+use crate::next_request::NextRequest;
 use crate::record::JobRecord;
 use crate::sacct::{self, SacctJobId, SacctRow};
 use crate::slurm::SlurmRelease;
@@ -163,6 +164,9 @@ struct Explained<'a> {
     sacct: Option<&'a [SacctRow]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     explanation: Option<&'a [String]>,
+    /// What to ask for next time, for programs (workflow engines' retries): null when the job
+    /// needs no change of its request, or nothing tells what it should be.
+    next_request: Option<NextRequest>,
 }
 
 struct Explainer<'a> {
@@ -301,6 +305,7 @@ impl<'a> Explainer<'a> {
                 records: Some(records),
                 sacct: None,
                 explanation: None,
+                next_request: next_request(records),
             });
         }
         self.set_apart(streams)?;
@@ -324,6 +329,7 @@ impl<'a> Explainer<'a> {
                 records: None,
                 sacct: Some(rows),
                 explanation: Some(text),
+                next_request: sacct::next_request(id, rows),
             });
         }
         self.set_apart(streams)?;
@@ -337,6 +343,15 @@ impl<'a> Explainer<'a> {
         }
         Ok(())
     }
+}
+
+/// The job's next request from its records: the largest its nodes' reports gave (each is for
+/// one node, and every node gets the same request).
+fn next_request(records: &[JobRecord]) -> Option<NextRequest> {
+    let recommended = records.iter().filter_map(|r| r.recommendation.as_ref());
+    recommended
+        .max_by_key(|r| r.bytes)
+        .map(NextRequest::from_recorded)
 }
 
 /// The records job by job: an array's tasks in the order of their index.

@@ -424,6 +424,35 @@ fn several_jobs_in_json_are_one_document_each() {
     );
     assert_eq!(docs[1]["id"], "2000_4");
     assert_eq!(docs[1]["records"][0]["array_task_id"], 4);
+    // The next request for programs: the report's line taken apart, in MiB for mem_mb.
+    let next = &docs[0]["next_request"];
+    let recorded = &docs[0]["records"][0]["recommendation"];
+    assert_eq!(next["line"], recorded["line"], "{next}");
+    assert_eq!(next["option"], "--mem", "{next}");
+    assert_eq!(next["bytes"], recorded["bytes"]);
+    let bytes = next["bytes"].as_u64().unwrap();
+    assert_eq!(next["mem_mb"].as_u64(), Some(bytes.div_ceil(1 << 20)));
+    let typed = crate::size::parse_slurm_size_mib(next["value"].as_str().unwrap());
+    assert_eq!(typed, next["mem_mb"].as_u64(), "{next}");
+    assert_eq!(
+        (next["certainty"].as_str(), next["source"].as_str()),
+        (Some("at-least"), Some("record"))
+    );
+}
+
+#[test]
+fn json_without_a_record_doubles_what_sacct_saw_killed() {
+    let (_tmp, log) = job_log(&[]);
+    let rows = "5|OUT_OF_MEMORY|200M||00:00:01||1|0:125\n5.batch|OUT_OF_MEMORY||204800K|00:00:01|1|1|0:125\n";
+    let cluster = FakeCluster::alice()
+        .answers("-j 5 -X -n -P -o JobID,JobIDRaw,Submit", Ok("5|5\n"))
+        .answers(&format!("-j 5 -P -n -o {}", crate::sacct::FIELDS), Ok(rows));
+    let ran = run(&["--json", "--log", path(&log), "5"], &cluster);
+    let doc: serde_json::Value = serde_json::from_str(&ran.out).unwrap();
+    assert_eq!(doc["source"], "sacct");
+    assert_eq!(doc["next_request"]["line"], "#SBATCH --mem=400M", "{doc}");
+    assert_eq!(doc["next_request"]["mem_mb"], 400);
+    assert_eq!(doc["next_request"]["source"], "sacct");
 }
 
 /// The caller's recent jobs: one kill as an array task on two nodes, a near miss, an
