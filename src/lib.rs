@@ -52,4 +52,5 @@ pub mod slurm;
 pub mod spank;
 pub mod spool;
 pub mod step;
+pub mod suggest;
 pub mod syslog;

@@ -154,7 +154,7 @@ pub fn parse(text: &str) -> Vec<SacctRow> {
 }
 
 /// sacct's sizes: a number with K, M, G, T (binary), or plain bytes.
-fn parse_bytes(text: &str) -> Option<u64> {
+pub(crate) fn parse_bytes(text: &str) -> Option<u64> {
     let text = text.trim();
     let (number, scale) = match text.chars().last()? {
         'K' => (&text[..text.len() - 1], 1u64 << 10),

@@ -13,6 +13,7 @@ mod logs;
 mod output;
 mod recent;
 mod report;
+pub(crate) mod suggest;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -109,6 +110,25 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
+    /// Sizes the next run of a job from your earlier runs of it (same job name, from Slurm's
+    /// accounting, with the plugin's records where you may read them): the peaks of the runs
+    /// that finished, the limits at which others were killed, and the request that follows.
+    /// Without --since: the last 90 days.
+    Suggest {
+        /// A job: its name and owner say which runs. Or give --name or --script.
+        #[arg(value_name = "JOBID", value_parser = JobRef::parse, required_unless_present_any = ["name", "script"], conflicts_with_all = ["name", "script"])]
+        job: Option<JobRef>,
+        /// The job's name (sbatch --job-name; by default the script's file name).
+        #[arg(long, value_name = "NAME", conflicts_with = "script")]
+        name: Option<String>,
+        /// A job script: the name sbatch gives its jobs (its #SBATCH --job-name, else its file
+        /// name).
+        #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+        script: Option<PathBuf>,
+        /// Whose runs (for admins; by default the job's owner, else you).
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+    },
     /// Validates the plugin's arguments in plugstack.conf (and the TOML file they name) with
     /// the parser the plugin itself uses.
     CheckConfig {
@@ -194,6 +214,31 @@ fn dispatch(cli: Cli, streams: &mut Streams, cluster: &dyn Cluster) -> Result<Ex
             streams,
             cluster,
         ),
+        Some(Command::Suggest {
+            job,
+            name,
+            script,
+            user,
+        }) => {
+            let which = match (job, name, script) {
+                (Some(job), _, _) => suggest::Which::Job(job),
+                (_, Some(name), _) => suggest::Which::Name(name),
+                (_, _, Some(script)) => suggest::Which::Script(script),
+                (None, None, None) => {
+                    return Err(Stop::Failed(
+                        "suggest: give a JOBID, --name or --script".into(),
+                    ));
+                }
+            };
+            let options = suggest::Options {
+                which,
+                user,
+                since: global.since.as_deref(),
+                logs: &global.logs,
+                json: global.json,
+            };
+            suggest::run(options, streams, cluster)
+        }
         Some(Command::CheckConfig { plugstack }) => {
             let plugstack = plugstack.unwrap_or_else(check::slurms_plugstack);
             check::run(&plugstack, streams, cluster)

@@ -869,3 +869,51 @@ fn an_account_needs_the_accounting() {
         ran.err
     );
 }
+
+#[test]
+fn suggest_finds_the_earlier_runs_by_the_jobs_name() {
+    let (_tmp, log) = job_log(&[]);
+    let runs = "81|81|train|OUT_OF_MEMORY|200M||2026-11-30T09:00:00\n\
+                81.batch|81.batch|batch|OUT_OF_MEMORY||199M|2026-11-30T09:00:00\n\
+                82|82|train|OUT_OF_MEMORY|400M||2026-11-30T10:00:00\n\
+                82.batch|82.batch|batch|OUT_OF_MEMORY||398M|2026-11-30T10:00:00\n";
+    let query = format!(
+        "-n -P -u alice --name train -S now-7776000 -E now -o {}",
+        crate::suggest::FIELDS
+    );
+    let cluster = FakeCluster::alice()
+        .answers("-j 82 -X -n -P -o JobName,User", Ok("train|alice\n"))
+        .answers(&query, Ok(runs));
+    let ran = run(&["suggest", "82", "--log", path(&log)], &cluster);
+    assert_eq!(ran.code, ExitCode::SUCCESS, "{}", ran.err);
+    assert_eq!(
+        ran.out,
+        "2 runs of train: 0 finished; killed at 200 MiB and at 400 MiB: it needs more than \
+         400 MiB.\n  How much more, no run has shown: twice 400 MiB is the next try.\n  \
+         Next time: #SBATCH --mem=800M\n"
+    );
+    let json = run(&["suggest", "82", "--json", "--log", path(&log)], &cluster);
+    let doc: serde_json::Value = serde_json::from_str(&json.out).unwrap();
+    assert_eq!(doc["next_request"]["mem_mb"], 800, "{doc}");
+    assert_eq!(doc["runs"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn suggest_takes_the_name_sbatch_gives_a_script() {
+    use super::suggest::job_name_option;
+    let script = "#!/bin/bash\n# a comment\n#SBATCH --mem=2G\n#SBATCH -J first --time=1:00\n\
+                  #SBATCH --job-name=train\npython3 x.py\n#SBATCH --job-name=ignored\n";
+    assert_eq!(job_name_option(script).as_deref(), Some("train"));
+    assert_eq!(job_name_option("#SBATCH -Jabc\n").as_deref(), Some("abc"));
+    assert_eq!(
+        job_name_option("#SBATCH --job-name \"x y\"\n").as_deref(),
+        Some("x y")
+    );
+    assert_eq!(job_name_option("#!/bin/sh\necho\n"), None);
+    let ran = run(&["suggest"], &FakeCluster::alice());
+    assert_eq!(
+        ran.code,
+        ExitCode::from(2),
+        "a JOBID, --name or --script is needed"
+    );
+}
