@@ -57,7 +57,13 @@ pub fn lines(
                     human(max)
                 ),
                 None => format!("  If it is killed at that size too, ask {whom}."),
-            })
+            });
+            // Earlier runs may know what one run cannot; asking Slurm is the command's job,
+            // never slurmstepd's.
+            out.push(format!(
+                "  If it ran before, `oom-explain suggest {}` sizes it from all its runs.",
+                context.id.job
+            ));
         }
         _ => {}
     }

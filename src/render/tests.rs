@@ -109,10 +109,11 @@ fn every_line_fits_a_terminal_even_with_long_ids() {
                 step,
             })
         };
-        // About a dozen lines: 17 when every fact is at its widest at once (a 6-digit step, a
-        // second cause, a picture, two symptoms, the kill named in the headline); a site whose nodes cannot fit the request adds up to five
-        // (where to go, whom to ask, where to read more).
-        for (cause, site, most) in Cause::all().flat_map(|c| [(c, &plain, 17), (c, &site, 22)]) {
+        // About a dozen lines: 18 when every fact is at its widest at once (a 6-digit step, a
+        // second cause, a picture, two symptoms, the kill named in the headline, the pointer to
+        // earlier runs); a site whose nodes cannot fit the request adds up to five (where to
+        // go, whom to ask, where to read more).
+        for (cause, site, most) in Cause::all().flat_map(|c| [(c, &plain, 18), (c, &site, 23)]) {
             let d = diagnosis(cause);
             let rec = recommend(&d, &context, site);
             let lines = render(&d, rec.as_ref(), &context, site);
