@@ -5,13 +5,15 @@
 
 use serde::Serialize;
 
+use crate::accounting::value;
 use crate::next_request::{NextRequest, Source};
 use crate::record::JobRecord;
 use crate::size::{self, human};
 
 /// The fields asked of sacct for a job's runs (`sacct -n -P -o …`, steps included: MaxRSS is
-/// the steps').
-pub const FIELDS: &str = "JobIDRaw,JobID,JobName,State,ReqMem,MaxRSS,End";
+/// the steps'); the last two may hold the job's lines (`accounting_field=`).
+pub const FIELDS: &str =
+    "JobIDRaw,JobID,JobName,State,ReqMem,MaxRSS,End,AdminComment,SystemComment";
 
 /// How many of the newest runs count: a job's needs drift as its inputs change.
 pub const NEWEST_RUNS: usize = 20;
@@ -65,9 +67,11 @@ pub struct Run {
 }
 
 /// Parses `sacct -n -P -o FIELDS` output into runs, oldest first (steps folded into their
-/// job: their largest MaxRSS). `trust_max_rss`: this release's MaxRSS is the kernel's peak.
-pub fn parse_runs(text: &str, trust_max_rss: bool) -> Vec<Run> {
+/// job: their largest MaxRSS), and the job lines the nodes left in the accounting field.
+/// `trust_max_rss`: this release's MaxRSS is the kernel's peak.
+pub fn parse_runs(text: &str, trust_max_rss: bool) -> (Vec<Run>, Vec<JobRecord>) {
     let mut runs: Vec<Run> = Vec::new();
+    let mut stored: Vec<JobRecord> = Vec::new();
     let mut max_rss: Vec<(String, u64)> = Vec::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split('|').collect();
@@ -83,6 +87,8 @@ pub fn parse_runs(text: &str, trust_max_rss: bool) -> Vec<Run> {
         let Ok(job) = f[0].parse::<u32>() else {
             continue;
         };
+        let lines = f.iter().skip(7).find_map(|field| value::decode(field));
+        stored.extend(lines.into_iter().flatten().filter(|r| r.job == job));
         let state = f[3].split_whitespace().next().unwrap_or("");
         let requested = size::parse_slurm_size_mib(f[4].trim_end_matches(['n', 'c']))
             .and_then(|m| m.checked_mul(1 << 20));
@@ -110,7 +116,7 @@ pub fn parse_runs(text: &str, trust_max_rss: bool) -> Vec<Run> {
         }
     }
     runs.sort_by(|a, b| (&a.end, a.job).cmp(&(&b.end, b.job)));
-    runs
+    (runs, stored)
 }
 
 /// What the plugin's records add: the true peak of a finished run, a kill sacct did not see

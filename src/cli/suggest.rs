@@ -13,6 +13,7 @@ use super::logs::LogFiles;
 use super::output::{Stop, Streams};
 use crate::history::{self, Wanted};
 use crate::next_request::NextRequest;
+use crate::record::JobRecord;
 use crate::suggest::{self, Run};
 
 /// Which job's runs.
@@ -68,8 +69,8 @@ pub fn run(
         .sacct(&[&args[..], &["-o", suggest::FIELDS]].concat())
         .map_err(Stop::Failed)?;
     let trusted = cluster.sacct_release().is_some_and(|r| r.max_rss_is_peak());
-    let mut runs = suggest::parse_runs(&text, trusted);
-    add_readable_records(&mut runs, options.logs, streams, cluster)?;
+    let (mut runs, stored) = suggest::parse_runs(&text, trusted);
+    add_readable_records(&mut runs, stored, options.logs, streams, cluster)?;
     let headroom = crate::config::Config::default().headroom_percent;
     let s = suggest::suggest(&name, &runs, headroom);
     if options.json {
@@ -152,23 +153,29 @@ pub fn job_name_option(script: &str) -> Option<String> {
     found.filter(|n| !n.is_empty())
 }
 
-/// The plugin's records of these runs, where the caller may read the job logs.
+/// The plugin's records of these runs: the lines in Slurm's accounting (`stored`), and the job
+/// logs the caller may read. Slurm's PrivateData and slurm.conf's decide whose, as for
+/// `oom-explain JOBID`.
 fn add_readable_records(
     runs: &mut [Run],
+    stored: Vec<JobRecord>,
     logs: &[PathBuf],
     streams: &mut Streams,
     cluster: &dyn Cluster,
 ) -> Result<(), Stop> {
-    let logs = LogFiles::readable(logs, streams)?;
-    if logs.files.is_empty() || runs.is_empty() {
+    if runs.is_empty() {
         return Ok(());
     }
+    let logs = LogFiles::readable(logs, streams)?;
     let wanted = Wanted {
         jobs: runs.iter().map(|r| r.job).collect(),
         ..Wanted::default()
     };
+    let mut records = stored;
+    if !logs.files.is_empty() {
+        records.extend(history::find_jobs(&logs.files, &wanted)?);
+    }
     let viewer = cluster.viewer();
-    let mut records = history::find_jobs(&logs.files, &wanted)?;
     records.retain(|r| viewer.may_see(r.origin.uid));
     suggest::add_records(runs, &records);
     Ok(())

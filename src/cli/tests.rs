@@ -873,10 +873,10 @@ fn an_account_needs_the_accounting() {
 #[test]
 fn suggest_finds_the_earlier_runs_by_the_jobs_name() {
     let (_tmp, log) = job_log(&[]);
-    let runs = "81|81|train|OUT_OF_MEMORY|200M||2026-11-30T09:00:00\n\
-                81.batch|81.batch|batch|OUT_OF_MEMORY||199M|2026-11-30T09:00:00\n\
-                82|82|train|OUT_OF_MEMORY|400M||2026-11-30T10:00:00\n\
-                82.batch|82.batch|batch|OUT_OF_MEMORY||398M|2026-11-30T10:00:00\n";
+    let runs = "81|81|train|OUT_OF_MEMORY|200M||2026-11-30T09:00:00||\n\
+                81.batch|81.batch|batch|OUT_OF_MEMORY||199M|2026-11-30T09:00:00||\n\
+                82|82|train|OUT_OF_MEMORY|400M||2026-11-30T10:00:00||\n\
+                82.batch|82.batch|batch|OUT_OF_MEMORY||398M|2026-11-30T10:00:00||\n";
     let query = format!(
         "-n -P -u alice --name train -S now-7776000 -E now -o {}",
         crate::suggest::FIELDS
