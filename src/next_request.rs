@@ -78,6 +78,23 @@ impl NextRequest {
     }
 }
 
+impl NextRequest {
+    /// A whole-node request of exactly `mib` MiB (a node's memory as Slurm counts it: rounding
+    /// up would ask for more than any node has).
+    pub fn exact_mib(mib: u64, certainty: &str, source: Source) -> NextRequest {
+        NextRequest {
+            option: "--mem".into(),
+            line: format!("#SBATCH --mem={mib}M"),
+            value: format!("{mib}M"),
+            bytes: mib << 20,
+            mem_mb: mib,
+            certainty: certainty.into(),
+            stop_gap: false,
+            source,
+        }
+    }
+}
+
 /// `--mem` and `620M` from `#SBATCH --mem=620M` or `srun --mem=620M …`.
 fn option_and_value(line: &str) -> Option<(&str, &str)> {
     let option = line.split_whitespace().find(|w| w.starts_with("--mem"))?;

@@ -113,7 +113,7 @@ pub fn failure_summary(stderr: &str) -> String {
 pub struct SacctRow {
     pub id: String,
     pub state: String,
-    /// The request as sacct prints it (e.g. `200M`), and in bytes.
+    /// The request as sacct prints it (e.g. `200M`: the whole job's), and in bytes per node.
     pub req_mem: String,
     pub req_bytes: Option<u64>,
     pub max_rss: Option<u64>,
@@ -135,12 +135,13 @@ pub fn parse(text: &str) -> Vec<SacctRow> {
             if f.len() < 8 || f[0].is_empty() {
                 return None;
             }
-            let req = f[2].trim_end_matches(['n', 'c']);
+            // ReqMem is the whole job's (all its nodes'): per node, as --mem takes it.
+            let nodes = f[6].parse::<u64>().ok().filter(|&n| n > 0).unwrap_or(1);
             Some(SacctRow {
                 id: f[0].into(),
                 state: f[1].split_whitespace().next().unwrap_or("").into(),
                 req_mem: f[2].into(),
-                req_bytes: size::parse_slurm_size_mib(req).and_then(|m| m.checked_mul(1 << 20)),
+                req_bytes: req_mem(f[2]).map(|total| total / nodes),
                 max_rss: parse_bytes(f[3]),
                 elapsed: f[4].into(),
                 tasks: f[5].parse().ok(),
@@ -151,6 +152,16 @@ pub fn parse(text: &str) -> Vec<SacctRow> {
             })
         })
         .collect()
+}
+
+/// sacct's ReqMem in bytes: `200M`, `1.50G` (sacct steps up a unit while the number stays
+/// whole in 512ths), and before 21.08 `200Mn`/`4000Mc`.
+pub(crate) fn req_mem(text: &str) -> Option<u64> {
+    let text = text.trim_end_matches(['n', 'c']);
+    match text.ends_with(|c: char| c.is_ascii_digit()) {
+        true => size::parse_slurm_size_mib(text).and_then(|m| m.checked_mul(1 << 20)),
+        false => parse_bytes(text),
+    }
 }
 
 /// sacct's sizes: a number with K, M, G, T (binary), or plain bytes.
@@ -209,10 +220,10 @@ pub fn explain(job: &str, rows: &[SacctRow], release: Option<SlurmRelease>) -> V
             oom.filter(|r| r.id != job_row.id)
                 .map(|r| format!(" (step {} OUT_OF_MEMORY)", r.id))
                 .unwrap_or_default(),
-            if job_row.req_mem.is_empty() {
-                "?"
-            } else {
-                &job_row.req_mem
+            match (job_row.req_bytes, job_row.nodes) {
+                (Some(per_node), Some(n)) if n > 1 => human(per_node),
+                _ if job_row.req_mem.is_empty() => "?".to_owned(),
+                _ => job_row.req_mem.clone(),
             },
             job_row.nodes.unwrap_or(1),
             tasks.map(|t| format!(", {t} task(s)")).unwrap_or_default(),

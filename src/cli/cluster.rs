@@ -13,6 +13,10 @@ pub trait Cluster {
     fn caller_uid(&self) -> u32;
     /// Who runs the command, and what Slurm lets them see.
     fn viewer(&self) -> Viewer;
+    /// `scontrol show config`'s output, if it could be asked.
+    fn slurm_config(&self) -> Option<String>;
+    /// The most memory a node of the cluster has (sinfo's RealMemory, MiB), if it says.
+    fn largest_node_mib(&self) -> Option<u64>;
     /// sacct's output for `args`; the error is one line that says what failed and what to do.
     fn sacct(&self, args: &[&str]) -> Result<String, String>;
     /// The Slurm release sacct belongs to (`sacct --version`), if it says.
@@ -52,14 +56,30 @@ impl Cluster for SlurmCluster {
         if uid == 0 {
             return Viewer::new(uid, None); // root sees all: no need to ask Slurm
         }
+        Viewer::new(uid, self.slurm_config().as_deref())
+    }
+
+    fn slurm_config(&self) -> Option<String> {
         // At most 10 s: with slurmctld down scontrol would wait longer (coreutils' timeout).
-        let config = Command::new("timeout")
+        Command::new("timeout")
             .args(["10", "scontrol", "show", "config"])
             .output()
             .ok()
             .filter(|out| out.status.success())
-            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned());
-        Viewer::new(uid, config.as_deref())
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn largest_node_mib(&self) -> Option<u64> {
+        let out = Command::new("timeout")
+            .args(["10", "sinfo", "-h", "-o", "%m"])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        // "%m" is a node's memory, or a range "1000+" for a partition of several sizes.
+        text.lines()
+            .filter_map(|l| l.trim().trim_end_matches('+').parse::<u64>().ok())
+            .max()
     }
 
     fn sacct(&self, args: &[&str]) -> Result<String, String> {

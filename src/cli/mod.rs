@@ -76,8 +76,8 @@ struct Global {
     #[arg(long, global = true)]
     json: bool,
     /// Only jobs that ended in this last period (e.g. 7d, 12h, 4w) or since this date
-    /// (2026-11-01): for the list of your jobs (default 7d) and for `report` (default: all of
-    /// the job logs; with --from-sacct, 7d).
+    /// (2026-11-01): for the list of your jobs (default 7d), for `suggest` (default 90d) and
+    /// for `report` (default: all of the job logs; with --from-sacct, 7d).
     #[arg(long, value_name = "PERIOD|DATE", global = true)]
     since: Option<String>,
 }

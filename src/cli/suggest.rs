@@ -68,11 +68,14 @@ pub fn run(
     let text = cluster
         .sacct(&[&args[..], &["-o", suggest::FIELDS]].concat())
         .map_err(Stop::Failed)?;
-    let trusted = cluster.sacct_release().is_some_and(|r| r.max_rss_is_peak());
-    let (mut runs, stored) = suggest::parse_runs(&text, trusted);
+    let (mut runs, stored) = suggest::parse_runs(&text, max_rss_is_peak(cluster));
     add_readable_records(&mut runs, stored, options.logs, streams, cluster)?;
-    let headroom = crate::config::Config::default().headroom_percent;
-    let s = suggest::suggest(&name, &runs, headroom);
+    let site = suggest::Site {
+        // The plugin's default: the command does not read the nodes' plugstack.conf.
+        headroom_percent: crate::config::Config::default().headroom_percent,
+        node_max: cluster.largest_node_mib().map(|mib| mib << 20),
+    };
+    let s = suggest::suggest(&name, &runs, site);
     if options.json {
         streams.json(&Suggested {
             name: &name,
@@ -93,6 +96,18 @@ pub fn run(
         Some(_) => ExitCode::SUCCESS,
         None => ExitCode::FAILURE,
     })
+}
+
+/// sacct's MaxRSS is the kernel's peak from Slurm 24.11 on where Slurm gathers through
+/// cgroups (sacct's own release says which Slurm recorded it, for recent runs); elsewhere it is
+/// sampled and may miss the top.
+fn max_rss_is_peak(cluster: &dyn Cluster) -> bool {
+    let gather = cluster.slurm_config();
+    let gather = gather
+        .as_deref()
+        .and_then(|t| crate::access::setting(t, "JobAcctGatherType"));
+    gather.is_some_and(|g| g.contains("cgroup"))
+        && cluster.sacct_release().is_some_and(|r| r.max_rss_is_peak())
 }
 
 /// The job's name and owner, as Slurm's accounting has them.
@@ -129,8 +144,9 @@ fn name_in_script(path: &Path) -> Result<String, Stop> {
 /// directives (sbatch stops reading them at the first command).
 pub fn job_name_option(script: &str) -> Option<String> {
     let mut found = None;
-    for line in script.lines().map(str::trim) {
-        if line.is_empty() || (line.starts_with('#') && !line.starts_with("#SBATCH")) {
+    // As sbatch reads them: from the first column, up to the first command.
+    for line in script.lines() {
+        if line.trim().is_empty() || (line.starts_with('#') && !line.starts_with("#SBATCH")) {
             continue;
         }
         let Some(directive) = line.strip_prefix("#SBATCH") else {
@@ -186,6 +202,7 @@ fn sacct_start(since: &str) -> Result<String, Stop> {
     super::parse_since(since).map_err(Stop::Failed)?;
     Ok(match humantime::parse_duration(since) {
         Ok(period) => format!("now-{}", period.as_secs()),
-        Err(_) => since.to_owned(),
+        // sacct reads 2026-11-01 and 2026-11-01T10:00.
+        Err(_) => since.trim().replacen(' ', "T", 1),
     })
 }

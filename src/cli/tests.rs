@@ -71,6 +71,14 @@ impl Cluster for FakeCluster {
         self.sacct.get(&args).cloned().unwrap_or(Ok(String::new()))
     }
 
+    fn slurm_config(&self) -> Option<String> {
+        Some("JobAcctGatherType       = jobacct_gather/cgroup\n".into())
+    }
+
+    fn largest_node_mib(&self) -> Option<u64> {
+        Some(24_000)
+    }
+
     fn sacct_release(&self) -> Option<SlurmRelease> {
         SlurmRelease::parse("24.11.5")
     }
@@ -873,10 +881,10 @@ fn an_account_needs_the_accounting() {
 #[test]
 fn suggest_finds_the_earlier_runs_by_the_jobs_name() {
     let (_tmp, log) = job_log(&[]);
-    let runs = "81|81|train|OUT_OF_MEMORY|200M||2026-11-30T09:00:00||\n\
-                81.batch|81.batch|batch|OUT_OF_MEMORY||199M|2026-11-30T09:00:00||\n\
-                82|82|train|OUT_OF_MEMORY|400M||2026-11-30T10:00:00||\n\
-                82.batch|82.batch|batch|OUT_OF_MEMORY||398M|2026-11-30T10:00:00||\n";
+    let runs = "81|81|train|OUT_OF_MEMORY|200M||2026-11-30T09:00:00|1||1000||\n\
+                81.batch|81.batch|batch|OUT_OF_MEMORY||199M|2026-11-30T09:00:00|1|1|||\n\
+                82|82|train|OUT_OF_MEMORY|400M||2026-11-30T10:00:00|1||1000||\n\
+                82.batch|82.batch|batch|OUT_OF_MEMORY||398M|2026-11-30T10:00:00|1|1|||\n";
     let query = format!(
         "-n -P -u alice --name train -S now-7776000 -E now -o {}",
         crate::suggest::FIELDS
@@ -890,7 +898,7 @@ fn suggest_finds_the_earlier_runs_by_the_jobs_name() {
         ran.out,
         "2 runs of train: 0 finished; killed at 200 MiB and at 400 MiB: it needs more than \
          400 MiB.\n  How much more, no run has shown: twice 400 MiB is the next try.\n  \
-         Next time: #SBATCH --mem=800M\n"
+         Next time: #SBATCH --mem=800M (in place of your --mem or --mem-per-cpu line)\n"
     );
     let json = run(&["suggest", "82", "--json", "--log", path(&log)], &cluster);
     let doc: serde_json::Value = serde_json::from_str(&json.out).unwrap();
