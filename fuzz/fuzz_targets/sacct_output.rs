@@ -19,9 +19,6 @@ fuzz_target!(|data: &[u8]| {
     assert!(rows.len() <= table.lines().count());
     for row in &rows {
         assert!(!row.id.is_empty());
-        if let Some(b) = row.req_bytes {
-            assert_eq!(b % (1 << 20), 0, "{row:?}");
-        }
     }
     let job = rows
         .first()

@@ -26,6 +26,7 @@ use cluster::{Cluster, SlurmCluster};
 pub use jobs::JobRef;
 use output::{Stop, Streams};
 pub use report::parse_since;
+pub use suggest::job_name_option;
 
 #[derive(Parser, Debug)]
 #[command(
