@@ -396,10 +396,7 @@ fn summary(name: &str, runs: &[Run], peaks: Option<(u64, u64)>, killed_at: &[u64
         if runs.len() == 1 { "" } else { "s" }
     )];
     if let Some((low, high)) = peaks {
-        parts[0] += &match low == high {
-            true => format!(", peak {}", human(high)),
-            false => format!(", peak {}", range(low, high)),
-        };
+        parts[0] += &format!(", peak {}", range(low, high));
     }
     if let Some((&largest, smaller)) = killed_at.split_last() {
         let smaller: Vec<String> = smaller.iter().map(|&l| human(l)).collect();
@@ -415,9 +412,12 @@ fn summary(name: &str, runs: &[Run], peaks: Option<(u64, u64)>, killed_at: &[u64
     parts.join("; ") + "."
 }
 
-/// "3.1–3.6 GiB", "900 MiB–1.2 GiB".
+/// "3.1–3.6 GiB", "900 MiB–1.2 GiB", "305 MiB" (the same as people say it).
 fn range(low: u64, high: u64) -> String {
     let (low, high) = (human(low), human(high));
+    if low == high {
+        return high;
+    }
     match (low.split_once(' '), high.split_once(' ')) {
         (Some((number, unit)), Some((_, same))) if unit == same => format!("{number}–{high}"),
         _ => format!("{low}–{high}"),

@@ -22,12 +22,13 @@ fn a_job_without_a_record_is_explained_from_sacct_honestly() {
         lab.job_records(&job, 1, 3).is_empty(),
         "a record for a job that did not opt in"
     );
-    // slurmdbd learns of the end a moment after slurmctld.
+    // slurmdbd learns of the end a moment after slurmctld (and, once seen, the row's request
+    // a moment later still: ReqMem read "16?" once).
     let mut text = String::new();
     for _ in 0..50 {
         let out = lab.oom_explain(&[&job.id.to_string()]);
         text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() && text.contains("OUT_OF_MEMORY") {
+        if out.status.success() && text.contains("OUT_OF_MEMORY") && text.contains("--mem=") {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -148,5 +149,73 @@ fn an_array_task_is_found_by_its_array_id() {
                     && l.contains("killed: needed more memory than it asked for")),
             "{text}"
         );
+    }
+}
+
+/// `oom-explain suggest`: three runs of one job (same name) that needs about 300 MiB, killed at
+/// 150M and at 250M, then finished at 600M: the next request comes from the finished run's
+/// peak (its record), and the kills are said.
+#[test]
+fn suggest_sizes_the_next_run_from_the_earlier_runs_of_the_same_job() {
+    let lab = Lab::get();
+    // Its own name: a lab kept up for another run of the tests has the earlier runs too.
+    let name = &format!("suggest-three-runs-{}", std::process::id());
+    let mut last = None;
+    for mem in ["150M", "250M", "600M"] {
+        let mem_arg = format!("--mem={mem}");
+        let job = lab.submit_alloc(name, &[&mem_arg, "--oom-explain"], "300");
+        lab.wait(&job);
+        last = Some(job);
+    }
+    let last = last.unwrap();
+    let records = lab.job_records(&last, 1, 10);
+    let peak = records[0]["peak"]
+        .as_u64()
+        .expect("the finished run's peak");
+    // slurmdbd learns of the end a moment after slurmctld.
+    let mut text = String::new();
+    for _ in 0..50 {
+        let out = lab.oom_explain(&["suggest", &last.id.to_string()]);
+        text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && text.starts_with("3 runs") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let flat = support::flat(&text);
+    assert!(
+        flat.starts_with(&format!("3 runs of {name}: 1 finished, peak ")),
+        "{text}"
+    );
+    assert!(
+        flat.contains("killed at 150 MiB and at 250 MiB: it needs more than 250 MiB"),
+        "{text}"
+    );
+    let json = lab.oom_explain(&["suggest", "--json", &last.id.to_string()]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let next = &doc["next_request"];
+    assert_eq!(next["source"], "history", "{doc}");
+    assert_eq!(next["certainty"], "measured", "{doc}");
+    // The peak plus the site's 20 %, rounded up as a person types it (at most a tenth more).
+    let bytes = next["bytes"].as_u64().unwrap();
+    assert!(
+        bytes >= peak * 12 / 10 && bytes <= peak * 12 / 10 * 11 / 10 + (1 << 20),
+        "{bytes} for a peak of {peak}: {doc}"
+    );
+    // By name and by a script that names the job, the same runs.
+    let script = lab.jobs.join(format!("{name}.sh"));
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\n#SBATCH --job-name={name}\ntrue\n"),
+    )
+    .unwrap();
+    let user = doc["user"].as_str().expect("the job's owner");
+    let script = script.to_str().unwrap();
+    for args in [vec!["--name", name], vec!["--script", script]] {
+        let mut all = vec!["suggest", "--json", "--user", user];
+        all.extend(args);
+        let out = lab.oom_explain(&all);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["next_request"], *next, "{all:?}");
     }
 }

@@ -114,9 +114,13 @@ cargo test --locked --features cluster-tests --test cluster_records -- --nocaptu
 step "load on the two-node cluster (same lab): 200 opted-in jobs, half OOM-killed, some on 2 nodes"
 cargo test --locked --features cluster-tests --test cluster_load -- --nocapture
 
-step "real cluster with slurmdbd + MariaDB: oom-explain JOBID from sacct for a job without a record"
-OOM_EXPLAIN_LAB_PROFILE=accounting $LAB up
+step "real cluster with slurmdbd + MariaDB: oom-explain JOBID from sacct for a job without a record; oom-explain suggest from earlier runs"
+OOM_EXPLAIN_LAB_PROFILE=accounting OOM_EXPLAIN_PLUGIN_ARGS=job_log_mode=0644 $LAB up
 cargo test --locked --features cluster-tests --test cluster_sacct
+
+step "a workflow engine retries an OOM-killed job with oom-explain's next request (Snakemake, same lab)"
+$LAB install-pkgs snakemake
+cargo test --locked --features cluster-tests --test cluster_workflow -- --nocapture
 
 step "records in Slurm's accounting: two nodes, slurmdbd, PrivateData=jobs; AdminComment through slurmctld at each step's end, then SystemComment through slurmdbd in the epilog (accounting_with_private_data=yes)"
 # One at a time: the tests count slurmdbd's requests and move the job log away.

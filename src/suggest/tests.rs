@@ -64,7 +64,9 @@ fn many_finished_runs_give_their_spread_and_a_margin_from_it() {
 
 #[test]
 fn few_runs_take_the_headroom_but_never_more_than_what_carried_the_peak() {
-    let text = run(30, "COMPLETED", "2G", "1000M", "2026-11-30T10:00:00");
+    let text = run(30, "COMPLETED", "2G", "1000M", "2026-11-30T10:00:00")
+        + &run(32, "COMPLETED", "2G", "999.8M", "2026-11-30T11:00:00");
+    assert!(suggested(&text, true).words[0].ends_with("peak 1000 MiB."));
     assert_eq!(
         suggested(&text, true).next.unwrap().line,
         "#SBATCH --mem=1200M"
