@@ -21,8 +21,11 @@ RUNS=${1:-8}
 # The need of run i is BASE × FACTOR[i] MiB: ±10 % around the base, in an order that is not
 # monotonic (a larger input now and then).
 FACTORS=(1.00 0.93 1.06 0.97 1.10 0.91 1.03 0.95 1.08 0.99 1.04 0.92)
-# name base_mib chunk_mib: grows piece by piece to its need, holds it 2 s, finishes.
+# name base_mib chunk_mib: grows piece by piece to its need, holds it HOLD s, finishes. HOLD is
+# longer than the lab's sampling for sacct (JobAcctGatherFrequency=task=5), so that MaxRSS can
+# see the peak: the MaxRSS rule gets its best case.
 WORKLOADS=("steady 300 10" "large 900 30")
+HOLD=7
 FIRST_REQUEST=200
 TAG=$(date +%H%M%S)
 
@@ -37,7 +40,7 @@ trap '"$LAB_SH" down >&2; rm -rf "$OUT"' EXIT
 # submit NAME MEM_MIB NEED_MIB CHUNK → job id
 submit() {
     local script=$JOBS/$1.sh
-    printf '#!/bin/sh\n/usr/bin/python3 %s/workloads/alloc.py %s 2 %s\n' "$JOBS" "$3" "$4" >"$script"
+    printf '#!/bin/sh\n/usr/bin/python3 %s/workloads/alloc.py %s %s %s\n' "$JOBS" "$3" "$HOLD" "$4" >"$script"
     chmod 0644 "$script"
     "$LAB_SH" sbatch --job-name="$1" -o "$1-%j.out" -e "$1-%j.err" --mem="$2M" --oom-explain "$script"
 }
@@ -90,7 +93,8 @@ chain() {
     for ((i = 0; i < RUNS; i++)); do
         job=$(submit "$name" "$request" "$(need_of "$3" "${FACTORS[i]}")" "$4")
         state=$(finish "$job")
-        echo "$request $state"
+        rss=$(maxrss_mib "$job")
+        echo "$request $state $rss"
         if [ "$state" != COMPLETED ]; then
             next=$((request * 2))
         else
@@ -103,7 +107,6 @@ chain() {
 import json, sys
 print(json.load(sys.stdin)["next_request"]["mem_mb"])' || echo "$next") ;;
             maxrss)
-                rss=$(maxrss_mib "$job")
                 if [ "$state" = COMPLETED ] && [ "$rss" -gt 0 ]; then next=$((rss * 12 / 10 + 1)); fi ;;
         esac
         request=$next
@@ -126,8 +129,8 @@ python3 - "$OUT" "$RUNS" "${WORKLOADS[@]}" <<'EOF'
 import statistics, sys
 out, runs, workloads = sys.argv[1], int(sys.argv[2]), [w.split()[0] for w in sys.argv[3:]]
 ways = ["history", "doubling", "maxrss"]
-print("| workload | run | true need | " + " | ".join(f"{w}: asked, ended" for w in ways) + " |")
-print("|---|---|---|" + "---|" * len(ways))
+print("| workload | run | true need | " + " | ".join(f"{w}: asked, ended" for w in ways) + " | its MaxRSS |")
+print("|---|---|---|" + "---|" * len(ways) + "---|")
 summary = {w: ([], 0, 0) for w in ways}
 for wl in workloads:
     need = [int(x) for x in open(f"{out}/true-{wl}").read().split()]
@@ -135,7 +138,7 @@ for wl in workloads:
     for i in range(runs):
         cells = []
         for w in ways:
-            asked, state = chains[w][i]
+            asked, state, _rss = chains[w][i]
             cells.append(f"{asked}M {'ok' if state == 'COMPLETED' else state}")
             if i == 0:
                 continue  # the first request is the user's guess, the same for all
@@ -143,7 +146,8 @@ for wl in workloads:
             if state == "COMPLETED":
                 ratios.append(int(asked) / need[i])
             summary[w] = (ratios, done + (state == "COMPLETED"), total + 1)
-        print(f"| {wl} | {i + 1} | {need[i]}M | " + " | ".join(cells) + " |")
+        rss = chains["maxrss"][i][2]
+        print(f"| {wl} | {i + 1} | {need[i]}M | " + " | ".join(cells) + f" | {rss}M |")
 print()
 print("| way | runs that finished (after the first) | median request / true need of those |")
 print("|---|---|---|")
