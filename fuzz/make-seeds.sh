@@ -115,6 +115,15 @@ printf 'slurm-wlm 24.11.5\n7|OUT_OF_MEMORY|200M||00:00:01||1|0:125\n7.batch|OUT_
 printf 'slurm 26.05.5\n8|COMPLETED|200M||00:00:01||1|0:0\n8.batch|COMPLETED||150M|00:00:01|1|1|0:0\n' |
     seed sacct_output fine-26.05
 
+# --- suggest_runs: sacct -n -P -o suggest::FIELDS for a job's runs, shaped as the lab's sacct prints them (a kill,
+# a finish with its steps, a step killed under a failed job, two nodes, 1.50G, a pending array).
+printf '16|16|smk-grow|OUT_OF_MEMORY|200M||2026-11-30T23:19:02|1||1000||\n16.batch|16.batch|batch|OUT_OF_MEMORY||0|2026-11-30T23:19:02|1|1|||\n16.extern|16.extern|extern|COMPLETED||0|2026-11-30T23:19:02|1|1|||\n18|18|smk-grow|COMPLETED|800M||2026-11-30T23:19:40|1||1000||\n18.batch|18.batch|batch|COMPLETED||782144K|2026-11-30T23:19:40|1|1|||\n' |
+    seed suggest_runs kill-then-finish
+printf '80|80|train|FAILED|3G||2026-11-30T09:00:00|2||1000||\n80.0|80.0|python3|OUT_OF_MEMORY||1.49G|2026-11-30T09:00:00|2|2|||\n81|81_3|train|OUT_OF_MEMORY|1.50Gn||2026-11-30T10:00:00|1||1000||\n81|81_[4-9]|train|PENDING|1.50G||Unknown|1||1000||\n' |
+    seed suggest_runs step-killed-two-nodes
+printf '#!/bin/sh\n#SBATCH --job-name="a b" -J c\n#SBATCH --mem=2G\npython3 x.py\n' |
+    seed suggest_runs script
+
 # --- evidence_record: a few captured evidence records, compacted.
 for f in "$FX"/evidence/v1/{load-spike.batch,near-miss.batch,other-step.0}.json; do
     jq -c . "$f" | seed evidence_record "$(basename "$f" .json)"
