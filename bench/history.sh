@@ -68,13 +68,7 @@ import json, sys
 doc = json.load(sys.stdin)
 print(max(r["peak"] for r in doc.get("records") or [{"peak": 0}]) // 1048576)'
 }
-maxrss_mib() {
-    sacct -n -P -j "$1" -o MaxRSS | awk '
-        { v = $1; u = substr(v, length(v)); n = v + 0
-          if (u == "K") n /= 1024; else if (u == "G") n *= 1024; else if (u != "M") n /= 1048576
-          if (n > m) m = n }
-        END { printf "%d", m }'
-}
+. "$HERE/sacct.sh" # maxrss_mib JOB
 
 # true_needs WORKLOAD BASE CHUNK: the generous run of each input → $OUT/true-WORKLOAD (one MiB
 # figure per line).
