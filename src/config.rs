@@ -65,6 +65,9 @@ pub struct Config {
     /// Store in the accounting field even where slurm.conf keeps jobs private: slurmdbd shows
     /// every change of a job's field to every user (its transaction log).
     pub accounting_with_private_data: bool,
+    /// Kill reports whose need one run cannot tell point to `oom-explain suggest` (it reads
+    /// earlier runs from Slurm's accounting: off on a cluster without slurmdbd).
+    pub suggest_hint: bool,
 }
 
 /// How a step is watched.
@@ -117,6 +120,7 @@ impl Default for Config {
             accounting_field: None,
             slurm_bin_dir: None,
             accounting_with_private_data: false,
+            suggest_hint: true,
             max_mem: None,
             highmem_partition: None,
             support: None,
@@ -403,6 +407,15 @@ pub const KEYS: &[Key] = &[
                       stores nothing and slurmd's log says why.",
     },
     Key {
+        name: "suggest_hint",
+        values: Values::OneOf(&["yes", "no"]),
+        default: Some("yes"),
+        description: "Kill reports that can only say \"more than the limit\" point to \
+                      `oom-explain suggest JOBID`, which sizes the next run from the job's \
+                      earlier runs in Slurm's accounting; no on a cluster without slurmdbd \
+                      (there it cannot answer).",
+    },
+    Key {
         name: "config",
         values: Values::Path,
         default: None,
@@ -485,6 +498,7 @@ struct FileConfig {
     accounting_field: Option<String>,
     slurm_bin_dir: Option<String>,
     accounting_with_private_data: Option<String>,
+    suggest_hint: Option<String>,
 }
 
 impl Config {
@@ -582,6 +596,7 @@ impl Config {
                 "accounting_with_private_data",
                 file.accounting_with_private_data,
             ),
+            ("suggest_hint", file.suggest_hint),
         ];
         for (key, value) in entries {
             if let Some(value) = value {
@@ -675,6 +690,13 @@ impl Config {
             "slurm_bin_dir" => self.slurm_bin_dir = Some(absolute()?),
             "accounting_with_private_data" => {
                 self.accounting_with_private_data = match value {
+                    "no" => false,
+                    "yes" => true,
+                    _ => return Err(refuse()),
+                }
+            }
+            "suggest_hint" => {
+                self.suggest_hint = match value {
                     "no" => false,
                     "yes" => true,
                     _ => return Err(refuse()),
@@ -894,6 +916,7 @@ mod tests {
                 "accounting_field=Comment",
                 "expected off, AdminComment or SystemComment",
             ),
+            ("suggest_hint=maybe", "expected yes or no"),
         ] {
             assert!(refusal(arg).ends_with(said), "{arg}: {}", refusal(arg));
         }
@@ -903,7 +926,7 @@ mod tests {
              over_request, over_request_min_unused, evidence_dir, max_mem, highmem_partition, \
              support, help_url, default_mode, warn_ahead, warn_above, records, spool_dir, \
              job_log, job_log_mode, syslog_facility, syslog_tag, syslog_socket, leftover_after, metrics_file, \
-             accounting_field, slurm_bin_dir, accounting_with_private_data, config)"
+             accounting_field, slurm_bin_dir, accounting_with_private_data, suggest_hint, config)"
         );
     }
 

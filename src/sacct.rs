@@ -196,6 +196,17 @@ pub fn next_request(job: &str, rows: &[SacctRow]) -> Option<NextRequest> {
 /// The honest explanation for `oom-explain JOBID` when the plugin left no record. `release` is
 /// the Slurm that recorded the figures (`sacct --version`): it decides what MaxRSS means.
 pub fn explain(job: &str, rows: &[SacctRow], release: Option<SlurmRelease>) -> Vec<String> {
+    explain_for(job, rows, release, false)
+}
+
+/// The same, where the job logs are for the administrators only (`records_private`): the job
+/// may well have a record, which the caller cannot read.
+pub fn explain_for(
+    job: &str,
+    rows: &[SacctRow],
+    release: Option<SlurmRelease>,
+    records_private: bool,
+) -> Vec<String> {
     // Only this job's rows: `sacct -j 2` also names array 2's tasks (`2_1`…) of another job.
     let own = |r: &&SacctRow| r.id == job || r.id.starts_with(&format!("{job}."));
     let rows: Vec<SacctRow> = match rows.iter().any(|r| own(&r)) {
@@ -211,25 +222,31 @@ pub fn explain(job: &str, rows: &[SacctRow], release: Option<SlurmRelease>) -> V
     let oom = rows.iter().find(|r| r.state == "OUT_OF_MEMORY");
     let max_rss = rows.iter().filter_map(|r| r.max_rss).max();
     let tasks = rows.iter().filter_map(|r| r.tasks).max();
-    let mut out = vec![
-        format!("Job {job}: no oom-explain record (the job ran without --oom-explain,"),
-        "  or before records were kept); from Slurm's accounting (sacct) only:".into(),
-        format!(
-            "  State {}{}, requested {} per node on {} node(s){}, ran {}.",
-            job_row.state,
-            oom.filter(|r| r.id != job_row.id)
-                .map(|r| format!(" (step {} OUT_OF_MEMORY)", r.id))
-                .unwrap_or_default(),
-            match (job_row.req_bytes, job_row.nodes) {
-                (Some(per_node), Some(n)) if n > 1 => human(per_node),
-                _ if job_row.req_mem.is_empty() => "?".to_owned(),
-                _ => job_row.req_mem.clone(),
-            },
-            job_row.nodes.unwrap_or(1),
-            tasks.map(|t| format!(", {t} task(s)")).unwrap_or_default(),
-            job_row.elapsed
-        ),
-    ];
+    let mut out = match records_private {
+        false => vec![
+            format!("Job {job}: no oom-explain record (the job ran without --oom-explain,"),
+            "  or before records were kept); from Slurm's accounting (sacct) only:".into(),
+        ],
+        true => vec![
+            format!("Job {job}: its oom-explain record, if it has one, is for the administrators"),
+            "  on this cluster; from Slurm's accounting (sacct) only:".into(),
+        ],
+    };
+    out.extend([format!(
+        "  State {}{}, requested {} per node on {} node(s){}, ran {}.",
+        job_row.state,
+        oom.filter(|r| r.id != job_row.id)
+            .map(|r| format!(" (step {} OUT_OF_MEMORY)", r.id))
+            .unwrap_or_default(),
+        match (job_row.req_bytes, job_row.nodes) {
+            (Some(per_node), Some(n)) if n > 1 => human(per_node),
+            _ if job_row.req_mem.is_empty() => "?".to_owned(),
+            _ => job_row.req_mem.clone(),
+        },
+        job_row.nodes.unwrap_or(1),
+        tasks.map(|t| format!(", {t} task(s)")).unwrap_or_default(),
+        job_row.elapsed
+    )]);
     let rss_text = max_rss.map_or("not recorded".to_owned(), human);
     let rss_is_peak = release.filter(|r| r.max_rss_is_peak());
     match (oom, job_row.req_bytes) {
@@ -283,7 +300,13 @@ pub fn explain(job: &str, rows: &[SacctRow], release: Option<SlurmRelease>) -> V
         "  Not known without a record: the real peak, which process was killed, and why".into(),
     );
     out.push("    (a load spike, copies per worker, a leak, files in /dev/shm...).".into());
-    out.push("  Next time: sbatch --oom-explain ... and this command gives the full story.".into());
+    out.push(match records_private {
+        false => {
+            "  Next time: sbatch --oom-explain ... and this command gives the full story.".into()
+        }
+        true => "  If it ran with --oom-explain, its report is near the end of its .err (or .out)."
+            .into(),
+    });
     out
 }
 
@@ -295,6 +318,26 @@ mod tests {
     /// (Slurm 22.05.8 with slurmdbd; 2026-11-22). MaxRSS of the killed step: 0.
     const KILLED: &str = "1|OUT_OF_MEMORY|200M||00:00:00||1|0:125\n\
                           1.batch|OUT_OF_MEMORY||0|00:00:00|1|1|0:125\n";
+
+    #[test]
+    fn where_records_are_for_the_admins_it_never_says_the_job_had_none() {
+        let rows = parse(KILLED);
+        let private = explain_for("1", &rows, None, true);
+        assert!(
+            private[0].contains("is for the administrators"),
+            "{private:?}"
+        );
+        assert!(
+            private
+                .iter()
+                .all(|l| !l.contains("ran without --oom-explain"))
+        );
+        assert!(private.last().unwrap().contains("near the end of its .err"));
+        assert_eq!(
+            explain("1", &rows, None),
+            explain_for("1", &rows, None, false)
+        );
+    }
 
     #[test]
     fn a_killed_job_is_explained_with_what_is_not_known() {

@@ -56,6 +56,8 @@ pub struct Run {
     /// As Slurm shows it (`1234`, `1234_5`).
     pub id: String,
     pub uid: Option<u32>,
+    /// How it ended: finished, killed (for memory).
+    #[serde(rename = "outcome")]
     pub ended: Ended,
     /// Its memory request on one node, in bytes (sacct's ReqMem is the whole job's: divided
     /// by its nodes).
@@ -63,7 +65,8 @@ pub struct Run {
     /// Its peak on one node (the largest), where trustworthy.
     pub peak: Option<u64>,
     pub peak_from: Option<PeakFrom>,
-    /// When it ended (`2026-11-30T10:05:01`, as sacct prints it), for ordering.
+    /// When it ended (`2026-11-30T10:05:01`, as sacct prints it: the cluster's local time).
+    #[serde(rename = "ended_at")]
     pub end: String,
     /// The plugin's estimate of the need, from evidence of where the killed run was going.
     #[serde(skip)]
@@ -389,7 +392,13 @@ fn finished_without_peaks(runs: &[Run]) -> (Option<NextRequest>, Vec<String>) {
 /// "7 runs of train: 5 finished, peak 3.1–3.6 GiB; killed at 200 MiB, 300 MiB and 400 MiB: it
 /// needs more than 400 MiB."
 fn summary(name: &str, runs: &[Run], peaks: Option<(u64, u64)>, killed_at: &[u64]) -> String {
-    let finished = runs.iter().filter(|r| r.ended == Ended::Finished).count();
+    if runs.is_empty() {
+        return format!("No run of {name} finished or ran out of memory.");
+    }
+    let finished = match runs.iter().filter(|r| r.ended == Ended::Finished).count() {
+        0 => "none".to_owned(),
+        n => n.to_string(),
+    };
     let mut parts = vec![format!(
         "{} run{} of {name}: {finished} finished",
         runs.len(),
@@ -404,10 +413,14 @@ fn summary(name: &str, runs: &[Run], peaks: Option<(u64, u64)>, killed_at: &[u64
             true => human(largest),
             false => format!("{} and at {}", smaller.join(", "), human(largest)),
         };
-        parts.push(format!(
-            "killed at {limits}: it needs more than {}",
-            human(largest)
-        ));
+        // What the kills show, unless a finished run already showed more.
+        match peaks.is_some_and(|(_, high)| high > largest) {
+            true => parts.push(format!("killed at {limits}")),
+            false => parts.push(format!(
+                "killed at {limits}: it needs more than {}",
+                human(largest)
+            )),
+        }
     }
     parts.join("; ") + "."
 }

@@ -274,7 +274,7 @@ impl<'a> Explainer<'a> {
             return Ok(true);
         }
         let release = *self.release.get_or_init(|| self.cluster.sacct_release());
-        let text = sacct::explain(&id.id, &rows, release);
+        let text = sacct::explain_for(&id.id, &rows, release, self.logs.private);
         self.print(streams, Some(id.raw), &id.id, &text, &rows)?;
         Ok(!rows.is_empty())
     }

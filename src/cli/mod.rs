@@ -117,7 +117,7 @@ enum Command {
     /// Without --since: the last 90 days.
     Suggest {
         /// A job: its name and owner say which runs. Or give --name or --script.
-        #[arg(value_name = "JOBID", value_parser = JobRef::parse, required_unless_present_any = ["name", "script"], conflicts_with_all = ["name", "script"])]
+        #[arg(value_name = "JOBID", value_parser = JobRef::parse, conflicts_with_all = ["name", "script"])]
         job: Option<JobRef>,
         /// The job's name (sbatch --job-name; by default the script's file name).
         #[arg(long, value_name = "NAME", conflicts_with = "script")]
@@ -226,9 +226,8 @@ fn dispatch(cli: Cli, streams: &mut Streams, cluster: &dyn Cluster) -> Result<Ex
                 (_, Some(name), _) => suggest::Which::Name(name),
                 (_, _, Some(script)) => suggest::Which::Script(script),
                 (None, None, None) => {
-                    return Err(Stop::Failed(
-                        "suggest: give a JOBID, --name or --script".into(),
-                    ));
+                    streams.warn("suggest: give a JOBID, --name NAME or --script FILE (--help)");
+                    return Ok(ExitCode::from(2));
                 }
             };
             let options = suggest::Options {

@@ -36,14 +36,22 @@ pub struct Options<'a> {
 /// The period looked back over without `--since`.
 const DEFAULT_SINCE: &str = "90d";
 
+/// What `--json` prints (docs/users.md describes it).
 #[derive(Serialize)]
 struct Suggested<'a> {
     name: &'a str,
     user: &'a str,
     runs: &'a [Run],
-    peaks: Option<(u64, u64)>,
+    /// The smallest and the largest peak of the runs that finished, in bytes.
+    peaks: Option<Peaks>,
     killed_at: &'a [u64],
     next_request: Option<&'a NextRequest>,
+}
+
+#[derive(Serialize)]
+struct Peaks {
+    lowest: u64,
+    highest: u64,
 }
 
 pub fn run(
@@ -58,16 +66,16 @@ pub fn run(
         Which::Name(name) => (name.clone(), None),
         Which::Script(path) => (name_in_script(path)?, None),
     };
-    let user = options
-        .user
-        .or(owner)
-        .unwrap_or_else(|| cluster.caller_uid().to_string());
+    let user = options.user.or(owner).unwrap_or_else(|| {
+        let uid = cluster.caller_uid();
+        crate::record::user_name(uid).unwrap_or_else(|| uid.to_string())
+    });
     let args = [
         "-n", "-P", "-u", &user, "--name", &name, "-S", &start, "-E", "now",
     ];
     let text = cluster
         .sacct(&[&args[..], &["-o", suggest::FIELDS]].concat())
-        .map_err(Stop::Failed)?;
+        .map_err(|why| Stop::Failed(format!("suggest reads earlier runs from {why}")))?;
     let (mut runs, stored) = suggest::parse_runs(&text, max_rss_is_peak(cluster));
     add_readable_records(&mut runs, stored, options.logs, streams, cluster)?;
     let site = suggest::Site {
@@ -81,13 +89,14 @@ pub fn run(
             name: &name,
             user: &user,
             runs: &s.runs,
-            peaks: s.peaks,
+            peaks: s.peaks.map(|(lowest, highest)| Peaks { lowest, highest }),
             killed_at: &s.killed_at,
             next_request: s.next.as_ref(),
         })?;
-    } else if s.runs.is_empty() {
+    } else if runs.is_empty() {
         streams.line(&format!(
-            "No run of {name} by {user} in Slurm's accounting (since {since})."
+            "No run of {name} by {user} in Slurm's accounting since {since} (--user: \
+             another user's, where Slurm lets you see them)."
         ))?;
     } else {
         streams.lines(&s.words)?;

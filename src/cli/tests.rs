@@ -896,7 +896,7 @@ fn suggest_finds_the_earlier_runs_by_the_jobs_name() {
     assert_eq!(ran.code, ExitCode::SUCCESS, "{}", ran.err);
     assert_eq!(
         ran.out,
-        "2 runs of train: 0 finished; killed at 200 MiB and at 400 MiB: it needs more than \
+        "2 runs of train: none finished; killed at 200 MiB and at 400 MiB: it needs more than \
          400 MiB.\n  How much more, no run has shown: twice 400 MiB is the next try.\n  \
          Next time: #SBATCH --mem=800M (in place of your --mem or --mem-per-cpu line)\n"
     );

@@ -60,10 +60,12 @@ pub fn lines(
             });
             // Earlier runs may know what one run cannot; asking Slurm is the command's job,
             // never slurmstepd's.
-            out.push(format!(
-                "  If it ran before, `oom-explain suggest {}` sizes it from all its runs.",
-                context.id.job
-            ));
+            if site.suggest_hint {
+                out.push(format!(
+                    "  If it ran before, `oom-explain suggest {}` sizes it from all its runs.",
+                    context.id.job
+                ));
+            }
         }
         _ => {}
     }

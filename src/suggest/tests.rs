@@ -28,7 +28,7 @@ fn kills_at_rising_requests_say_what_is_now_known() {
     assert_eq!(s.killed_at, [200 * MIB, 400 * MIB]);
     assert_eq!(
         s.words[0],
-        "2 runs of train: 0 finished; killed at 200 MiB and at 400 MiB: it needs more than 400 MiB."
+        "2 runs of train: none finished; killed at 200 MiB and at 400 MiB: it needs more than 400 MiB."
     );
     let next = s.next.unwrap();
     assert_eq!(
@@ -135,7 +135,7 @@ fn other_endings_say_nothing_of_memory() {
         + &run(71, "CANCELLED by 1000", "2G", "1G", "2026-11-30T10:00:00");
     let s = suggested(&text, true);
     assert!(s.next.is_none());
-    assert_eq!(s.words[0], "0 runs of train: 0 finished.");
+    assert_eq!(s.words[0], "No run of train finished or ran out of memory.");
 }
 
 #[test]
