@@ -75,7 +75,7 @@ pub fn run(
     ];
     let text = cluster
         .sacct(&[&args[..], &["-o", suggest::FIELDS]].concat())
-        .map_err(|why| Stop::Failed(format!("suggest reads earlier runs from {why}")))?;
+        .map_err(|why| Stop::Failed(format!("suggest needs Slurm's accounting: {why}")))?;
     let (mut runs, stored) = suggest::parse_runs(&text, max_rss_is_peak(cluster));
     add_readable_records(&mut runs, stored, options.logs, streams, cluster)?;
     let site = suggest::Site {
