@@ -300,13 +300,16 @@ pub fn explain_for(
         "  Not known without a record: the real peak, which process was killed, and why".into(),
     );
     out.push("    (a load spike, copies per worker, a leak, files in /dev/shm...).".into());
-    out.push(match records_private {
-        false => {
-            "  Next time: sbatch --oom-explain ... and this command gives the full story.".into()
-        }
-        true => "  If it ran with --oom-explain, its report is near the end of its .err (or .out)."
-            .into(),
-    });
+    match records_private {
+        false => out.push(
+            "  Next time: sbatch --oom-explain ... and this command gives the full story.".into(),
+        ),
+        true => out.extend([
+            "  If oom-explain watched it (--oom-explain, or your site's default), its".into(),
+            "    report is near the end of its .err (or its .out if it set no --error);".into(),
+            "    if not, sbatch --oom-explain next time puts one there.".into(),
+        ]),
+    }
     out
 }
 
@@ -332,10 +335,20 @@ mod tests {
                 .iter()
                 .all(|l| !l.contains("ran without --oom-explain"))
         );
-        assert!(private.last().unwrap().contains("near the end of its .err"));
-        assert_eq!(
-            explain("1", &rows, None),
-            explain_for("1", &rows, None, false)
+        assert!(
+            private
+                .iter()
+                .any(|l| l.contains("near the end of its .err"))
+        );
+        let told = &private[private.len() - 3..];
+        assert!(told.iter().all(|l| l.chars().count() <= 80), "{told:?}");
+        let plain = explain("1", &rows, None);
+        assert!(plain[0].contains("ran without --oom-explain"), "{plain:?}");
+        assert!(
+            plain
+                .last()
+                .unwrap()
+                .contains("Next time: sbatch --oom-explain")
         );
     }
 

@@ -216,6 +216,7 @@ pub struct Site {
 
 /// The next request from `runs` (oldest first).
 pub fn suggest(name: &str, runs: &[Run], site: Site) -> Suggestion {
+    let all_runs = runs.len();
     let mut runs: Vec<Run> = runs
         .iter()
         .filter(|r| r.ended != Ended::Other)
@@ -236,7 +237,10 @@ pub fn suggest(name: &str, runs: &[Run], site: Site) -> Suggestion {
     killed_at.sort_unstable();
     killed_at.dedup();
     let (mut next, why) = choose(&runs, peak_range, &killed_at, site);
-    let mut words = vec![summary(name, &runs, peak_range, &killed_at)];
+    let mut words = vec![match runs.is_empty() {
+        false => summary(name, &runs, peak_range, &killed_at),
+        true => nothing_to_go_by(name, all_runs),
+    }];
     words.extend(why);
     if let Some(next) = &mut next {
         words.push(format!(
@@ -377,8 +381,7 @@ fn doubled(limit: u64, node_max: Option<u64>) -> (Option<NextRequest>, Vec<Strin
 fn finished_without_peaks(runs: &[Run]) -> (Option<NextRequest>, Vec<String>) {
     let finished = runs.iter().rev().filter(|r| r.ended == Ended::Finished);
     let Some(enough) = finished.filter_map(|r| r.requested).next() else {
-        let why = "  No run finished or ran out of memory: nothing to go by.".to_owned();
-        return (None, vec![why]);
+        return (None, Vec::new()); // the summary says there is nothing to go by
     };
     let why = format!(
         "  The last run finished with {}; how much of it the job used is not known (no \
@@ -392,9 +395,6 @@ fn finished_without_peaks(runs: &[Run]) -> (Option<NextRequest>, Vec<String>) {
 /// "7 runs of train: 5 finished, peak 3.1–3.6 GiB; killed at 200 MiB, 300 MiB and 400 MiB: it
 /// needs more than 400 MiB."
 fn summary(name: &str, runs: &[Run], peaks: Option<(u64, u64)>, killed_at: &[u64]) -> String {
-    if runs.is_empty() {
-        return format!("No run of {name} finished or ran out of memory.");
-    }
     let finished = match runs.iter().filter(|r| r.ended == Ended::Finished).count() {
         0 => "none".to_owned(),
         n => n.to_string(),
@@ -423,6 +423,21 @@ fn summary(name: &str, runs: &[Run], peaks: Option<(u64, u64)>, killed_at: &[u64
         }
     }
     parts.join("; ") + "."
+}
+
+/// Runs were found, but none finished or ran out of memory.
+fn nothing_to_go_by(name: &str, found: usize) -> String {
+    match found {
+        0 => format!("No run of {name} finished or ran out of memory: nothing to go by."),
+        1 => format!(
+            "1 run of {name}, which neither finished nor ran out of memory (it failed, timed \
+             out or was cancelled): nothing to go by."
+        ),
+        n => format!(
+            "{n} runs of {name}, none finished or ran out of memory (they failed, timed out or \
+             were cancelled): nothing to go by."
+        ),
+    }
 }
 
 /// "3.1–3.6 GiB", "900 MiB–1.2 GiB", "305 MiB" (the same as people say it).

@@ -197,7 +197,7 @@ fn suggest_sizes_the_next_run_from_the_earlier_runs_of_the_same_job() {
     let next = &doc["next_request"];
     assert_eq!(next["source"], "history", "{doc}");
     assert_eq!(next["certainty"], "measured", "{doc}");
-    // The peak plus the site's 20 %, rounded up as a person types it (at most a tenth more).
+    // The peak plus the default 20 %, rounded up as a person types it (at most a tenth more).
     let bytes = next["bytes"].as_u64().unwrap();
     assert!(
         bytes >= peak * 12 / 10 && bytes <= peak * 12 / 10 * 11 / 10 + (1 << 20),

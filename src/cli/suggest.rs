@@ -95,8 +95,8 @@ pub fn run(
         })?;
     } else if runs.is_empty() {
         streams.line(&format!(
-            "No run of {name} by {user} in Slurm's accounting since {since} (--user: \
-             another user's, where Slurm lets you see them)."
+            "No run of {name} by {user} in Slurm's accounting since {since}. Further back: \
+             --since 180d; another user's runs: --user NAME (where Slurm lets you see them)."
         ))?;
     } else {
         streams.lines(&s.words)?;
@@ -124,7 +124,7 @@ fn name_of_job(job: &JobRef, cluster: &dyn Cluster) -> Result<(String, Option<St
     let id = job.to_string();
     let text = cluster
         .sacct(&["-j", &id, "-X", "-n", "-P", "-o", "JobName,User"])
-        .map_err(Stop::Failed)?;
+        .map_err(|why| Stop::Failed(format!("suggest needs Slurm's accounting: {why}")))?;
     let line = text
         .lines()
         .next()

@@ -925,3 +925,20 @@ fn suggest_takes_the_name_sbatch_gives_a_script() {
         "a JOBID, --name or --script is needed"
     );
 }
+
+#[test]
+fn suggest_without_accounting_says_it_needs_it() {
+    let (_tmp, log) = job_log(&[]);
+    let disabled =
+        crate::sacct::failure_summary("sacct: error: Slurm accounting storage is disabled\n");
+    let cluster = FakeCluster::alice().answers("-j 82 -X -n -P -o JobName,User", Err(&disabled));
+    let ran = run(&["suggest", "82", "--log", path(&log)], &cluster);
+    assert_eq!(ran.code, ExitCode::FAILURE);
+    assert!(ran.out.is_empty(), "{}", ran.out);
+    assert!(
+        ran.err
+            .contains("suggest needs Slurm's accounting: accounting is not set up"),
+        "{}",
+        ran.err
+    );
+}

@@ -343,3 +343,23 @@ fn what_else_the_user_may_see_is_said_only_where_it_applies() {
         "{fine}"
     );
 }
+
+#[test]
+fn the_pointer_to_earlier_runs_is_the_sites_choice() {
+    let context = StepContext::new(StepId {
+        job: 41,
+        step: StepKind::Batch,
+    });
+    let d = diagnosis(Cause::UnderAllocation);
+    let said = |site: &Config| {
+        let rec = recommend(&d, &context, site);
+        one_line(render(&d, rec.as_ref(), &context, site))
+    };
+    let hint = "If it ran before, `oom-explain suggest 41` sizes it from all its runs.";
+    assert!(said(&Config::default()).contains(hint));
+    let without_slurmdbd = Config {
+        suggest_hint: false,
+        ..Config::default()
+    };
+    assert!(!said(&without_slurmdbd).contains("oom-explain suggest"));
+}

@@ -135,7 +135,13 @@ fn other_endings_say_nothing_of_memory() {
         + &run(71, "CANCELLED by 1000", "2G", "1G", "2026-11-30T10:00:00");
     let s = suggested(&text, true);
     assert!(s.next.is_none());
-    assert_eq!(s.words[0], "No run of train finished or ran out of memory.");
+    assert_eq!(
+        s.words,
+        [
+            "2 runs of train, none finished or ran out of memory (they failed, timed out or were \
+          cancelled): nothing to go by."
+        ]
+    );
 }
 
 #[test]
