@@ -315,10 +315,12 @@ fn from_peaks(runs: &[Run], low: u64, high: u64, site: Site) -> (Option<NextRequ
         true => LEAST_MARGIN_PERCENT.max((high - low) * 100 / high.max(1) / 2),
         false => u64::from(site.headroom_percent),
     };
+    // A request below the peak it "carried" (a limit not enforced, a figure off) proves nothing.
     let carried = runs
         .iter()
         .filter(|r| r.peak == Some(high))
         .filter_map(|r| r.requested)
+        .filter(|&c| c >= high)
         .min();
     let need = high + high * margin / 100;
     let why = match carried.filter(|&c| c < need) {

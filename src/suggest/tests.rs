@@ -189,3 +189,13 @@ fn doubling_stops_at_a_nodes_memory() {
         s.words
     );
 }
+
+#[test]
+fn a_request_below_its_own_peak_caps_nothing() {
+    // Memory not enforced (or a figure off): a run asked 20M and peaked at 764M.
+    let text = run(96, "COMPLETED", "20M", "764M", "2026-11-30T09:00:00");
+    assert_eq!(
+        suggested(&text, true).next.unwrap().line,
+        "#SBATCH --mem=920M"
+    );
+}
