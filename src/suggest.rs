@@ -312,7 +312,7 @@ fn from_peaks(runs: &[Run], low: u64, high: u64, site: Site) -> (Option<NextRequ
     let known = runs.iter().filter(|r| r.peak.is_some()).count();
     let margin = match known >= RUNS_FOR_SPREAD {
         // The spread itself says how much one run differs from another.
-        true => LEAST_MARGIN_PERCENT.max((high - low) * 100 / high.max(1) / 2),
+        true => LEAST_MARGIN_PERCENT.max(percent_of(high - low, high) / 2),
         false => u64::from(site.headroom_percent),
     };
     // A request below the peak it "carried" (a limit not enforced, a figure off) proves nothing.
@@ -322,7 +322,9 @@ fn from_peaks(runs: &[Run], low: u64, high: u64, site: Site) -> (Option<NextRequ
         .filter_map(|r| r.requested)
         .filter(|&c| c >= high)
         .min();
-    let need = high + high * margin / 100;
+    let need = high.saturating_add(
+        u64::try_from(u128::from(high) * u128::from(margin) / 100).unwrap_or(u64::MAX),
+    );
     let why = match carried.filter(|&c| c < need) {
         Some(carried) => format!(
             "  The largest peak, {}, plus up to {margin} % to be safe: {} was enough for it.",
@@ -345,6 +347,11 @@ fn from_peaks(runs: &[Run], low: u64, high: u64, site: Site) -> (Option<NextRequ
         Source::History,
     );
     (Some(next), vec![why])
+}
+
+/// `part` as a whole percentage of `whole` (sizes near u64's end do not overflow).
+fn percent_of(part: u64, whole: u64) -> u64 {
+    u64::try_from(u128::from(part) * 100 / u128::from(whole.max(1))).unwrap_or(u64::MAX)
 }
 
 /// Only kills, and nothing shows how much more: twice the largest limit, up to a node's memory.

@@ -199,3 +199,12 @@ fn a_request_below_its_own_peak_caps_nothing() {
         "#SBATCH --mem=920M"
     );
 }
+
+#[test]
+fn sizes_near_the_end_of_u64_do_not_overflow() {
+    let huge = format!("{}", u64::MAX / 2);
+    let text = run(97, "COMPLETED", "20M", &huge, "2026-11-30T09:00:00")
+        + &run(98, "COMPLETED", "20M", "1", "2026-11-30T10:00:00")
+        + &run(99, "COMPLETED", "20M", &huge, "2026-11-30T11:00:00");
+    assert!(suggested(&text, true).next.is_some());
+}
